@@ -1,0 +1,174 @@
+"""Accounts endpoints: registration, JWT sessions, the caller's profile."""
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import permissions, status
+from rest_framework.exceptions import AuthenticationFailed
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
+from rest_framework_simplejwt.serializers import TokenRefreshSerializer
+
+from eventflow.api.ratelimit import enforce_rate_limits
+from eventflow.api.schema import problems
+
+from . import selectors, services
+from .serializers import (
+    LoginInputSerializer,
+    OrganizerProfileCreateInputSerializer,
+    OrganizerProfileOutputSerializer,
+    OrganizerProfileUpdateInputSerializer,
+    RefreshInputSerializer,
+    RegisterInputSerializer,
+    RegisterOutputSerializer,
+    TokenPairOutputSerializer,
+    UserOutputSerializer,
+    UserUpdateInputSerializer,
+)
+
+
+def _token_pair(refresh) -> dict[str, str]:
+    return {"access": str(refresh.access_token), "refresh": str(refresh)}
+
+
+class PublicAuthView(APIView):
+    """Endpoints that must work whatever (stale) token the client still sends."""
+
+    authentication_classes: list = []
+    permission_classes = [permissions.AllowAny]
+
+    def get_authenticate_header(self, request: Request) -> str:
+        # A rejected refresh token is a 401 with a challenge, not a 403.
+        return 'Bearer realm="api"'
+
+
+class RegisterApi(PublicAuthView):
+    @extend_schema(
+        tags=["auth"],
+        operation_id="auth_register",
+        request=RegisterInputSerializer,
+        responses={201: RegisterOutputSerializer, **problems({400: ["invalid", "email_taken"], 429: ["throttled"]})},
+        description="Create an attendee account and sign in. A `role` in the body is ignored.",
+    )
+    def post(self, request: Request) -> Response:
+        enforce_rate_limits(
+            request, group="register", per_ip="REGISTER_RATE_PER_IP", per_email="REGISTER_RATE_PER_EMAIL"
+        )
+        data = RegisterInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        user = services.user_register(**data.validated_data)
+        body = {"user": UserOutputSerializer(user).data, **_token_pair(services.token_pair_issue(user=user))}
+        return Response(body, status=status.HTTP_201_CREATED)
+
+
+class LoginApi(PublicAuthView):
+    @extend_schema(
+        tags=["auth"],
+        operation_id="auth_login",
+        request=LoginInputSerializer,
+        responses={200: TokenPairOutputSerializer, **problems({401: ["invalid_credentials"], 429: ["throttled"]})},
+        description="Exchange email and password for an access and a refresh token.",
+    )
+    def post(self, request: Request) -> Response:
+        enforce_rate_limits(request, group="login", per_ip="LOGIN_RATE_PER_IP", per_email="LOGIN_RATE_PER_EMAIL")
+        data = LoginInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        user = services.user_login(request=request, **data.validated_data)
+        return Response(_token_pair(services.token_pair_issue(user=user)))
+
+
+class RefreshApi(PublicAuthView):
+    @extend_schema(
+        tags=["auth"],
+        operation_id="auth_refresh",
+        request=RefreshInputSerializer,
+        responses={200: TokenPairOutputSerializer, **problems({401: ["token_not_valid"]})},
+        description="Rotate a refresh token: the response carries a new pair and the old refresh token stops working.",
+    )
+    def post(self, request: Request) -> Response:
+        RefreshInputSerializer(data=request.data).is_valid(raise_exception=True)
+        serializer = TokenRefreshSerializer(data=request.data)
+        try:
+            serializer.is_valid(raise_exception=True)
+        except TokenError as exc:
+            raise InvalidToken(exc.args[0]) from exc
+        except AuthenticationFailed as exc:  # the account was deactivated or deleted
+            raise InvalidToken(str(exc.detail)) from exc
+        return Response(serializer.validated_data)
+
+
+class LogoutApi(APIView):
+    @extend_schema(
+        tags=["auth"],
+        operation_id="auth_logout",
+        request=RefreshInputSerializer,
+        responses={204: None, **problems({400: ["invalid", "token_not_valid"]})},
+        description="Revoke the given refresh token (it must be the caller's).",
+    )
+    def post(self, request: Request) -> Response:
+        data = RefreshInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.user_logout(user=request.user, refresh=data.validated_data["refresh"])
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class MeApi(APIView):
+    @extend_schema(tags=["users"], operation_id="users_me_retrieve", responses=UserOutputSerializer)
+    def get(self, request: Request) -> Response:
+        return Response(UserOutputSerializer(request.user).data)
+
+    @extend_schema(
+        tags=["users"],
+        operation_id="users_me_update",
+        request=UserUpdateInputSerializer,
+        responses=UserOutputSerializer,
+        description="Update the caller's profile. Email, role and password cannot be changed here.",
+    )
+    def patch(self, request: Request) -> Response:
+        data = UserUpdateInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        user = services.user_update(user=request.user, **data.validated_data)
+        return Response(UserOutputSerializer(user).data)
+
+
+class OrganizerMeApi(APIView):
+    @extend_schema(
+        tags=["organizers"],
+        operation_id="organizers_me_retrieve",
+        responses={200: OrganizerProfileOutputSerializer, **problems({404: ["not_found"]})},
+    )
+    def get(self, request: Request) -> Response:
+        return Response(OrganizerProfileOutputSerializer(selectors.organizer_profile_of(user=request.user)).data)
+
+    @extend_schema(
+        tags=["organizers"],
+        operation_id="organizers_me_create",
+        request=OrganizerProfileCreateInputSerializer,
+        responses={
+            201: OrganizerProfileOutputSerializer,
+            **problems({400: ["invalid", "slug_taken"], 409: ["organizer_exists"]}),
+        },
+        description="Become an organizer. `slug` is derived from `display_name` when omitted; "
+        "`contact_email` defaults to the account's email.",
+    )
+    def post(self, request: Request) -> Response:
+        data = OrganizerProfileCreateInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        profile = services.organizer_profile_create(user=request.user, **data.validated_data)
+        return Response(OrganizerProfileOutputSerializer(profile).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        tags=["organizers"],
+        operation_id="organizers_me_update",
+        request=OrganizerProfileUpdateInputSerializer,
+        responses={
+            200: OrganizerProfileOutputSerializer,
+            **problems({400: ["invalid", "slug_taken"], 404: ["not_found"]}),
+        },
+    )
+    def patch(self, request: Request) -> Response:
+        profile = selectors.organizer_profile_of(user=request.user)
+        data = OrganizerProfileUpdateInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        profile = services.organizer_profile_update(profile=profile, **data.validated_data)
+        return Response(OrganizerProfileOutputSerializer(profile).data)

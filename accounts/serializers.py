@@ -1,0 +1,71 @@
+"""Input and output serializers for accounts; no logic in create()/update()."""
+
+from django.contrib.auth import password_validation
+from django.core.exceptions import ValidationError as DjangoValidationError
+from rest_framework import serializers
+
+from .models import OrganizerProfile, User, normalize_email
+
+
+class OrganizerProfileOutputSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = OrganizerProfile
+        fields = ["id", "display_name", "slug", "contact_email", "created_at", "updated_at"]
+        read_only_fields = fields
+
+
+class UserOutputSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = User
+        fields = ["id", "email", "name", "role", "date_joined"]
+        read_only_fields = fields
+
+
+class RegisterInputSerializer(serializers.Serializer):
+    email = serializers.EmailField(max_length=254)
+    password = serializers.CharField(write_only=True, trim_whitespace=False, max_length=128)
+    name = serializers.CharField(max_length=150, required=False, allow_blank=True, default="")
+
+    def validate(self, attrs):
+        # Django's password validators, with the would-be user so that a
+        # password resembling the email or name is refused too.
+        candidate = User(email=normalize_email(attrs["email"]), name=attrs.get("name", ""))
+        try:
+            password_validation.validate_password(attrs["password"], user=candidate)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError({"password": list(exc.messages)}) from exc
+        return attrs
+
+
+class LoginInputSerializer(serializers.Serializer):
+    email = serializers.CharField(max_length=254)
+    password = serializers.CharField(trim_whitespace=False, max_length=128)
+
+
+class RefreshInputSerializer(serializers.Serializer):
+    refresh = serializers.CharField()
+
+
+class TokenPairOutputSerializer(serializers.Serializer):
+    access = serializers.CharField()
+    refresh = serializers.CharField()
+
+
+class RegisterOutputSerializer(TokenPairOutputSerializer):
+    user = UserOutputSerializer()
+
+
+class UserUpdateInputSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=150, required=False, allow_blank=True)
+
+
+class OrganizerProfileCreateInputSerializer(serializers.Serializer):
+    display_name = serializers.CharField(max_length=120)
+    slug = serializers.SlugField(max_length=80, required=False)
+    contact_email = serializers.EmailField(required=False)
+
+
+class OrganizerProfileUpdateInputSerializer(serializers.Serializer):
+    display_name = serializers.CharField(max_length=120, required=False)
+    slug = serializers.SlugField(max_length=80, required=False)
+    contact_email = serializers.EmailField(required=False)

@@ -1,0 +1,118 @@
+"""Writes for accounts: registration, sessions (JWT) and organizer profiles."""
+
+from __future__ import annotations
+
+from django.contrib.auth import authenticate, user_logged_in
+from django.db import IntegrityError, transaction
+from django.http import HttpRequest
+from django.utils.text import slugify
+from rest_framework_simplejwt.exceptions import TokenError
+from rest_framework_simplejwt.settings import api_settings as jwt_settings
+from rest_framework_simplejwt.tokens import RefreshToken
+
+from .errors import EmailTaken, InvalidCredentials, OrganizerProfileExists, RefreshTokenInvalid, SlugTaken
+from .models import OrganizerProfile, User, normalize_email
+
+
+def user_register(*, email: str, password: str, name: str = "") -> User:
+    """Create an attendee account. The role is never taken from the client."""
+    email = normalize_email(email)
+    if User.objects.filter(email=email).exists():
+        raise EmailTaken()
+    try:
+        with transaction.atomic():
+            return User.objects.create_user(email=email, password=password, name=name, role=User.Role.ATTENDEE)
+    except IntegrityError as exc:  # a concurrent registration won the race
+        raise EmailTaken() from exc
+
+
+def user_login(*, request: HttpRequest, email: str, password: str) -> User:
+    """Check credentials; inactive accounts and wrong passwords look the same."""
+    user = authenticate(request, email=normalize_email(email), password=password)
+    if user is None:
+        raise InvalidCredentials()
+    user_logged_in.send(sender=user.__class__, request=request, user=user)  # records last_login
+    return user
+
+
+def token_pair_issue(*, user: User) -> RefreshToken:
+    """A fresh refresh token (and its access token) for ``user``."""
+    return RefreshToken.for_user(user)
+
+
+def user_logout(*, user: User, refresh: str) -> None:
+    """Revoke one of the caller's refresh tokens; its access tokens expire on their own."""
+    try:
+        token = RefreshToken(refresh)
+    except TokenError as exc:
+        raise RefreshTokenInvalid() from exc
+    if str(token.get(jwt_settings.USER_ID_CLAIM)) != str(getattr(user, jwt_settings.USER_ID_FIELD)):
+        raise RefreshTokenInvalid()
+    token.blacklist()
+
+
+def user_update(*, user: User, name: str | None = None) -> User:
+    fields = []
+    if name is not None:
+        user.name = name
+        fields.append("name")
+    if fields:
+        user.save(update_fields=fields)
+    return user
+
+
+def _unique_slug(base: str) -> str:
+    root = (slugify(base) or "organizer")[:70]
+    slug, n = root, 2
+    while OrganizerProfile.objects.filter(slug=slug).exists():
+        slug, n = f"{root}-{n}", n + 1
+    return slug
+
+
+@transaction.atomic
+def organizer_profile_create(
+    *, user: User, display_name: str, slug: str | None = None, contact_email: str | None = None
+) -> OrganizerProfile:
+    """Make ``user`` an organizer: create their profile and grant the role."""
+    user = User.objects.select_for_update().get(pk=user.pk)
+    if OrganizerProfile.objects.filter(user=user).exists():
+        raise OrganizerProfileExists()
+    if slug and OrganizerProfile.objects.filter(slug=slug).exists():
+        raise SlugTaken()
+    try:
+        with transaction.atomic():
+            profile = OrganizerProfile.objects.create(
+                user=user,
+                display_name=display_name,
+                slug=slug or _unique_slug(display_name),
+                contact_email=contact_email or user.email,
+            )
+    except IntegrityError as exc:
+        raise SlugTaken() from exc
+    if user.role == User.Role.ATTENDEE:
+        user.role = User.Role.ORGANIZER
+        user.save(update_fields=["role"])
+    return profile
+
+
+def organizer_profile_update(
+    *,
+    profile: OrganizerProfile,
+    display_name: str | None = None,
+    slug: str | None = None,
+    contact_email: str | None = None,
+) -> OrganizerProfile:
+    changes = {"display_name": display_name, "slug": slug, "contact_email": contact_email}
+    changes = {k: v for k, v in changes.items() if v is not None}
+    if not changes:
+        return profile
+    if "slug" in changes and OrganizerProfile.objects.filter(slug=slug).exclude(pk=profile.pk).exists():
+        raise SlugTaken()
+    for field, value in changes.items():
+        setattr(profile, field, value)
+    try:
+        with transaction.atomic():
+            profile.save(update_fields=[*changes, "updated_at"])
+    except IntegrityError as exc:
+        raise SlugTaken() from exc
+    return profile

@@ -1,0 +1,88 @@
+"""/users/me and /organizers/me."""
+
+import pytest
+from rest_framework.test import APIClient
+
+from accounts.models import OrganizerProfile, User
+
+from .factories import OrganizerProfileFactory, UserFactory
+from .test_auth import assert_problem
+
+pytestmark = pytest.mark.django_db
+
+ME = "/api/v1/users/me"
+ORG = "/api/v1/organizers/me"
+
+
+@pytest.fixture
+def user() -> User:
+    return UserFactory(email="dora@example.com", name="Dora")
+
+
+@pytest.fixture
+def client(user) -> APIClient:
+    client = APIClient()
+    client.force_authenticate(user)
+    return client
+
+
+def test_patch_me_updates_name_only(client, user):
+    r = client.patch(ME, {"name": "Dora M.", "email": "evil@example.com", "role": "admin"})
+    assert r.status_code == 200
+    assert r.json()["name"] == "Dora M."
+    user.refresh_from_db()
+    assert (user.name, user.email, user.role) == ("Dora M.", "dora@example.com", "attendee")
+
+
+def test_patch_me_validates(client):
+    body = assert_problem(client.patch(ME, {"name": "x" * 151}), 400, "invalid")
+    assert "name" in body["errors"]
+
+
+def test_organizer_profile_lifecycle(client, user):
+    assert_problem(client.get(ORG), 404, "not_found")
+    assert_problem(client.patch(ORG, {"display_name": "x"}), 404, "not_found")
+
+    r = client.post(ORG, {"display_name": "Dora's Concerts"})
+    assert r.status_code == 201, r.content
+    assert r.json()["slug"] == "doras-concerts"
+    assert r.json()["contact_email"] == "dora@example.com"
+    user.refresh_from_db()
+    assert user.role == "organizer"
+
+    assert client.get(ORG).json()["display_name"] == "Dora's Concerts"
+    assert_problem(client.post(ORG, {"display_name": "Again"}), 409, "organizer_exists")
+    assert OrganizerProfile.objects.filter(user=user).count() == 1
+
+    r = client.patch(ORG, {"contact_email": "tickets@dora.example", "slug": "dora"})
+    assert r.status_code == 200
+    assert (r.json()["contact_email"], r.json()["slug"]) == ("tickets@dora.example", "dora")
+
+
+def test_organizer_slug_collisions(client):
+    OrganizerProfileFactory(slug="taken")
+    OrganizerProfileFactory(slug="big-shows")
+    body = assert_problem(client.post(ORG, {"display_name": "X", "slug": "taken"}), 400, "slug_taken")
+    assert "slug" in body["errors"]
+    # a derived slug never collides
+    r = client.post(ORG, {"display_name": "Big Shows"})
+    assert r.status_code == 201
+    assert r.json()["slug"] == "big-shows-2"
+    assert_problem(client.patch(ORG, {"slug": "taken"}), 400, "slug_taken")
+
+
+def test_admin_keeps_admin_role_when_becoming_organizer():
+    admin = User.objects.create_superuser(email="root@example.com", password="x-Strong-Pass-1")
+    client = APIClient()
+    client.force_authenticate(admin)
+    assert client.post(ORG, {"display_name": "House"}).status_code == 201
+    admin.refresh_from_db()
+    assert admin.role == "admin"
+
+
+def test_email_is_stored_lowercase_by_the_database():
+    from django.db import IntegrityError, transaction
+
+    user = UserFactory()
+    with pytest.raises(IntegrityError), transaction.atomic():
+        User.objects.filter(pk=user.pk).update(email="MiXeD@example.com")

@@ -1,0 +1,12 @@
+from django.urls import path
+
+from . import apis
+
+urlpatterns = [
+    path("auth/register", apis.RegisterApi.as_view(), name="auth-register"),
+    path("auth/login", apis.LoginApi.as_view(), name="auth-login"),
+    path("auth/refresh", apis.RefreshApi.as_view(), name="auth-refresh"),
+    path("auth/logout", apis.LogoutApi.as_view(), name="auth-logout"),
+    path("users/me", apis.MeApi.as_view(), name="users-me"),
+    path("organizers/me", apis.OrganizerMeApi.as_view(), name="organizers-me"),
+]

@@ -1,0 +1,88 @@
+"""GET /api/v1/health: can this process reach what it needs?"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import DatabaseError, connection
+from drf_spectacular.utils import extend_schema
+from kombu import Connection
+from rest_framework import permissions, serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+logger = logging.getLogger("eventflow.health")
+
+OK, DOWN = "ok", "down"
+
+
+def database_status() -> str:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+    except DatabaseError as exc:
+        logger.warning("health: database down: %s", exc)
+        # Drop the broken connection so the next request reconnects.
+        connection.close_if_unusable_or_obsolete()
+        return DOWN
+    return OK
+
+
+def cache_status() -> str:
+    """A write and a read of a throw-away key: the cache may swallow errors."""
+    key, value = f"health:{uuid.uuid4().hex}", uuid.uuid4().hex
+    try:
+        cache.set(key, value, timeout=5)
+        ok = cache.get(key) == value
+        cache.delete(key)
+    except Exception as exc:  # any backend error means "down"
+        logger.warning("health: cache down: %s", exc)
+        return DOWN
+    return OK if ok else DOWN
+
+
+def broker_status() -> str:
+    if settings.CELERY_TASK_ALWAYS_EAGER and settings.CELERY_BROKER_URL == "memory://":
+        return OK  # embedded default: tasks run in-process, there is no broker to reach
+    try:
+        with Connection(settings.CELERY_BROKER_URL, connect_timeout=2, transport_options={"max_retries": 0}) as conn:
+            conn.ensure_connection(max_retries=1, timeout=2)
+    except Exception as exc:  # kombu raises transport-specific errors
+        logger.warning("health: broker down: %s", exc)
+        return DOWN
+    return OK
+
+
+class HealthSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=["ok", "degraded", "down"])
+    database = serializers.ChoiceField(choices=[OK, DOWN])
+    cache = serializers.ChoiceField(choices=[OK, DOWN])
+    broker = serializers.ChoiceField(choices=[OK, DOWN])
+
+
+class HealthApi(APIView):
+    authentication_classes: list = []
+    permission_classes = [permissions.AllowAny]
+    throttle_classes: list = []
+
+    @extend_schema(
+        tags=["system"],
+        operation_id="health",
+        responses={200: HealthSerializer, 503: HealthSerializer},
+        description="`status` is `ok` when every part is up, `degraded` (still 200) when the cache or the "
+        "broker is down, and `down` with 503 when the database is unreachable.",
+    )
+    def get(self, request: Request) -> Response:
+        parts = {"database": database_status(), "cache": cache_status(), "broker": broker_status()}
+        if parts["database"] == DOWN:
+            overall, code = "down", 503
+        elif DOWN in parts.values():
+            overall, code = "degraded", 200
+        else:
+            overall, code = "ok", 200
+        return Response({"status": overall, **parts}, status=code, headers={"Cache-Control": "no-store"})

@@ -1,0 +1,9 @@
+"""Page-number pagination as the contract pins it: ?page=N&page_size=M (M <= 100)."""
+
+from rest_framework import pagination
+
+
+class PageNumberPagination(pagination.PageNumberPagination):
+    page_size = 20
+    page_size_query_param = "page_size"
+    max_page_size = 100

@@ -1,0 +1,23 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+
+from eventflow.api.health import HealthApi
+
+api_v1 = [
+    path("", include("accounts.urls")),
+    path("health", HealthApi.as_view(), name="health"),
+    path("schema", SpectacularAPIView.as_view(), name="schema"),
+]
+
+urlpatterns = [
+    path("api/v1/", include(api_v1)),
+    path("api/docs", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    path("api/redoc", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
+    path("admin/", admin.site.urls),
+]
+
+handler400 = "eventflow.api.errors.bad_request"
+handler403 = "eventflow.api.errors.permission_denied"
+handler404 = "eventflow.api.errors.page_not_found"
+handler500 = "eventflow.api.errors.server_error"

@@ -1,0 +1,1 @@
+"""Events: created by the catalogue issue."""

@@ -1,0 +1,1 @@
+"""Orders: created by the orders issue."""
