@@ -68,6 +68,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_ratelimit",
+    "django_filters",
     "accounts",
     "events",
     "orders",
@@ -180,6 +181,8 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
+SERVE_MEDIA = env.bool("SERVE_MEDIA", default=True)
+EVENT_IMAGE_MAX_BYTES = env.int("EVENT_IMAGE_MAX_BYTES", default=5 * 1024 * 1024)
 # Serve straight from the apps' static folders when collectstatic has not run
 # (tests, a first `runserver`); production images run collectstatic at build.
 WHITENOISE_USE_FINDERS = env.bool("WHITENOISE_USE_FINDERS", default=True)
@@ -247,6 +250,12 @@ if CACHES["default"]["BACKEND"].endswith("LocMemCache"):
     # by everything that counts; production uses Redis.
     SILENCED_SYSTEM_CHECKS = ["django_ratelimit.E003", "django_ratelimit.W001"]
 
+# The public catalogue: list and detail bodies are cached (versioned keys,
+# invalidated on change); live stock is never older than AVAILABILITY_CACHE_SECONDS.
+CATALOGUE_CACHE_SECONDS = env.int("CATALOGUE_CACHE_SECONDS", default=30)
+AVAILABILITY_CACHE_SECONDS = env.int("AVAILABILITY_CACHE_SECONDS", default=1)
+NEAR_DEFAULT_RADIUS_KM = env.int("NEAR_DEFAULT_RADIUS_KM", default=50)
+
 # Problem details carry "type": <base><code>.
 PROBLEM_TYPE_BASE_URI = env.str("PROBLEM_TYPE_BASE_URI", default="urn:eventflow:problem:")
 
@@ -263,7 +272,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
-    "ENUM_NAME_OVERRIDES": {"HealthStatusEnum": ["ok", "down"]},
+    "ENUM_NAME_OVERRIDES": {
+        "HealthPartStatusEnum": ["ok", "down"],
+        "HealthStatusEnum": ["ok", "degraded", "down"],
+        "EventStatusEnum": "events.models.Event.Status",
+    },
 }
 
 # --- Celery -----------------------------------------------------------------------

@@ -1,0 +1,18 @@
+"""Cache invalidation: every saved or deleted event or ticket type, from any code path
+(API, admin, shell), bumps the catalogue's cache versions after commit."""
+
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
+
+from . import cache
+from .models import Event, TicketType
+
+
+@receiver([post_save, post_delete], sender=Event, dispatch_uid="events_event_changed")
+def event_changed(sender, instance: Event, **kwargs) -> None:
+    cache.catalogue_changed(instance.pk)
+
+
+@receiver([post_save, post_delete], sender=TicketType, dispatch_uid="events_ticket_type_changed")
+def ticket_type_changed(sender, instance: TicketType, **kwargs) -> None:
+    cache.catalogue_changed(instance.event_id)
