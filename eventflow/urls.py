@@ -1,11 +1,14 @@
+from django.conf import settings
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
+from django.views.static import serve
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from eventflow.api.health import HealthApi
 
 api_v1 = [
     path("", include("accounts.urls")),
+    path("", include("events.urls")),
     path("health", HealthApi.as_view(), name="health"),
     path("schema", SpectacularAPIView.as_view(), name="schema"),
 ]
@@ -16,6 +19,11 @@ urlpatterns = [
     path("api/redoc", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
     path("admin/", admin.site.urls),
 ]
+
+if settings.SERVE_MEDIA:
+    # Uploaded media from the local disk, for the embedded default and small
+    # deployments; with S3 (or a web server in front) set SERVE_MEDIA=false.
+    urlpatterns.append(re_path(r"^media/(?P<path>.*)$", serve, {"document_root": settings.MEDIA_ROOT}))
 
 handler400 = "eventflow.api.errors.bad_request"
 handler403 = "eventflow.api.errors.permission_denied"

@@ -1,0 +1,261 @@
+"""Catalogue endpoints: events, their ticket types, image and live availability."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from django.http import Http404
+from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.utils import extend_schema, extend_schema_view
+from rest_framework import permissions, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import NotAuthenticated
+from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from accounts.models import OrganizerProfile
+from eventflow.api.schema import problems
+
+from . import cache, selectors, services
+from .errors import NotAnOrganizer
+from .filters import EventCatalogueFilter, StrictBooleanField
+from .models import Event, TicketType
+from .serializers import (
+    AvailabilityOutputSerializer,
+    EventDetailOutputSerializer,
+    EventImageInputSerializer,
+    EventInputSerializer,
+    EventListOutputSerializer,
+    TicketTypeInputSerializer,
+    TicketTypeOutputSerializer,
+)
+
+ID = "[0-9]+"
+MANAGE_ERRORS = {403: ["permission_denied", "not_organizer"], 404: ["not_found"]}
+
+
+def _availability_snapshot(event_id: int) -> dict | None:
+    """Stock per ticket type plus whether everyone may see it; cached for a second."""
+
+    def build() -> dict | None:
+        event = Event.objects.alive().filter(pk=event_id).only("id", "status").first()
+        if event is None:
+            return None
+        return {
+            "public": event.status != Event.Status.DRAFT,
+            "items": selectors.event_availability(event=event),
+        }
+
+    return cache.availability(event_id, build)
+
+
+@extend_schema_view(
+    list=extend_schema(
+        operation_id="events_list",
+        description="Published events that have not ended, soonest first (or by rank when searching). "
+        "Unknown parameters are ignored; malformed ones are a 400 naming the parameter.",
+        responses={200: EventListOutputSerializer(many=True), **problems({403: ["not_organizer"]})},
+    ),
+)
+class EventViewSet(viewsets.GenericViewSet):
+    queryset = Event.objects.none()  # the catalogue selector builds every queryset
+    permission_classes = [permissions.IsAuthenticatedOrReadOnly]
+    filter_backends = [DjangoFilterBackend]
+    filterset_class = EventCatalogueFilter
+    lookup_value_regex = ID
+
+    def get_serializer_class(self):
+        return EventListOutputSerializer if self.action == "list" else EventDetailOutputSerializer
+
+    def _detail(self, event: Event, *, code: int = status.HTTP_200_OK) -> Response:
+        event = selectors.event_get_visible(event_id=event.pk, user=self.request.user, with_ticket_types=True)
+        return Response(EventDetailOutputSerializer(event, context={"request": self.request}).data, status=code)
+
+    def list(self, request: Request) -> Response:
+        def build() -> dict:
+            queryset = self.filter_queryset(self.get_queryset())
+            page = self.paginate_queryset(queryset)
+            data = EventListOutputSerializer(page, many=True, context={"request": request}).data
+            return self.get_paginated_response(data).data
+
+        if request.query_params.get("mine", "").strip().lower() in StrictBooleanField.TRUE:
+            if not request.user.is_authenticated:
+                raise NotAuthenticated()
+            return Response(build())  # personal: never cached
+        variant = (
+            f"{request.scheme}://{request.get_host()}?{urlencode(sorted(request.query_params.lists()), doseq=True)}"
+        )
+        return Response(cache.list_body(variant, build))
+
+    @extend_schema(operation_id="events_retrieve", responses=EventDetailOutputSerializer)
+    def retrieve(self, request: Request, pk: str) -> Response:
+        def build() -> dict | None:
+            try:  # only what everyone may see is cached
+                event = selectors.event_get_visible(event_id=int(pk), user=None, with_ticket_types=True)
+            except Http404:
+                return None
+            return EventDetailOutputSerializer(event, context={"request": request}).data
+
+        body = cache.detail_body(int(pk), f"{request.scheme}://{request.get_host()}", build)
+        if body is None:  # a draft: its organizer sees it live, everyone else gets 404
+            event = selectors.event_get_visible(event_id=int(pk), user=request.user, with_ticket_types=True)
+            return Response(EventDetailOutputSerializer(event, context={"request": request}).data)
+        snapshot = _availability_snapshot(int(pk))
+        live = {item["id"]: item["available"] for item in (snapshot or {}).get("items", [])}
+        for ticket_type in body["ticket_types"]:
+            ticket_type["available"] = live.get(ticket_type["id"], ticket_type["available"])
+            ticket_type["sold_out"] = ticket_type["available"] == 0
+        return Response(body)
+
+    @extend_schema(
+        operation_id="events_create",
+        request=EventInputSerializer,
+        responses={
+            201: EventDetailOutputSerializer,
+            **problems({400: ["invalid", "slug_taken"], 403: ["not_organizer"]}),
+        },
+        description="Create a draft event of the caller's organizer profile.",
+    )
+    def create(self, request: Request) -> Response:
+        profile = OrganizerProfile.objects.filter(user=request.user).first()
+        if profile is None:
+            raise NotAnOrganizer()
+        data = EventInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        event = services.event_create(organizer=profile, **data.validated_data)
+        return self._detail(event, code=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        operation_id="events_update",
+        request=EventInputSerializer(partial=True),
+        responses={
+            200: EventDetailOutputSerializer,
+            **problems({400: ["invalid", "slug_taken"], **MANAGE_ERRORS, 409: ["event_cancelled"]}),
+        },
+    )
+    def partial_update(self, request: Request, pk: str) -> Response:
+        event = selectors.event_get_manageable(event_id=int(pk), user=request.user)
+        data = EventInputSerializer(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        event = services.event_update(event=event, **data.validated_data)
+        return self._detail(event)
+
+    @extend_schema(
+        operation_id="events_destroy",
+        responses={204: None, **problems({**MANAGE_ERRORS, 409: ["event_has_orders"]})},
+        description="Delete an event while no ticket of it is sold or held.",
+    )
+    def destroy(self, request: Request, pk: str) -> Response:
+        event = selectors.event_get_manageable(event_id=int(pk), user=request.user)
+        services.event_delete(event=event)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(
+        operation_id="events_publish",
+        request=None,
+        responses={
+            200: EventDetailOutputSerializer,
+            **problems({**MANAGE_ERRORS, 409: ["no_ticket_types", "invalid_status_transition", "event_ended"]}),
+        },
+    )
+    @action(detail=True, methods=["post"])
+    def publish(self, request: Request, pk: str) -> Response:
+        event = selectors.event_get_manageable(event_id=int(pk), user=request.user)
+        return self._detail(services.event_publish(event=event))
+
+    @extend_schema(
+        operation_id="events_image",
+        request={"multipart/form-data": EventImageInputSerializer},
+        responses={
+            200: EventDetailOutputSerializer,
+            **problems({400: ["invalid", "file_too_large"], **MANAGE_ERRORS, 409: ["event_cancelled"]}),
+        },
+        description="Upload the event's image (multipart field `image`). It replaces any previous image.",
+    )
+    @action(detail=True, methods=["post"], parser_classes=[MultiPartParser, FormParser])
+    def image(self, request: Request, pk: str) -> Response:
+        event = selectors.event_get_manageable(event_id=int(pk), user=request.user)
+        upload = request.FILES.get("image")
+        if upload is not None:  # the size check comes before decoding the image
+            services.check_image_size(upload)
+        data = EventImageInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        return self._detail(services.event_set_image(event=event, image=data.validated_data["image"]))
+
+    @extend_schema(
+        operation_id="events_availability",
+        responses={200: AvailabilityOutputSerializer(many=True), **problems({404: ["not_found"]})},
+        description="Live stock per ticket type, at most a second old.",
+    )
+    @action(detail=True, methods=["get"], pagination_class=None, filter_backends=[])
+    def availability(self, request: Request, pk: str) -> Response:
+        snapshot = _availability_snapshot(int(pk))
+        if snapshot is None:
+            raise Http404
+        if not snapshot["public"]:
+            event = selectors.event_get_visible(event_id=int(pk), user=request.user)
+            return Response(selectors.event_availability(event=event))
+        return Response(snapshot["items"])
+
+
+class TicketTypeViewSet(viewsets.GenericViewSet):
+    """The tiers of one event: public to read, the owning organizer writes."""
+
+    queryset = TicketType.objects.none()
+    serializer_class = TicketTypeOutputSerializer
+    permission_classes = [permissions.IsAuthenticatedOrReadOnly]
+    lookup_value_regex = ID
+
+    def _event(self, *, manage: bool) -> Event:
+        event_id = int(self.kwargs["event_pk"])
+        if manage:
+            return selectors.event_get_manageable(event_id=event_id, user=self.request.user)
+        return selectors.event_get_visible(event_id=event_id, user=self.request.user)
+
+    @extend_schema(operation_id="ticket_types_list", responses=TicketTypeOutputSerializer(many=True))
+    def list(self, request: Request, event_pk: str) -> Response:
+        page = self.paginate_queryset(selectors.ticket_types_of(event=self._event(manage=False)))
+        return self.get_paginated_response(TicketTypeOutputSerializer(page, many=True).data)
+
+    @extend_schema(operation_id="ticket_types_retrieve", responses=TicketTypeOutputSerializer)
+    def retrieve(self, request: Request, event_pk: str, pk: str) -> Response:
+        ticket_type = selectors.ticket_type_get(event=self._event(manage=False), ticket_type_id=int(pk))
+        return Response(TicketTypeOutputSerializer(ticket_type).data)
+
+    @extend_schema(
+        operation_id="ticket_types_create",
+        request=TicketTypeInputSerializer,
+        responses={201: TicketTypeOutputSerializer, **problems({**MANAGE_ERRORS, 409: ["event_cancelled"]})},
+    )
+    def create(self, request: Request, event_pk: str) -> Response:
+        event = self._event(manage=True)
+        data = TicketTypeInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        ticket_type = services.ticket_type_create(event=event, **data.validated_data)
+        return Response(TicketTypeOutputSerializer(ticket_type).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        operation_id="ticket_types_update",
+        request=TicketTypeInputSerializer(partial=True),
+        responses={
+            200: TicketTypeOutputSerializer,
+            **problems({**MANAGE_ERRORS, 409: ["capacity_below_sold", "event_cancelled"]}),
+        },
+        description="Capacity moves `available` by the same amount and can never drop below sold + held.",
+    )
+    def partial_update(self, request: Request, event_pk: str, pk: str) -> Response:
+        ticket_type = selectors.ticket_type_get(event=self._event(manage=True), ticket_type_id=int(pk))
+        data = TicketTypeInputSerializer(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        ticket_type = services.ticket_type_update(ticket_type=ticket_type, **data.validated_data)
+        return Response(TicketTypeOutputSerializer(ticket_type).data)
+
+    @extend_schema(
+        operation_id="ticket_types_destroy",
+        responses={204: None, **problems({**MANAGE_ERRORS, 409: ["ticket_type_has_orders", "last_ticket_type"]})},
+    )
+    def destroy(self, request: Request, event_pk: str, pk: str) -> Response:
+        ticket_type = selectors.ticket_type_get(event=self._event(manage=True), ticket_type_id=int(pk))
+        services.ticket_type_delete(ticket_type=ticket_type)
+        return Response(status=status.HTTP_204_NO_CONTENT)

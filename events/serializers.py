@@ -1,0 +1,184 @@
+"""Input and output serializers for the catalogue; no logic in create()/update()."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from .models import Category, Event, TicketType, validate_currency, validate_time_zone
+
+MAX_PRICE_CENTS = 100_000_000  # one million in major units
+MAX_CAPACITY = 1_000_000
+
+
+class OrganizerSummarySerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    display_name = serializers.CharField()
+    slug = serializers.CharField()
+
+
+class TicketTypeOutputSerializer(serializers.ModelSerializer):
+    sold_out = serializers.SerializerMethodField()
+
+    class Meta:
+        model = TicketType
+        fields = [
+            "id",
+            "name",
+            "description",
+            "price_cents",
+            "capacity",
+            "available",
+            "sold_out",
+            "max_per_order",
+            "sales_start",
+            "sales_end",
+            "seated",
+            "position",
+        ]
+        read_only_fields = fields
+
+    def get_sold_out(self, obj: TicketType) -> bool:
+        return obj.available == 0
+
+
+class _EventBaseOutputSerializer(serializers.ModelSerializer):
+    organizer = OrganizerSummarySerializer()
+    image_url = serializers.SerializerMethodField()
+
+    @extend_schema_field(serializers.URLField(allow_null=True))
+    def get_image_url(self, obj: Event) -> str | None:
+        if not obj.image:
+            return None
+        url = obj.image.url
+        request = self.context.get("request")
+        return request.build_absolute_uri(url) if request and url.startswith("/") else url
+
+
+SUMMARY_FIELDS = [
+    "id",
+    "title",
+    "slug",
+    "category",
+    "status",
+    "organizer",
+    "venue_name",
+    "city",
+    "country",
+    "latitude",
+    "longitude",
+    "starts_at",
+    "ends_at",
+    "timezone",
+    "currency",
+    "image_url",
+]
+
+
+class EventListOutputSerializer(_EventBaseOutputSerializer):
+    min_price_cents = serializers.IntegerField(allow_null=True, read_only=True)
+    max_price_cents = serializers.IntegerField(allow_null=True, read_only=True)
+    has_availability = serializers.BooleanField(read_only=True)
+    distance_km = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Event
+        fields = [*SUMMARY_FIELDS, "min_price_cents", "max_price_cents", "has_availability", "distance_km"]
+        read_only_fields = fields
+
+    @extend_schema_field(serializers.FloatField(allow_null=True))
+    def get_distance_km(self, obj: Event) -> float | None:
+        distance = getattr(obj, "distance_km", None)
+        return round(distance, 3) if distance is not None else None
+
+
+class EventDetailOutputSerializer(_EventBaseOutputSerializer):
+    ticket_types = TicketTypeOutputSerializer(many=True)
+
+    class Meta:
+        model = Event
+        fields = [
+            *SUMMARY_FIELDS,
+            "description",
+            "address",
+            "refundable_until",
+            "published_at",
+            "created_at",
+            "updated_at",
+            "ticket_types",
+        ]
+        read_only_fields = fields
+
+
+class EventInputSerializer(serializers.Serializer):
+    """Create (all required fields) and PATCH (``partial=True``) of an event."""
+
+    title = serializers.CharField(max_length=200)
+    slug = serializers.SlugField(max_length=220, required=False)
+    description = serializers.CharField(required=False, allow_blank=True, max_length=20_000)
+    category = serializers.ChoiceField(choices=Category.choices, required=False)
+    venue_name = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    address = serializers.CharField(max_length=300, required=False, allow_blank=True)
+    city = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    country = serializers.RegexField(r"^[A-Za-z]{2}$", required=False, allow_blank=True)
+    latitude = serializers.DecimalField(
+        max_digits=9, decimal_places=6, min_value=-90, max_value=90, required=False, allow_null=True
+    )
+    longitude = serializers.DecimalField(
+        max_digits=9, decimal_places=6, min_value=-180, max_value=180, required=False, allow_null=True
+    )
+    starts_at = serializers.DateTimeField()
+    ends_at = serializers.DateTimeField()
+    timezone = serializers.CharField(max_length=64, required=False, validators=[validate_time_zone])
+    currency = serializers.CharField(max_length=3, required=False, validators=[validate_currency])
+    refundable_until = serializers.DateTimeField(required=False, allow_null=True)
+
+    def validate_country(self, value: str) -> str:
+        return value.upper()
+
+    def validate(self, attrs):
+        if ("latitude" in attrs) != ("longitude" in attrs) or (
+            (attrs.get("latitude") is None) != (attrs.get("longitude") is None)
+        ):
+            raise serializers.ValidationError({"longitude": [_("Give latitude and longitude together.")]})
+        return attrs
+
+
+IMAGE_FORMATS = {"JPEG", "PNG", "GIF", "WEBP"}
+
+
+class EventImageInputSerializer(serializers.Serializer):
+    image = serializers.ImageField(
+        help_text=f"JPEG, PNG, GIF or WebP, at most {settings.EVENT_IMAGE_MAX_BYTES // 1_048_576} MB."
+    )
+
+    def validate_image(self, value):
+        # Django has opened and verified the file with Pillow; only web formats are kept.
+        image_format = getattr(getattr(value, "image", None), "format", None)
+        if image_format not in IMAGE_FORMATS:
+            raise serializers.ValidationError(_("Upload a JPEG, PNG, GIF or WebP image."), code="invalid_image")
+        return value
+
+
+class TicketTypeInputSerializer(serializers.Serializer):
+    """Create (required fields) and PATCH (``partial=True``) of a ticket type."""
+
+    name = serializers.CharField(max_length=120)
+    description = serializers.CharField(required=False, allow_blank=True, max_length=5_000)
+    price_cents = serializers.IntegerField(min_value=0, max_value=MAX_PRICE_CENTS)
+    capacity = serializers.IntegerField(min_value=0, max_value=MAX_CAPACITY)
+    max_per_order = serializers.IntegerField(min_value=1, max_value=100, required=False)
+    sales_start = serializers.DateTimeField(required=False, allow_null=True)
+    sales_end = serializers.DateTimeField(required=False, allow_null=True)
+    seated = serializers.BooleanField(required=False)
+    position = serializers.IntegerField(min_value=0, max_value=32_767, required=False)
+
+
+class AvailabilityOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    available = serializers.IntegerField()
+    capacity = serializers.IntegerField()
+    waitlist_length = serializers.IntegerField()

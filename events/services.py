@@ -1,0 +1,264 @@
+"""Writes for the catalogue. The API, the admin and commands all go through these."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from pathlib import PurePath
+from typing import Any
+
+from django.conf import settings
+from django.core.files.uploadedfile import UploadedFile
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+from django.utils.text import slugify
+from django.utils.translation import gettext as _
+
+from accounts.models import OrganizerProfile
+from eventflow.api.errors import ApplicationError
+
+from .errors import (
+    CapacityBelowSold,
+    EventCancelled,
+    EventEnded,
+    EventHasOrders,
+    ImageTooLarge,
+    InvalidStatusTransition,
+    LastTicketType,
+    NoTicketTypes,
+    SlugTaken,
+    TicketTypeHasOrders,
+)
+from .models import Event, TicketType
+
+EVENT_FIELDS = {
+    "title",
+    "slug",
+    "description",
+    "category",
+    "venue_name",
+    "address",
+    "city",
+    "country",
+    "latitude",
+    "longitude",
+    "starts_at",
+    "ends_at",
+    "timezone",
+    "currency",
+    "refundable_until",
+}
+TICKET_TYPE_FIELDS = {
+    "name",
+    "description",
+    "price_cents",
+    "capacity",
+    "max_per_order",
+    "sales_start",
+    "sales_end",
+    "seated",
+    "position",
+}
+
+
+def _check_time_window(start: datetime | None, end: datetime | None, *, end_field: str) -> None:
+    if start is not None and end is not None and end <= start:
+        raise ApplicationError(_("Must be later than the start."), field=end_field)
+
+
+def _unique_event_slug(organizer: OrganizerProfile, base: str, exclude_pk: int | None = None) -> str:
+    root = (slugify(base) or "event")[:200]
+    taken = set(
+        Event.objects.alive()
+        .filter(organizer=organizer, slug__startswith=root)
+        .exclude(pk=exclude_pk)
+        .values_list("slug", flat=True)
+    )
+    slug, n = root, 2
+    while slug in taken:
+        slug, n = f"{root}-{n}", n + 1
+    return slug
+
+
+def _lock_event(event: Event) -> Event:
+    """Re-read the event under a row lock; the caller's copy may be stale."""
+    locked = Event.objects.select_for_update().get(pk=event.pk)
+    locked.organizer = event.organizer
+    return locked
+
+
+def _save(instance, fields: list[str]) -> None:
+    try:
+        with transaction.atomic():
+            instance.save(update_fields=[*fields, "updated_at"])
+    except IntegrityError as exc:
+        if "slug" in str(exc):
+            raise SlugTaken() from exc
+        raise
+
+
+def _tickets_taken(event: Event) -> bool:
+    """Whether any ticket of the event is sold or held (available < capacity)."""
+    return TicketType.objects.filter(event=event, available__lt=F("capacity")).exists()
+
+
+# --- Events -----------------------------------------------------------------------
+
+
+@transaction.atomic
+def event_create(*, organizer: OrganizerProfile, **data: Any) -> Event:
+    """A new draft event of ``organizer``."""
+    data = {k: v for k, v in data.items() if k in EVENT_FIELDS}
+    _check_time_window(data.get("starts_at"), data.get("ends_at"), end_field="ends_at")
+    slug = data.pop("slug", None)
+    if slug and Event.objects.alive().filter(organizer=organizer, slug=slug).exists():
+        raise SlugTaken()
+    event = Event(organizer=organizer, slug=slug or _unique_event_slug(organizer, data["title"]), **data)
+    try:
+        with transaction.atomic():
+            event.save()
+    except IntegrityError as exc:
+        raise SlugTaken() from exc
+    return event
+
+
+@transaction.atomic
+def event_update(*, event: Event, **data: Any) -> Event:
+    event = _lock_event(event)
+    if event.status == Event.Status.CANCELLED:
+        raise EventCancelled()
+    data = {k: v for k, v in data.items() if k in EVENT_FIELDS}
+    _check_time_window(data.get("starts_at", event.starts_at), data.get("ends_at", event.ends_at), end_field="ends_at")
+    slug = data.get("slug")
+    if slug and Event.objects.alive().filter(organizer_id=event.organizer_id, slug=slug).exclude(pk=event.pk).exists():
+        raise SlugTaken()
+    for field, value in data.items():
+        setattr(event, field, value)
+    if data:
+        _save(event, list(data))
+    return event
+
+
+@transaction.atomic
+def event_publish(*, event: Event) -> Event:
+    event = _lock_event(event)
+    if event.status != Event.Status.DRAFT:
+        raise InvalidStatusTransition(
+            _("Only draft events can be published; this one is %(status)s.")
+            % {"status": event.get_status_display().lower()}
+        )
+    if event.ends_at <= timezone.now():
+        raise EventEnded()
+    if not TicketType.objects.filter(event=event).exists():
+        raise NoTicketTypes()
+    event.status = Event.Status.PUBLISHED
+    event.published_at = timezone.now()
+    _save(event, ["status", "published_at"])
+    return event
+
+
+@transaction.atomic
+def event_unpublish(*, event: Event) -> Event:
+    """Take a published event back to draft, while nobody holds or owns a ticket."""
+    event = _lock_event(event)
+    if event.status != Event.Status.PUBLISHED:
+        raise InvalidStatusTransition(_("Only published events can be unpublished."))
+    if _tickets_taken(event):
+        raise EventHasOrders(_("Tickets have been sold or are held; cancel the event instead."))
+    event.status = Event.Status.DRAFT
+    _save(event, ["status"])
+    return event
+
+
+@transaction.atomic
+def event_delete(*, event: Event) -> None:
+    """Soft-delete: the row stays for accounting, the event leaves every list and its slug is freed."""
+    event = _lock_event(event)
+    if _tickets_taken(event):
+        raise EventHasOrders()
+    event.deleted_at = timezone.now()
+    _save(event, ["deleted_at"])
+
+
+def check_image_size(image: UploadedFile) -> None:
+    limit = settings.EVENT_IMAGE_MAX_BYTES
+    if image.size is not None and image.size > limit:
+        raise ImageTooLarge(limit)
+
+
+def event_set_image(*, event: Event, image: UploadedFile) -> Event:
+    """Store a validated image through Django's storage API (local disk, S3, ...)."""
+    check_image_size(image)
+    extension = PurePath(image.name or "").suffix.lower() or ".img"
+    image.name = f"{uuid.uuid4().hex}{extension}"
+    with transaction.atomic():
+        event = _lock_event(event)
+        if event.status == Event.Status.CANCELLED:
+            raise EventCancelled()
+        old = event.image.name if event.image else None
+        event.image = image
+        _save(event, ["image"])
+        if old:
+            storage = event.image.storage
+            transaction.on_commit(lambda: storage.delete(old))
+    return event
+
+
+# --- Ticket types ---------------------------------------------------------------------
+
+
+@transaction.atomic
+def ticket_type_create(*, event: Event, **data: Any) -> TicketType:
+    event = _lock_event(event)
+    if event.status == Event.Status.CANCELLED:
+        raise EventCancelled()
+    data = {k: v for k, v in data.items() if k in TICKET_TYPE_FIELDS}
+    _check_time_window(data.get("sales_start"), data.get("sales_end"), end_field="sales_end")
+    ticket_type = TicketType(event=event, available=data["capacity"], **data)
+    ticket_type.save()
+    return ticket_type
+
+
+@transaction.atomic
+def ticket_type_update(*, ticket_type: TicketType, **data: Any) -> TicketType:
+    """Change a tier. A capacity change moves ``available`` by the same amount, under the row lock
+    purchases take, and can never go below what is sold and held."""
+    event = ticket_type.event
+    locked = TicketType.objects.select_for_update().get(pk=ticket_type.pk)
+    locked.event = event
+    if event.status == Event.Status.CANCELLED:
+        raise EventCancelled()
+    data = {k: v for k, v in data.items() if k in TICKET_TYPE_FIELDS}
+    _check_time_window(
+        data.get("sales_start", locked.sales_start), data.get("sales_end", locked.sales_end), end_field="sales_end"
+    )
+    fields = list(data)
+    if "capacity" in data:
+        taken = locked.capacity - locked.available
+        if data["capacity"] < taken:
+            raise CapacityBelowSold(
+                _("Capacity cannot drop below %(taken)d: that many tickets are sold or held.") % {"taken": taken},
+                extra={"sold_and_held": taken},
+            )
+        locked.available = data["capacity"] - taken
+        fields.append("available")
+    for field, value in data.items():
+        setattr(locked, field, value)
+    if fields:
+        _save(locked, fields)
+    return locked
+
+
+@transaction.atomic
+def ticket_type_delete(*, ticket_type: TicketType) -> None:
+    event = _lock_event(ticket_type.event)
+    locked = TicketType.objects.select_for_update().get(pk=ticket_type.pk)
+    if locked.available != locked.capacity:
+        raise TicketTypeHasOrders()
+    if (
+        event.status == Event.Status.PUBLISHED
+        and not TicketType.objects.filter(event=event).exclude(pk=locked.pk).exists()
+    ):
+        raise LastTicketType()
+    locked.delete()
