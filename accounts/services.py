@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import logging
+
 from django.contrib.auth import authenticate, user_logged_in
+from django.contrib.auth.models import Group, Permission
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.http import HttpRequest
 from django.utils.text import slugify
 from rest_framework_simplejwt.exceptions import TokenError
@@ -12,6 +16,29 @@ from rest_framework_simplejwt.tokens import RefreshToken
 
 from .errors import EmailTaken, InvalidCredentials, OrganizerProfileExists, RefreshTokenInvalid, SlugTaken
 from .models import OrganizerProfile, User, normalize_email
+
+logger = logging.getLogger(__name__)
+
+ORGANIZERS_GROUP_NAME = "Organizers"
+# What an organizer may do in the admin back office, by app label. The admin
+# classes narrow every permission to the organizer's own objects.
+# accounts.view/change_organizerprofile are deliberately absent: the
+# OrganizerProfile admin is not scoped to the user's own profile yet, so those
+# permissions would let any organizer read and rewrite every profile
+# (including which user owns it). Organizers edit their profile through
+# PATCH /api/v1/organizers/me until that admin is scoped.
+ORGANIZER_PERMISSIONS: dict[str, tuple[str, ...]] = {
+    "events": (
+        "add_event",
+        "change_event",
+        "delete_event",
+        "view_event",
+        "add_tickettype",
+        "change_tickettype",
+        "delete_tickettype",
+        "view_tickettype",
+    ),
+}
 
 
 def user_register(*, email: str, password: str, name: str = "") -> User:
@@ -69,11 +96,33 @@ def _unique_slug(base: str) -> str:
     return slug
 
 
+def organizers_group() -> Group:
+    """The group that lets organizers use the admin as their back office.
+
+    Got or created at runtime rather than in a data migration because
+    permissions only exist after ``post_migrate``. Missing permissions are
+    added on every call, so extending ``ORGANIZER_PERMISSIONS`` reaches the
+    existing group; permissions a platform admin added by hand are kept.
+    """
+    group, _created = Group.objects.get_or_create(name=ORGANIZERS_GROUP_NAME)
+    wanted = Q(pk__in=[])
+    for app_label, codenames in ORGANIZER_PERMISSIONS.items():
+        wanted |= Q(content_type__app_label=app_label, codename__in=codenames)
+    permissions = list(Permission.objects.filter(wanted))
+    expected = sum(len(codenames) for codenames in ORGANIZER_PERMISSIONS.values())
+    if len(permissions) != expected:
+        # Only before migrations have run; organizers would then see an empty admin.
+        logger.warning("Organizers group: %d of %d permissions exist.", len(permissions), expected)
+    group.permissions.add(*permissions)  # idempotent: existing links are skipped
+    return group
+
+
 @transaction.atomic
 def organizer_profile_create(
     *, user: User, display_name: str, slug: str | None = None, contact_email: str | None = None
 ) -> OrganizerProfile:
-    """Make ``user`` an organizer: create their profile and grant the role."""
+    """Make ``user`` an organizer: create their profile, grant the role and open the admin back office
+    (staff status and the Organizers group) in one transaction, so no organizer is half made."""
     user = User.objects.select_for_update().get(pk=user.pk)
     if OrganizerProfile.objects.filter(user=user).exists():
         raise OrganizerProfileExists()
@@ -89,9 +138,13 @@ def organizer_profile_create(
             )
     except IntegrityError as exc:
         raise SlugTaken() from exc
-    if user.role == User.Role.ATTENDEE:
+    fields = ["is_staff"]
+    user.is_staff = True
+    if user.role == User.Role.ATTENDEE:  # an admin stays an admin
         user.role = User.Role.ORGANIZER
-        user.save(update_fields=["role"])
+        fields.append("role")
+    user.save(update_fields=fields)
+    user.groups.add(organizers_group())
     return profile
 
 

@@ -1,0 +1,411 @@
+"""The organizers' back office.
+
+Organizers are staff users in the "Organizers" group (see
+``accounts.services.organizer_profile_create``); every permission they hold is
+narrowed here to events of their own organizer profile, and objects of other
+organizers answer as if they did not exist. Superusers see everything.
+
+Writes go through ``events.services`` like the API's, so the admin cannot
+break a rule the API keeps (a capacity below what is sold, a slug taken twice,
+publishing without ticket types). Forms repeat the checks users are likely to
+hit so they get an ordinary form error; a refusal the form could not foresee
+(a purchase racing the save) rolls the whole save back and is reported with
+``message_user``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import F, Model, OuterRef, QuerySet, Subquery, Sum
+from django.db.models.functions import Coalesce
+from django.forms.models import BaseInlineFormSet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import reverse
+from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext_lazy as _
+
+from eventflow.api.errors import ApplicationError
+
+from .errors import EventCancelled, EventHasOrders, LastTicketType, SlugTaken, TicketTypeHasOrders
+from .models import Event, TicketType
+from .selectors import can_manage, is_platform_admin, organizer_profile_id
+from .serializers import MAX_CAPACITY, MAX_PRICE_CENTS
+from .services import (
+    EVENT_FIELDS,
+    TICKET_TYPE_FIELDS,
+    event_create,
+    event_delete,
+    event_publish,
+    event_unpublish,
+    event_update,
+    ticket_type_create,
+    ticket_type_delete,
+    ticket_type_update,
+)
+
+
+def _adopt(target: Model, source: Model) -> None:
+    """Make the admin's unsaved form instance the row a service saved.
+
+    The admin keeps using its own object after ``save_model`` (inlines hang
+    off it, the log entry and the redirect need its pk), so the service's
+    result is copied into it rather than returned.
+    """
+    for field in source._meta.concrete_fields:
+        setattr(target, field.attname, getattr(source, field.attname))
+    target._state.adding = False
+    target._state.db = source._state.db
+
+
+# --- Ticket types (inline) ---------------------------------------------------------------
+
+
+class TicketTypeInlineForm(forms.ModelForm):
+    price_cents = forms.IntegerField(label=_("price (minor units)"), min_value=0, max_value=MAX_PRICE_CENTS)
+    capacity = forms.IntegerField(label=_("capacity"), min_value=0, max_value=MAX_CAPACITY)
+
+    class Meta:
+        model = TicketType
+        fields = ["name", "price_cents", "capacity", "max_per_order", "sales_start", "sales_end", "seated", "position"]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        start, end = cleaned.get("sales_start"), cleaned.get("sales_end")
+        if start and end and end <= start:
+            self.add_error("sales_end", gettext("Must be later than the start."))
+        capacity = cleaned.get("capacity")
+        if self.instance.pk and capacity is not None and "capacity" in self.changed_data:
+            # Read the row as it is now, not as the page showed it: tickets may have sold since.
+            current = TicketType.objects.filter(pk=self.instance.pk).first()
+            if current is not None and capacity < current.taken:
+                self.add_error(
+                    "capacity",
+                    gettext("Capacity cannot drop below %(taken)d already sold or held.") % {"taken": current.taken},
+                )
+        return cleaned
+
+
+class TicketTypeInlineFormSet(BaseInlineFormSet):
+    def clean(self) -> None:
+        """Refuse deletions the service would refuse; errors of rows marked for deletion are
+        otherwise ignored by formsets, so these are checked here."""
+        super().clean()
+        deleted = [form for form in self.deleted_forms if form.instance.pk]
+        if not deleted:
+            return
+        current = TicketType.objects.in_bulk([form.instance.pk for form in deleted])
+        errors = [
+            gettext("“%(name)s” cannot be deleted: %(reason)s")
+            % {"name": tt.name, "reason": TicketTypeHasOrders.default_detail}
+            for tt in current.values()
+            if tt.taken
+        ]
+        kept = [form for form in self.forms if form not in deleted and (form.instance.pk or form.has_changed())]
+        if self.instance.pk and self.instance.status == Event.Status.PUBLISHED and not kept:
+            errors.append(str(LastTicketType.default_detail))
+        if errors:
+            raise forms.ValidationError(errors)
+
+
+class TicketTypeInline(admin.TabularInline):
+    model = TicketType
+    form = TicketTypeInlineForm
+    formset = TicketTypeInlineFormSet
+    fields = [
+        "name",
+        "price_cents",
+        "capacity",
+        "max_per_order",
+        "sales_start",
+        "sales_end",
+        "seated",
+        "position",
+        "available",
+        "sold_or_held",
+    ]
+    readonly_fields = ["available", "sold_or_held"]
+    extra = 1
+
+    @admin.display(description=_("Sold or held"))
+    def sold_or_held(self, obj: TicketType) -> int | str:
+        # The orders app will split this into sold and held; until then capacity - available is both.
+        return obj.taken if obj.pk else self.get_empty_value_display()
+
+    def _parent_editable(self, request: HttpRequest, obj: Event | None) -> bool:
+        """Ticket types of a cancelled event are frozen, like the event itself."""
+        return obj is None or (can_manage(request.user, obj) and obj.status != Event.Status.CANCELLED)
+
+    def has_add_permission(self, request: HttpRequest, obj: Event | None = None) -> bool:
+        return super().has_add_permission(request, obj) and self._parent_editable(request, obj)
+
+    def has_change_permission(self, request: HttpRequest, obj: Event | None = None) -> bool:
+        return super().has_change_permission(request, obj) and self._parent_editable(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Event | None = None) -> bool:
+        return super().has_delete_permission(request, obj) and self._parent_editable(request, obj)
+
+
+def _save_ticket_types(formset: TicketTypeInlineFormSet, event: Event) -> None:
+    """Persist the inline through the services: creates and updates first, then deletions,
+    so replacing the last ticket type of a published event is not refused."""
+    formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
+    marked = formset.deleted_forms
+    for form in formset.forms:
+        if form in marked or not form.has_changed():
+            continue
+        if form.instance.pk is None:
+            fields = {name: value for name, value in form.cleaned_data.items() if name in TICKET_TYPE_FIELDS}
+            formset.new_objects.append(ticket_type_create(event=event, **fields))
+        else:
+            changes = {name: form.cleaned_data[name] for name in form.changed_data if name in TICKET_TYPE_FIELDS}
+            form.instance.event = event
+            formset.changed_objects.append(
+                (ticket_type_update(ticket_type=form.instance, **changes), form.changed_data)
+            )
+    for form in marked:
+        if form.instance.pk is None:
+            continue  # a new row marked for deletion was never saved
+        form.instance.event = event
+        ticket_type_delete(ticket_type=form.instance)
+        formset.deleted_objects.append(form.instance)
+
+
+# --- Events ----------------------------------------------------------------------------
+
+
+class EventAdminForm(forms.ModelForm):
+    # Set per request by EventAdmin.get_form: whose event a new one becomes when the form has no organizer field.
+    acting_organizer_id: int | None = None
+
+    class Meta:
+        model = Event
+        fields = ["organizer", *sorted(EVENT_FIELDS)]  # what the services write; status & co. are read-only
+        help_texts = {"slug": _("Part of the event's address. Leave empty to derive it from the title.")}
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if "slug" in self.fields:
+            self.fields["slug"].required = False
+
+    def clean_country(self) -> str:
+        return (self.cleaned_data.get("country") or "").upper()
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        if self.instance.pk and self.instance.status == Event.Status.CANCELLED:
+            raise forms.ValidationError(EventCancelled.default_detail)
+        starts, ends = cleaned.get("starts_at"), cleaned.get("ends_at")
+        if starts and ends and ends <= starts:
+            self.add_error("ends_at", gettext("Must be later than the start."))
+        if (cleaned.get("latitude") is None) != (cleaned.get("longitude") is None):
+            self.add_error("longitude", gettext("Give latitude and longitude together."))
+        slug = cleaned.get("slug")
+        if slug:
+            organizer = cleaned.get("organizer")
+            organizer_id = self.instance.organizer_id or (organizer.pk if organizer else self.acting_organizer_id)
+            taken = Event.objects.alive().filter(organizer_id=organizer_id, slug=slug).exclude(pk=self.instance.pk)
+            if organizer_id is not None and taken.exists():
+                self.add_error("slug", SlugTaken.default_detail)
+        return cleaned
+
+
+@admin.register(Event)
+class EventAdmin(admin.ModelAdmin):
+    form = EventAdminForm
+    inlines = [TicketTypeInline]
+    list_display = ["title", "organizer", "status", "city", "starts_at", "tickets_available"]
+    list_filter = ["status", "category", "city", "starts_at"]
+    search_fields = ["title", "venue_name", "city", "organizer__display_name"]
+    date_hierarchy = "starts_at"
+    list_select_related = ["organizer"]
+    ordering = ["-starts_at", "-id"]
+    prepopulated_fields = {"slug": ["title"]}
+    autocomplete_fields = ["organizer"]
+    readonly_fields = ["status", "image", "published_at", "cancelled_at", "created_at", "updated_at"]
+    fieldsets = [
+        (None, {"fields": ["title", "slug", "organizer", "category", "description", "image"]}),
+        (_("Venue"), {"fields": ["venue_name", "address", "city", "country", "latitude", "longitude"]}),
+        (_("Dates"), {"fields": ["starts_at", "ends_at", "timezone", "refundable_until"]}),
+        (_("Sales"), {"fields": ["currency"]}),
+        (_("Status"), {"fields": ["status", "published_at", "cancelled_at", "created_at", "updated_at"]}),
+    ]
+    actions = ["publish_events", "unpublish_events"]
+
+    # --- Scoping: another organizer's event does not exist ---------------------------
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Event]:
+        available = (
+            TicketType.objects.filter(event=OuterRef("pk"))
+            .order_by()
+            .values("event")
+            .annotate(total=Sum("available"))
+            .values("total")
+        )
+        qs = super().get_queryset(request).alive().annotate(available_total=Coalesce(Subquery(available), 0))
+        if not is_platform_admin(request.user):
+            qs = qs.filter(organizer_id=organizer_profile_id(request.user))  # no profile: nothing
+        return qs
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        # An event needs an organizer; staff without a profile have nobody to create it for.
+        may_own = is_platform_admin(request.user) or organizer_profile_id(request.user) is not None
+        return super().has_add_permission(request) and may_own
+
+    def has_view_permission(self, request: HttpRequest, obj: Event | None = None) -> bool:
+        return super().has_view_permission(request, obj) and (obj is None or can_manage(request.user, obj))
+
+    def has_change_permission(self, request: HttpRequest, obj: Event | None = None) -> bool:
+        if obj is not None and (not can_manage(request.user, obj) or obj.status == Event.Status.CANCELLED):
+            return False  # a cancelled event can no longer be changed (the services refuse too)
+        return super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Event | None = None) -> bool:
+        return super().has_delete_permission(request, obj) and (obj is None or can_manage(request.user, obj))
+
+    def formfield_for_foreignkey(self, db_field, request: HttpRequest, **kwargs: Any):
+        if db_field.name == "organizer" and not is_platform_admin(request.user):
+            kwargs["queryset"] = db_field.related_model.objects.filter(pk=organizer_profile_id(request.user))
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def get_fieldsets(self, request: HttpRequest, obj: Event | None = None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is None and not is_platform_admin(request.user):
+            # An organizer's new event is theirs: the field is set in save_model, never chosen.
+            fieldsets = [
+                (name, {**options, "fields": [f for f in options["fields"] if f != "organizer"]})
+                for name, options in fieldsets
+            ]
+        return fieldsets
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Event | None = None) -> list[str]:
+        readonly = list(super().get_readonly_fields(request, obj))
+        if obj is not None:
+            readonly.append("organizer")  # no service moves an event to another organizer
+        return readonly
+
+    def get_form(self, request: HttpRequest, obj: Event | None = None, change: bool = False, **kwargs: Any):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        form.acting_organizer_id = organizer_profile_id(request.user)  # a fresh class per request
+        return form
+
+    # --- Writes through the services ------------------------------------------------
+
+    def changeform_view(
+        self,
+        request: HttpRequest,
+        object_id: str | None = None,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except ApplicationError as exc:
+            # A refusal the form could not foresee (e.g. tickets sold while the page was open).
+            # The exception left super()'s transaction, so the event and all its ticket types
+            # were rolled back together; nothing half-saved remains.
+            self.message_user(request, str(exc.detail), messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
+
+    def save_model(self, request: HttpRequest, obj: Event, form: forms.ModelForm, change: bool) -> None:
+        names = form.changed_data if change else form.cleaned_data
+        data = {name: form.cleaned_data[name] for name in names if name in EVENT_FIELDS}
+        if not data.get("slug"):
+            data.pop("slug", None)  # derived on create, kept on change
+        if change:
+            saved = event_update(event=obj, **data)
+        else:
+            # Only a superuser's form has the organizer field; anyone else creates for themselves.
+            organizer = form.cleaned_data.get("organizer") or request.user.organizer_profile
+            saved = event_create(organizer=organizer, **data)
+        _adopt(obj, saved)
+
+    def save_formset(self, request: HttpRequest, form: forms.ModelForm, formset, change: bool) -> None:
+        _save_ticket_types(formset, form.instance)
+
+    # --- Deleting is a soft delete through event_delete -------------------------------
+
+    def get_deleted_objects(self, objs: Iterable[Event], request: HttpRequest):
+        """Only the events themselves are affected (their ticket types stay for accounting);
+        events with tickets sold or held are listed as protected, so the page refuses them."""
+        events = list(objs)
+        taken = set(
+            TicketType.objects.filter(event__in=events, available__lt=F("capacity")).values_list("event_id", flat=True)
+        )
+        deletable = [str(event) for event in events if event.pk not in taken]
+        protected = [
+            gettext("%(event)s: %(reason)s") % {"event": event, "reason": EventHasOrders.default_detail}
+            for event in events
+            if event.pk in taken
+        ]
+        return deletable, {Event._meta.verbose_name_plural: len(deletable)}, set(), protected
+
+    def delete_view(
+        self, request: HttpRequest, object_id: str, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        try:
+            return super().delete_view(request, object_id, extra_context)
+        except ApplicationError as exc:
+            # Tickets sold between the confirmation page and the click; the log entry is rolled back too.
+            self.message_user(request, str(exc.detail), messages.ERROR)
+            return HttpResponseRedirect(reverse("admin:events_event_change", args=[object_id]))
+
+    def delete_model(self, request: HttpRequest, obj: Event) -> None:
+        event_delete(event=obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Event]) -> None:
+        for event in queryset:
+            try:
+                event_delete(event=event)
+            except ApplicationError as exc:
+                self._report_refusal(request, gettext("Could not delete “%(event)s”: %(error)s"), event, exc)
+
+    # --- Status changes -------------------------------------------------------------
+
+    @admin.display(description=_("Tickets available"), ordering="available_total")
+    def tickets_available(self, obj: Event) -> int:
+        return obj.available_total
+
+    @admin.action(description=_("Publish selected events"), permissions=["change"])
+    def publish_events(self, request: HttpRequest, queryset: QuerySet[Event]) -> None:
+        done = self._transition(request, queryset, event_publish, gettext("Could not publish “%(event)s”: %(error)s"))
+        if done:
+            self.message_user(
+                request,
+                ngettext("%(count)d event was published.", "%(count)d events were published.", done) % {"count": done},
+                messages.SUCCESS,
+            )
+
+    @admin.action(description=_("Unpublish selected events"), permissions=["change"])
+    def unpublish_events(self, request: HttpRequest, queryset: QuerySet[Event]) -> None:
+        done = self._transition(
+            request, queryset, event_unpublish, gettext("Could not unpublish “%(event)s”: %(error)s")
+        )
+        if done:
+            self.message_user(
+                request,
+                ngettext("%(count)d event was unpublished.", "%(count)d events were unpublished.", done)
+                % {"count": done},
+                messages.SUCCESS,
+            )
+
+    def _transition(
+        self, request: HttpRequest, queryset: QuerySet[Event], service: Callable[..., Event], failure: str
+    ) -> int:
+        """Run ``service`` on each event in its own transaction: one refusal does not undo the others,
+        and each is reported so the organizer knows what is left to fix."""
+        done = 0
+        for event in queryset:
+            try:
+                service(event=event)
+            except ApplicationError as exc:
+                self._report_refusal(request, failure, event, exc)
+            else:
+                done += 1
+        return done
+
+    def _report_refusal(self, request: HttpRequest, template: str, event: Event, exc: ApplicationError) -> None:
+        self.message_user(request, template % {"event": event, "error": exc.detail}, messages.ERROR)
