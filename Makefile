@@ -17,9 +17,11 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
-## run: install, migrate the embedded SQLite database and serve the API on http://$(HOST):$(PORT)
+## run: install, migrate the embedded SQLite database, seed demo data and serve the API on http://$(HOST):$(PORT)
+# seed_demo refuses any database but the embedded SQLite one; the leading "-" lets the server start anyway.
 run: $(VENV)/.installed
 	$(PY) manage.py migrate --noinput
+	-$(PY) manage.py seed_demo
 	$(PY) manage.py collectstatic --noinput --verbosity 0
 	@echo "EventFlow on http://$(HOST):$(PORT)/api/v1/  docs: http://$(HOST):$(PORT)/api/docs  admin: http://$(HOST):$(PORT)/admin/"
 	$(PY) manage.py runserver $(HOST):$(PORT)
