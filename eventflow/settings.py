@@ -256,6 +256,15 @@ CATALOGUE_CACHE_SECONDS = env.int("CATALOGUE_CACHE_SECONDS", default=30)
 AVAILABILITY_CACHE_SECONDS = env.int("AVAILABILITY_CACHE_SECONDS", default=1)
 NEAR_DEFAULT_RADIUS_KM = env.int("NEAR_DEFAULT_RADIUS_KM", default=50)
 
+# Orders: how long a reservation holds stock, and how long a purchase waits for
+# a stock lock before answering 503 "busy" (PostgreSQL lock_timeout).
+ORDER_HOLD_MINUTES = env.int("ORDER_HOLD_MINUTES", default=10)
+ORDER_LOCK_TIMEOUT_MS = env.int("ORDER_LOCK_TIMEOUT_MS", default=3000)
+# Idempotency-Key records are kept this long; one left "in progress" longer than
+# IDEMPOTENCY_STALE_SECONDS (its request died) may be taken over by a retry.
+IDEMPOTENCY_KEY_TTL_HOURS = env.int("IDEMPOTENCY_KEY_TTL_HOURS", default=24)
+IDEMPOTENCY_STALE_SECONDS = env.int("IDEMPOTENCY_STALE_SECONDS", default=120)
+
 # Problem details carry "type": <base><code>.
 PROBLEM_TYPE_BASE_URI = env.str("PROBLEM_TYPE_BASE_URI", default="urn:eventflow:problem:")
 
@@ -276,6 +285,8 @@ SPECTACULAR_SETTINGS = {
         "HealthPartStatusEnum": ["ok", "down"],
         "HealthStatusEnum": ["ok", "degraded", "down"],
         "EventStatusEnum": "events.models.Event.Status",
+        "OrderStatusEnum": "orders.models.Order.Status",
+        "TicketStatusEnum": "orders.models.Ticket.Status",
     },
 }
 
@@ -293,6 +304,15 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600, "socket_connect_t
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
+    "expire-reservations": {
+        "task": "orders.tasks.expire_reservations",
+        "schedule": timedelta(seconds=env.int("EXPIRY_SWEEP_SECONDS", default=30)),
+        "options": {"expires": 25},  # a sweep that waited too long is skipped; the next one comes
+    },
+    "purge-idempotency-records": {
+        "task": "orders.tasks.purge_idempotency_records",
+        "schedule": timedelta(hours=1),
+    },
     "flush-expired-tokens": {
         "task": "accounts.tasks.flush_expired_tokens",
         "schedule": timedelta(hours=24),

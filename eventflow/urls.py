@@ -9,6 +9,7 @@ from eventflow.api.health import HealthApi
 api_v1 = [
     path("", include("accounts.urls")),
     path("", include("events.urls")),
+    path("", include("orders.urls")),
     path("health", HealthApi.as_view(), name="health"),
     path("schema", SpectacularAPIView.as_view(), name="schema"),
 ]

@@ -83,7 +83,7 @@ def _unique_event_slug(organizer: OrganizerProfile, base: str, exclude_pk: int |
 
 def _lock_event(event: Event) -> Event:
     """Re-read the event under a row lock; the caller's copy may be stale."""
-    locked = Event.objects.select_for_update().get(pk=event.pk)
+    locked = Event.objects.select_for_update(no_key=True).get(pk=event.pk)
     locked.organizer = event.organizer
     return locked
 
@@ -174,8 +174,10 @@ def event_unpublish(*, event: Event) -> Event:
 @transaction.atomic
 def event_delete(*, event: Event) -> None:
     """Soft-delete: the row stays for accounting, the event leaves every list and its slug is freed."""
+    from orders.selectors import event_has_orders  # orders build on events, not the reverse
+
     event = _lock_event(event)
-    if _tickets_taken(event):
+    if _tickets_taken(event) or event_has_orders(event=event):
         raise EventHasOrders()
     event.deleted_at = timezone.now()
     _save(event, ["deleted_at"])
@@ -225,7 +227,7 @@ def ticket_type_update(*, ticket_type: TicketType, **data: Any) -> TicketType:
     """Change a tier. A capacity change moves ``available`` by the same amount, under the row lock
     purchases take, and can never go below what is sold and held."""
     event = ticket_type.event
-    locked = TicketType.objects.select_for_update().get(pk=ticket_type.pk)
+    locked = TicketType.objects.select_for_update(no_key=True).get(pk=ticket_type.pk)
     locked.event = event
     if event.status == Event.Status.CANCELLED:
         raise EventCancelled()

@@ -1,1 +1,177 @@
-"""Orders: created by the orders issue."""
+"""Orders, their items and tickets, idempotency records and the inventory ledger."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+
+from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from events.models import Event, TicketType
+
+
+class Order(models.Model):
+    """A buyer's purchase of tickets of one event.
+
+    ``reserved`` holds stock until ``expires_at``; it becomes ``paid``,
+    ``expired`` or ``cancelled``; ``paid`` may become ``refunded``. Every move
+    out of ``reserved`` happens under a row lock on the order, so stock is
+    returned exactly once whoever gets there first.
+    """
+
+    class Status(models.TextChoices):
+        RESERVED = "reserved", _("Reserved")
+        PAID = "paid", _("Paid")
+        EXPIRED = "expired", _("Expired")
+        CANCELLED = "cancelled", _("Cancelled")
+        REFUNDED = "refunded", _("Refunded")
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    buyer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="orders")
+    event = models.ForeignKey(Event, on_delete=models.PROTECT, related_name="orders")
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.RESERVED)
+    total_cents = models.PositiveIntegerField(_("total (minor units)"))
+    fee_cents = models.PositiveIntegerField(_("platform fee (minor units)"), default=0)
+    currency = models.CharField(_("currency"), max_length=3)
+    expires_at = models.DateTimeField(_("hold expires at"), null=True, blank=True)
+    paid_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(
+        null=True, blank=True, help_text=_("When the order expired, was cancelled or refunded.")
+    )
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(status="reserved") | Q(expires_at__isnull=False), name="order_reserved_has_expiry"
+            ),
+            models.CheckConstraint(condition=Q(fee_cents__lte=models.F("total_cents")), name="order_fee_within_total"),
+        ]
+        indexes = [
+            # The expiry sweep: due holds only.
+            models.Index(fields=["expires_at"], condition=Q(status="reserved"), name="order_due_holds"),
+            models.Index(fields=["buyer", "-created_at"], name="order_buyer_newest"),
+            models.Index(fields=["event", "status"], name="order_event_status"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Order {self.pk} ({self.status})"
+
+
+class OrderItem(models.Model):
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="items")
+    ticket_type = models.ForeignKey(TicketType, on_delete=models.PROTECT, related_name="order_items")
+    quantity = models.PositiveIntegerField()
+    unit_price_cents = models.PositiveIntegerField()
+
+    class Meta:
+        ordering = ["ticket_type_id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(quantity__gte=1), name="order_item_quantity_positive"),
+            models.UniqueConstraint(fields=["order", "ticket_type"], name="order_item_one_line_per_ticket_type"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.quantity} x {self.ticket_type.name}"
+
+    @property
+    def subtotal_cents(self) -> int:
+        return self.quantity * self.unit_price_cents
+
+
+def new_ticket_code() -> str:
+    """160 random bits, URL-safe: unguessable, and short enough for a QR code."""
+    return secrets.token_urlsafe(20)
+
+
+class Ticket(models.Model):
+    """One admission, issued when its order is paid."""
+
+    class Status(models.TextChoices):
+        VALID = "valid", _("Valid")
+        VOID = "void", _("Void")
+
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="tickets")
+    ticket_type = models.ForeignKey(TicketType, on_delete=models.PROTECT, related_name="tickets")
+    holder = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="tickets")
+    code = models.CharField(max_length=64, unique=True, default=new_ticket_code, editable=False)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.VALID)
+    issued_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["holder", "status"], name="ticket_holder_status")]
+
+    def __str__(self) -> str:
+        return f"{self.ticket_type.name} ticket {self.code[:6]}…"
+
+
+class InventoryEntry(models.Model):
+    """One movement of stock, appended and never changed.
+
+    The kinds move tickets between three buckets of a ticket type:
+    ``hold`` available → held, ``release`` held → available, ``sell`` held →
+    sold, ``refund`` sold → available. So for every ticket type
+    ``capacity = available + held + sold`` can be proven from the ledger
+    (``manage.py check_inventory``).
+    """
+
+    class Kind(models.TextChoices):
+        HOLD = "hold", _("Hold")
+        RELEASE = "release", _("Release")
+        SELL = "sell", _("Sell")
+        REFUND = "refund", _("Refund")
+
+    ticket_type = models.ForeignKey(TicketType, on_delete=models.PROTECT, related_name="inventory_entries")
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="inventory_entries")
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    quantity = models.PositiveIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        verbose_name_plural = _("inventory entries")
+        constraints = [models.CheckConstraint(condition=Q(quantity__gte=1), name="inventory_entry_quantity_positive")]
+        indexes = [models.Index(fields=["ticket_type", "kind"], name="inventory_entry_type_kind")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.quantity} x {self.ticket_type_id}"
+
+    def save(self, *args, **kwargs) -> None:
+        if not self._state.adding:
+            raise RuntimeError("Inventory entries are append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise RuntimeError("Inventory entries are append-only.")
+
+
+class IdempotencyRecord(models.Model):
+    """The first response to a request carrying an ``Idempotency-Key``, per user and key."""
+
+    class State(models.TextChoices):
+        IN_PROGRESS = "in_progress", _("In progress")
+        COMPLETED = "completed", _("Completed")
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255)
+    scope = models.CharField(max_length=64, help_text=_("The operation the key was used for."))
+    fingerprint = models.CharField(max_length=64, help_text=_("SHA-256 of the request body."))
+    state = models.CharField(max_length=16, choices=State.choices, default=State.IN_PROGRESS)
+    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    response_body = models.JSONField(null=True, blank=True, encoder=DjangoJSONEncoder)
+    created_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "scope", "key"], name="idempotency_key_per_user")]
+        indexes = [models.Index(fields=["expires_at"], name="idempotency_expiry")]
+
+    def __str__(self) -> str:
+        return f"{self.scope}:{self.key}"

@@ -26,6 +26,7 @@ from django.http import Http404, HttpRequest, JsonResponse
 from django.utils.translation import gettext_lazy as _
 from rest_framework import exceptions, status
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 from rest_framework.views import set_rollback
 
 logger = logging.getLogger("eventflow.api")
@@ -111,7 +112,10 @@ def flatten_errors(detail: Any, prefix: str = "") -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     if isinstance(detail, dict):
         for key, value in detail.items():
-            path = f"{prefix}.{key}" if prefix else str(key)
+            if prefix and key == api_settings.NON_FIELD_ERRORS_KEY:
+                path = prefix  # an error of the nested object or list itself
+            else:
+                path = f"{prefix}.{key}" if prefix else str(key)
             for k, v in flatten_errors(value, path).items():
                 out.setdefault(k, []).extend(v)
     elif isinstance(detail, list):
@@ -154,9 +158,8 @@ def _text(detail: Any) -> str:
     return str(detail)
 
 
-def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
-    """DRF exception handler: every exception becomes problem details."""
-    request = context.get("request")
+def problem_response(exc: Exception, request=None) -> Response:
+    """Render any exception as a problem-details response (no side effects)."""
     exc = _as_api_exception(exc)
     status_code = exc.status_code
     errors = None
@@ -190,7 +193,6 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         headers.setdefault("Retry-After", "1")
         extra = {**extra, "retry_after": int(headers["Retry-After"])}
 
-    set_rollback()
     body = problem(
         status_code=status_code,
         code=code,
@@ -200,6 +202,13 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         extra=extra,
     )
     return Response(body, status=status_code, headers=headers, content_type=PROBLEM_CONTENT_TYPE)
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
+    """DRF exception handler: every exception becomes problem details, and the request's
+    transaction (if any) is rolled back."""
+    set_rollback()
+    return problem_response(exc, context.get("request"))
 
 
 # --- Django-level error views ---------------------------------------------------

@@ -1,0 +1,255 @@
+"""Orders endpoints: placing, reading and cancelling orders; tickets; sales and attendees; staff views."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator
+
+from django.http import StreamingHttpResponse
+from django.utils import timezone
+from django_filters import rest_framework as filters
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import permissions, renderers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.generics import GenericAPIView, ListAPIView
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from eventflow.api.schema import problems
+from events import selectors as event_selectors
+
+from . import selectors, services
+from .idempotency import HEADER as IDEMPOTENCY_HEADER
+from .idempotency import idempotent
+from .models import Order
+from .serializers import (
+    AttendeeOutputSerializer,
+    OrderCreateInputSerializer,
+    OrderOutputSerializer,
+    SalesOutputSerializer,
+    StaffOrderOutputSerializer,
+    StaffStatsOutputSerializer,
+    TicketOutputSerializer,
+)
+
+UUID = "[0-9a-fA-F-]{36}"
+ORDER_404 = {404: ["not_found"]}
+
+
+class OrderViewSet(viewsets.GenericViewSet):
+    """The caller's orders. Anyone else's order is a 404."""
+
+    serializer_class = OrderOutputSerializer
+    queryset = Order.objects.none()
+    lookup_value_regex = UUID
+
+    def get_queryset(self):
+        return selectors.orders_of(buyer=self.request.user)
+
+    def _order(self, pk: str) -> Order:
+        return selectors.order_of(buyer=self.request.user, order_id=pk)
+
+    @extend_schema(operation_id="orders_list", description="The caller's orders, newest first.")
+    def list(self, request: Request) -> Response:
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response(OrderOutputSerializer(page, many=True).data)
+
+    @extend_schema(
+        operation_id="orders_create",
+        request=OrderCreateInputSerializer,
+        parameters=[
+            OpenApiParameter(
+                IDEMPOTENCY_HEADER,
+                OpenApiTypes.STR,
+                OpenApiParameter.HEADER,
+                description="Recommended. A retry with the same key and body replays the first response "
+                "(header `Idempotent-Replayed: true`); keys are kept 24 h per user.",
+            )
+        ],
+        responses={
+            201: OrderOutputSerializer,
+            **problems(
+                {
+                    400: ["invalid"],
+                    409: ["sold_out", "sales_closed", "limit_exceeded", "idempotency_in_progress"],
+                    422: ["idempotency_key_reused"],
+                    503: ["busy"],
+                }
+            ),
+        },
+        description="Reserve tickets: status `reserved` with a hold until `expires_at`, or `paid` at once when "
+        "the total is 0. On any error nothing is held. Fields other than `event` and `items` are refused.",
+    )
+    def create(self, request: Request) -> Response:
+        def place() -> Response:
+            data = OrderCreateInputSerializer(data=request.data)
+            data.is_valid(raise_exception=True)
+            lines = [services.Line(item["ticket_type"], item["quantity"]) for item in data.validated_data["items"]]
+            order = services.order_place(buyer=request.user, event_id=data.validated_data["event"], lines=lines)
+            order = selectors.order_of(buyer=request.user, order_id=order.pk)
+            return Response(OrderOutputSerializer(order).data, status=status.HTTP_201_CREATED)
+
+        return idempotent(request, scope="orders.create", handler=place)
+
+    @extend_schema(operation_id="orders_retrieve", responses={200: OrderOutputSerializer, **problems(ORDER_404)})
+    def retrieve(self, request: Request, pk: str) -> Response:
+        return Response(OrderOutputSerializer(self._order(pk)).data)
+
+    @extend_schema(
+        operation_id="orders_cancel",
+        request=None,
+        responses={
+            200: OrderOutputSerializer,
+            **problems({**ORDER_404, 409: ["order_not_cancellable", "not_refundable"], 503: ["busy"]}),
+        },
+        description="Cancel a reserved order; its tickets go back on sale at once.",
+    )
+    @action(detail=True, methods=["post"])
+    def cancel(self, request: Request, pk: str) -> Response:
+        services.order_cancel(order=self._order(pk))
+        return Response(OrderOutputSerializer(self._order(pk)).data)
+
+    @extend_schema(
+        operation_id="orders_tickets",
+        responses={200: TicketOutputSerializer(many=True), **problems(ORDER_404)},
+        description="The order's tickets (issued once it is paid).",
+    )
+    @action(detail=True, methods=["get"])
+    def tickets(self, request: Request, pk: str) -> Response:
+        page = self.paginate_queryset(selectors.tickets_of_order(order=self._order(pk)))
+        return self.get_paginated_response(TicketOutputSerializer(page, many=True).data)
+
+
+class MyTicketsApi(ListAPIView):
+    serializer_class = TicketOutputSerializer
+
+    def get_queryset(self):
+        return selectors.valid_tickets_of(user=self.request.user)
+
+    @extend_schema(operation_id="users_me_tickets", description="The caller's valid tickets, soonest event first.")
+    def get(self, request: Request, *args, **kwargs) -> Response:
+        return super().get(request, *args, **kwargs)
+
+
+# --- Organizers ---------------------------------------------------------------------------
+
+MANAGE_ERRORS = {403: ["permission_denied"], 404: ["not_found"]}
+
+
+class EventSalesApi(APIView):
+    @extend_schema(
+        tags=["events"],
+        operation_id="events_sales",
+        responses={200: SalesOutputSerializer, **problems(MANAGE_ERRORS)},
+        description="Owner or admin: sold and held tickets per ticket type, paid orders per day, gross, fees and net.",
+    )
+    def get(self, request: Request, event_id: int) -> Response:
+        event = event_selectors.event_get_manageable(event_id=event_id, user=request.user)
+        return Response(SalesOutputSerializer(selectors.event_sales(event=event)).data)
+
+
+class CSVRenderer(renderers.BaseRenderer):
+    """Lets ``?format=csv`` select the CSV download; the view streams the rows itself."""
+
+    media_type = "text/csv"
+    format = "csv"
+    charset = "utf-8"
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        return data if isinstance(data, bytes | str) else b""
+
+
+class _Echo:
+    def write(self, value: str) -> str:
+        return value
+
+
+def _csv_rows(tickets) -> Iterator[str]:
+    writer = csv.writer(_Echo())
+    yield writer.writerow(["name", "email", "ticket_type", "code", "order", "issued_at"])
+    for ticket in tickets.iterator(chunk_size=2000):
+        yield writer.writerow(
+            [
+                ticket.holder.name,
+                ticket.holder.email,
+                ticket.ticket_type.name,
+                ticket.code,
+                ticket.order_id,
+                ticket.issued_at.isoformat(),
+            ]
+        )
+
+
+class EventAttendeesApi(GenericAPIView):
+    renderer_classes = [renderers.JSONRenderer, CSVRenderer]
+    serializer_class = AttendeeOutputSerializer
+
+    @extend_schema(
+        tags=["events"],
+        operation_id="events_attendees",
+        parameters=[OpenApiParameter("format", OpenApiTypes.STR, enum=["json", "csv"], description="csv: a download")],
+        responses={
+            (200, "application/json"): AttendeeOutputSerializer(many=True),
+            (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="All attendees as CSV."),
+            **problems(MANAGE_ERRORS),
+        },
+        description="Owner or admin: holders of valid tickets, paginated; `?format=csv` downloads them all.",
+    )
+    def get(self, request: Request, event_id: int) -> Response | StreamingHttpResponse:
+        event = event_selectors.event_get_manageable(event_id=event_id, user=request.user)
+        tickets = selectors.event_attendees(event=event)
+        if request.accepted_renderer.format == "csv":
+            response = StreamingHttpResponse(_csv_rows(tickets), content_type="text/csv; charset=utf-8")
+            stamp = timezone.now().strftime("%Y%m%d")
+            response["Content-Disposition"] = f'attachment; filename="event-{event.pk}-attendees-{stamp}.csv"'
+            return response
+        page = self.paginate_queryset(tickets)
+        return self.get_paginated_response(AttendeeOutputSerializer(page, many=True).data)
+
+
+# --- Staff ------------------------------------------------------------------------------------
+
+
+class IsPlatformAdmin(permissions.BasePermission):
+    def has_permission(self, request, view) -> bool:
+        return event_selectors.is_platform_admin(request.user)
+
+
+class StaffOrderFilter(filters.FilterSet):
+    status = filters.ChoiceFilter(choices=Order.Status.choices)
+    event = filters.NumberFilter(min_value=1)
+    user = filters.NumberFilter(min_value=1)
+
+    def filter_queryset(self, queryset):
+        data = self.form.cleaned_data
+        return selectors.staff_orders(status=data.get("status"), event_id=data.get("event"), user_id=data.get("user"))
+
+
+class StaffOrdersApi(ListAPIView):
+    permission_classes = [permissions.IsAuthenticated, IsPlatformAdmin]
+    serializer_class = StaffOrderOutputSerializer
+    queryset = Order.objects.none()
+    filter_backends = [filters.DjangoFilterBackend]
+    filterset_class = StaffOrderFilter
+
+    @extend_schema(
+        tags=["staff"],
+        operation_id="staff_orders",
+        responses={200: StaffOrderOutputSerializer(many=True), **problems({403: ["permission_denied"]})},
+    )
+    def get(self, request: Request, *args, **kwargs) -> Response:
+        return super().get(request, *args, **kwargs)
+
+
+class StaffStatsApi(APIView):
+    permission_classes = [permissions.IsAuthenticated, IsPlatformAdmin]
+
+    @extend_schema(
+        tags=["staff"],
+        operation_id="staff_stats",
+        responses={200: StaffStatsOutputSerializer, **problems({403: ["permission_denied"]})},
+    )
+    def get(self, request: Request) -> Response:
+        return Response(StaffStatsOutputSerializer(selectors.staff_stats()).data)

@@ -1,0 +1,50 @@
+"""Errors the orders services raise; each has a stable code (see API.md)."""
+
+from django.utils.translation import gettext_lazy as _
+from rest_framework import status
+
+from eventflow.api.errors import ApplicationError, Conflict, ServiceUnavailable
+
+
+class SoldOut(Conflict):
+    default_code = "sold_out"
+    default_detail = _("Not enough tickets left.")
+
+
+class SalesClosed(Conflict):
+    default_code = "sales_closed"
+    default_detail = _("Tickets of this type are not on sale right now.")
+
+
+class LimitExceeded(Conflict):
+    default_code = "limit_exceeded"
+    default_detail = _("That is more tickets than one order may hold.")
+
+
+class Busy(ServiceUnavailable):
+    default_code = "busy"
+    default_detail = _("Too many buyers at once for these tickets. Retry in a moment.")
+
+    def __init__(self) -> None:
+        super().__init__(retry_after=1)
+
+
+class OrderNotCancellable(Conflict):
+    default_code = "order_not_cancellable"
+    default_detail = _("Only reserved orders can be cancelled.")
+
+
+class NotRefundable(Conflict):
+    default_code = "not_refundable"
+    default_detail = _("This order is paid and cannot be refunded here.")
+
+
+class IdempotencyKeyReused(ApplicationError):
+    status_code = status.HTTP_422_UNPROCESSABLE_ENTITY
+    default_code = "idempotency_key_reused"
+    default_detail = _("This Idempotency-Key was already used with a different request body.")
+
+
+class IdempotencyInProgress(Conflict):
+    default_code = "idempotency_in_progress"
+    default_detail = _("A request with this Idempotency-Key is still being processed. Retry shortly.")

@@ -1,0 +1,31 @@
+from django.core.management.base import BaseCommand, CommandError
+
+from orders.selectors import inventory_report
+
+
+class Command(BaseCommand):
+    help = (
+        "Prove, for every ticket type, capacity = available + held + sold from the inventory ledger, "
+        "and that the ledger agrees with the orders and the tickets. Exits non-zero on any drift."
+    )
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--event", type=int, help="Only the ticket types of this event.")
+
+    def handle(self, *args, event: int | None = None, **options) -> None:
+        report = inventory_report(event_id=event)
+        drifting = [row for row in report if row["problems"]]
+        for row in report:
+            line = (
+                f"ticket type {row['ticket_type']:>6} (event {row['event']}): capacity {row['capacity']} = "
+                f"available {row['available']} + held {row['held']} + sold {row['sold']}"
+            )
+            if row["problems"]:
+                self.stderr.write(self.style.ERROR(f"DRIFT {line}"))
+                for problem in row["problems"]:
+                    self.stderr.write(f"    {problem}")
+            elif options["verbosity"] > 1:
+                self.stdout.write(f"ok    {line}")
+        if drifting:
+            raise CommandError(f"{len(drifting)} of {len(report)} ticket types drift.")
+        self.stdout.write(self.style.SUCCESS(f"Inventory consistent: {len(report)} ticket types checked."))

@@ -1,0 +1,134 @@
+"""Input and output serializers for orders and tickets."""
+
+from rest_framework import serializers
+
+from eventflow.api.serializers import StrictInputSerializer
+
+from .models import Order, OrderItem, Ticket
+
+MAX_LINES = 20
+
+
+class OrderLineInputSerializer(StrictInputSerializer):
+    ticket_type = serializers.IntegerField(min_value=1, max_value=2**62)
+    quantity = serializers.IntegerField(min_value=1, max_value=100)
+
+
+class OrderCreateInputSerializer(StrictInputSerializer):
+    event = serializers.IntegerField(min_value=1, max_value=2**62)
+    items = OrderLineInputSerializer(many=True, min_length=1, max_length=MAX_LINES, allow_empty=False)
+
+
+class OrderItemOutputSerializer(serializers.ModelSerializer):
+    ticket_type_name = serializers.CharField(source="ticket_type.name")
+    subtotal_cents = serializers.IntegerField()
+
+    class Meta:
+        model = OrderItem
+        fields = ["ticket_type", "ticket_type_name", "quantity", "unit_price_cents", "subtotal_cents"]
+        read_only_fields = fields
+
+
+class EventRefSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    title = serializers.CharField()
+    starts_at = serializers.DateTimeField()
+
+
+class OrderOutputSerializer(serializers.ModelSerializer):
+    event = EventRefSerializer()
+    items = OrderItemOutputSerializer(many=True)
+
+    class Meta:
+        model = Order
+        fields = [
+            "id",
+            "status",
+            "event",
+            "items",
+            "total_cents",
+            "currency",
+            "expires_at",
+            "paid_at",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+
+class StaffOrderOutputSerializer(OrderOutputSerializer):
+    buyer = serializers.EmailField(source="buyer.email")
+
+    class Meta(OrderOutputSerializer.Meta):
+        fields = [*OrderOutputSerializer.Meta.fields, "buyer", "fee_cents", "closed_at"]
+        read_only_fields = fields
+
+
+class TicketOutputSerializer(serializers.ModelSerializer):
+    ticket_type = serializers.SerializerMethodField()
+    event = EventRefSerializer(source="order.event")
+    order = serializers.UUIDField(source="order_id")
+
+    class Meta:
+        model = Ticket
+        fields = ["id", "code", "status", "ticket_type", "event", "order", "issued_at"]
+        read_only_fields = fields
+
+    def get_ticket_type(self, obj: Ticket) -> dict:
+        return {"id": obj.ticket_type_id, "name": obj.ticket_type.name}
+
+
+class AttendeeOutputSerializer(serializers.ModelSerializer):
+    name = serializers.CharField(source="holder.name")
+    email = serializers.EmailField(source="holder.email")
+    ticket_type = serializers.CharField(source="ticket_type.name")
+    order = serializers.UUIDField(source="order_id")
+
+    class Meta:
+        model = Ticket
+        fields = ["name", "email", "ticket_type", "code", "order", "issued_at"]
+        read_only_fields = fields
+
+
+class SalesTicketTypeSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    capacity = serializers.IntegerField()
+    available = serializers.IntegerField()
+    held = serializers.IntegerField()
+    sold = serializers.IntegerField()
+    gross_cents = serializers.IntegerField()
+
+
+class SalesDaySerializer(serializers.Serializer):
+    date = serializers.DateField()
+    orders = serializers.IntegerField()
+    tickets = serializers.IntegerField()
+    gross_cents = serializers.IntegerField()
+
+
+class SalesOutputSerializer(serializers.Serializer):
+    event = serializers.IntegerField()
+    currency = serializers.CharField()
+    ticket_types = SalesTicketTypeSerializer(many=True)
+    days = SalesDaySerializer(many=True)
+    orders = serializers.IntegerField()
+    gross_cents = serializers.IntegerField()
+    fees_cents = serializers.IntegerField()
+    refunds_cents = serializers.IntegerField()
+    net_cents = serializers.IntegerField()
+
+
+class RevenueSerializer(serializers.Serializer):
+    currency = serializers.CharField()
+    gross_cents = serializers.IntegerField()
+    fees_cents = serializers.IntegerField()
+    refunds_cents = serializers.IntegerField()
+
+
+class StaffStatsOutputSerializer(serializers.Serializer):
+    users = serializers.IntegerField()
+    events = serializers.IntegerField()
+    events_published = serializers.IntegerField()
+    orders_by_status = serializers.DictField(child=serializers.IntegerField())
+    tickets_sold = serializers.IntegerField()
+    revenue = RevenueSerializer(many=True)

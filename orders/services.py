@@ -1,0 +1,292 @@
+"""Writes for orders: placing them without ever overselling, and returning stock exactly once.
+
+Locking discipline (see DESIGN.md): an order row is locked before ticket-type
+rows; ticket-type rows are always locked in ascending primary-key order, with
+``FOR NO KEY UPDATE`` so the foreign-key checks of concurrent inserts (which take
+``KEY SHARE``) never wait on them. A purchase writes its order, items, tickets
+and ledger entries first and takes the stock lock last, so the hot row is held
+only for the lock, one UPDATE and the commit.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import DatabaseError, OperationalError, connection, transaction
+from django.db.models import Case, F, Subquery, When
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from accounts.models import User
+from eventflow.api.errors import ApplicationError
+from events import cache as catalogue_cache
+from events.models import Event, TicketType
+
+from .errors import Busy, LimitExceeded, NotRefundable, OrderNotCancellable, SalesClosed, SoldOut
+from .models import IdempotencyRecord, InventoryEntry, Order, OrderItem, Ticket
+
+logger = logging.getLogger(__name__)
+
+# SQLSTATEs that mean "somebody else holds the lock": lock_timeout, deadlock.
+_BUSY_SQLSTATES = {"55P03", "40P01"}
+
+
+@dataclass(frozen=True)
+class Line:
+    ticket_type_id: int
+    quantity: int
+
+
+class _ShortOfStock(Exception):
+    def __init__(self, ticket_type_ids: list[int], available: dict[int, int]) -> None:
+        self.ticket_type_ids = ticket_type_ids
+        self.available = available
+
+
+def _is_busy(exc: DatabaseError) -> bool:
+    cause = exc.__cause__
+    if getattr(cause, "sqlstate", None) in _BUSY_SQLSTATES:
+        return True
+    return connection.vendor == "sqlite" and "locked" in str(exc)
+
+
+@contextmanager
+def _stock_transaction() -> Iterator[None]:
+    """One transaction that gives up on a stuck lock after ORDER_LOCK_TIMEOUT_MS with 503 busy."""
+    try:
+        with transaction.atomic():
+            if connection.vendor == "postgresql":
+                with connection.cursor() as cursor:
+                    cursor.execute("SET LOCAL lock_timeout = %s", [f"{int(settings.ORDER_LOCK_TIMEOUT_MS)}ms"])
+            yield
+    except OperationalError as exc:
+        if _is_busy(exc):
+            logger.warning("Stock lock not obtained: %s", exc)
+            raise Busy() from exc
+        raise
+
+
+def _lock_ticket_types(ids: Sequence[int]) -> dict[int, int]:
+    """Lock the rows in ascending primary-key order; returns their current ``available``."""
+    rows = TicketType.objects.select_for_update(no_key=True).filter(pk__in=ids).order_by("pk")
+    return dict(rows.values_list("pk", "available"))
+
+
+def _move_stock(deltas: dict[int, int]) -> None:
+    """Add ``deltas`` to ``available`` in one statement (the rows are already locked)."""
+    TicketType.objects.filter(pk__in=deltas).update(
+        available=Case(*(When(pk=pk, then=F("available") + delta) for pk, delta in deltas.items())),
+    )
+
+
+def _after_stock_moved(event_id: int, before: dict[int, int], deltas: dict[int, int]) -> None:
+    """Tell the catalogue cache: live numbers changed, and whether a ticket type sold out or came back."""
+    catalogue_cache.stock_changed(event_id)
+    if any((before[pk] == 0) != (before[pk] + delta == 0) for pk, delta in deltas.items()):
+        catalogue_cache.catalogue_changed(event_id)
+
+
+# --- Placing an order ----------------------------------------------------------------------
+
+
+def _validate(event_id: int, lines: Sequence[Line], now: datetime) -> tuple[Event, dict[int, TicketType]]:
+    """Everything that can be checked without a lock: the event, the ticket types, windows, limits."""
+    event = Event.objects.public().filter(pk=event_id).first()
+    if event is None:
+        raise ApplicationError(_("No published event has this id."), field="event")
+    if event.ends_at <= now:
+        raise SalesClosed(_("The event has ended."))
+    ids = [line.ticket_type_id for line in lines]
+    if len(set(ids)) != len(ids):
+        raise ApplicationError(_("List each ticket type once."), field="items")
+    types = TicketType.objects.in_bulk(ids)
+    for index, line in enumerate(lines):
+        ticket_type = types.get(line.ticket_type_id)
+        if ticket_type is None or ticket_type.event_id != event.pk:
+            raise ApplicationError(_("This event has no such ticket type."), field=f"items.{index}.ticket_type")
+        if ticket_type.seated:
+            raise ApplicationError(_("Seated tickets are bought by seat."), field=f"items.{index}.ticket_type")
+        if ticket_type.sales_start and now < ticket_type.sales_start:
+            raise SalesClosed(
+                _("Sales for %(name)s open at %(start)s.")
+                % {"name": ticket_type.name, "start": ticket_type.sales_start},
+                extra={"ticket_type": ticket_type.pk},
+            )
+        if ticket_type.sales_end and now >= ticket_type.sales_end:
+            raise SalesClosed(
+                _("Sales for %(name)s have ended.") % {"name": ticket_type.name}, extra={"ticket_type": ticket_type.pk}
+            )
+        if line.quantity > ticket_type.max_per_order:
+            raise LimitExceeded(
+                _("At most %(max)d tickets of %(name)s per order.")
+                % {"max": ticket_type.max_per_order, "name": ticket_type.name},
+                extra={"ticket_type": ticket_type.pk, "max_per_order": ticket_type.max_per_order},
+            )
+    return event, types
+
+
+def _place(buyer: User, event: Event, lines: Sequence[Line], types: dict[int, TicketType], now: datetime) -> Order:
+    total = sum(types[line.ticket_type_id].price_cents * line.quantity for line in lines)
+    free = total == 0
+    lines = sorted(lines, key=lambda line: line.ticket_type_id)
+    with _stock_transaction():
+        # Write everything first; the stock lock comes last and a shortage rolls it all back.
+        order = Order.objects.create(
+            buyer=buyer,
+            event=event,
+            status=Order.Status.PAID if free else Order.Status.RESERVED,
+            total_cents=total,
+            currency=event.currency,
+            expires_at=None if free else now + timedelta(minutes=settings.ORDER_HOLD_MINUTES),
+            paid_at=now if free else None,
+        )
+        OrderItem.objects.bulk_create(
+            OrderItem(
+                order=order,
+                ticket_type_id=line.ticket_type_id,
+                quantity=line.quantity,
+                unit_price_cents=types[line.ticket_type_id].price_cents,
+            )
+            for line in lines
+        )
+        entries = [
+            InventoryEntry(
+                order=order, ticket_type_id=line.ticket_type_id, kind=InventoryEntry.Kind.HOLD, quantity=line.quantity
+            )
+            for line in lines
+        ]
+        if free:
+            entries += [
+                InventoryEntry(
+                    order=order,
+                    ticket_type_id=line.ticket_type_id,
+                    kind=InventoryEntry.Kind.SELL,
+                    quantity=line.quantity,
+                )
+                for line in lines
+            ]
+            Ticket.objects.bulk_create(
+                Ticket(order=order, ticket_type_id=line.ticket_type_id, holder=buyer)
+                for line in lines
+                for _ in range(line.quantity)
+            )
+        InventoryEntry.objects.bulk_create(entries)
+
+        available = _lock_ticket_types([line.ticket_type_id for line in lines])
+        short = [line.ticket_type_id for line in lines if available.get(line.ticket_type_id, 0) < line.quantity]
+        if short:
+            raise _ShortOfStock(short, available)
+        deltas = {line.ticket_type_id: -line.quantity for line in lines}
+        _move_stock(deltas)
+        _after_stock_moved(event.pk, available, deltas)
+    return order
+
+
+def order_place(*, buyer: User, event_id: int, lines: Sequence[Line]) -> Order:
+    """Reserve tickets (or, when they are free, sell them at once) without ever overselling.
+
+    All or nothing: on any failure nothing is held. When stock is short, due
+    holds of the wanted ticket types are expired first, so correctness never
+    waits for the beat sweep.
+    """
+    now = timezone.now()
+    event, types = _validate(event_id, lines, now)
+    try:
+        return _place(buyer, event, lines, types, now)
+    except _ShortOfStock as short:
+        if expire_due_holds(ticket_type_ids=short.ticket_type_ids, now=now):
+            try:
+                return _place(buyer, event, lines, types, now)
+            except _ShortOfStock as again:
+                short = again
+        first = short.ticket_type_ids[0]
+        raise SoldOut(
+            _("Only %(left)d tickets of %(name)s are left.")
+            % {"left": short.available.get(first, 0), "name": types[first].name},
+            extra={"ticket_type": first, "available": short.available.get(first, 0)},
+        ) from None
+
+
+# --- Returning stock -------------------------------------------------------------------------
+
+
+def _release(orders: Sequence[Order], *, to_status: str, now: datetime) -> None:
+    """Move locked ``reserved`` orders to ``to_status`` and give their stock back, in one go."""
+    if not orders:
+        return
+    order_ids = [order.pk for order in orders]
+    items = list(OrderItem.objects.filter(order_id__in=order_ids).values_list("order_id", "ticket_type_id", "quantity"))
+    deltas: dict[int, int] = defaultdict(int)
+    for _order_id, ticket_type_id, quantity in items:
+        deltas[ticket_type_id] += quantity
+    before = _lock_ticket_types(sorted(deltas))
+    _move_stock(deltas)
+    InventoryEntry.objects.bulk_create(
+        InventoryEntry(
+            order_id=order_id, ticket_type_id=ticket_type_id, kind=InventoryEntry.Kind.RELEASE, quantity=quantity
+        )
+        for order_id, ticket_type_id, quantity in items
+    )
+    Order.objects.filter(pk__in=order_ids).update(status=to_status, closed_at=now, updated_at=now)
+    by_event: dict[int, dict[int, int]] = defaultdict(dict)
+    event_of = dict(TicketType.objects.filter(pk__in=deltas).values_list("pk", "event_id"))
+    for ticket_type_id, delta in deltas.items():
+        by_event[event_of[ticket_type_id]][ticket_type_id] = delta
+    for event_id, event_deltas in by_event.items():
+        _after_stock_moved(event_id, before, event_deltas)
+
+
+def expire_due_holds(
+    *, now: datetime | None = None, ticket_type_ids: Sequence[int] | None = None, batch_size: int = 500
+) -> int:
+    """Expire reserved orders whose hold ran out and return their stock, exactly once.
+
+    Orders are taken in ``SKIP LOCKED`` batches, so several sweeps (beat, a
+    purchase short of stock, the management command) share the work instead
+    of queuing, and an order being cancelled right now is left to its canceller.
+    """
+    now = now or timezone.now()
+    expired = 0
+    while True:
+        with _stock_transaction():
+            due = Order.objects.filter(status=Order.Status.RESERVED, expires_at__lte=now)
+            if ticket_type_ids:
+                due = due.filter(
+                    pk__in=Subquery(OrderItem.objects.filter(ticket_type_id__in=ticket_type_ids).values("order_id"))
+                )
+            batch = list(due.select_for_update(skip_locked=True).order_by("expires_at").only("pk")[:batch_size])
+            _release(batch, to_status=Order.Status.EXPIRED, now=now)
+        expired += len(batch)
+        if len(batch) < batch_size:
+            break
+    if expired:
+        logger.info("Expired %d reserved orders", expired)
+    return expired
+
+
+def order_cancel(*, order: Order) -> Order:
+    """The buyer gives up a reservation: its stock is back on sale at once."""
+    now = timezone.now()
+    with _stock_transaction():
+        locked = Order.objects.select_for_update().get(pk=order.pk)
+        if locked.status == Order.Status.PAID:
+            raise NotRefundable(_("Paid orders cannot be cancelled yet; refunds come with payments."))
+        if locked.status != Order.Status.RESERVED:
+            raise OrderNotCancellable(
+                _("This order is %(status)s and can no longer be cancelled.")
+                % {"status": locked.get_status_display().lower()}
+            )
+        _release([locked], to_status=Order.Status.CANCELLED, now=now)
+    locked.refresh_from_db()
+    return locked
+
+
+def purge_expired_idempotency_records(*, now: datetime | None = None) -> int:
+    deleted, _per_model = IdempotencyRecord.objects.filter(expires_at__lte=now or timezone.now()).delete()
+    return deleted

@@ -1,0 +1,16 @@
+from django.urls import path
+from rest_framework.routers import SimpleRouter
+
+from . import apis
+
+router = SimpleRouter(trailing_slash=False)
+router.register("orders", apis.OrderViewSet, basename="order")
+
+urlpatterns = [
+    *router.urls,
+    path("users/me/tickets", apis.MyTicketsApi.as_view(), name="users-me-tickets"),
+    path("events/<int:event_id>/sales", apis.EventSalesApi.as_view(), name="event-sales"),
+    path("events/<int:event_id>/attendees", apis.EventAttendeesApi.as_view(), name="event-attendees"),
+    path("admin/orders", apis.StaffOrdersApi.as_view(), name="staff-orders"),
+    path("admin/stats", apis.StaffStatsApi.as_view(), name="staff-stats"),
+]
