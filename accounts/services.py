@@ -38,6 +38,7 @@ ORGANIZER_PERMISSIONS: dict[str, tuple[str, ...]] = {
         "delete_tickettype",
         "view_tickettype",
     ),
+    "orders": ("view_order", "view_orderitem", "view_ticket", "view_inventoryentry"),
 }
 
 

@@ -1,0 +1,274 @@
+"""Orders in the back office: read-only, scoped like events.
+
+Orders, their items, tickets and inventory ledger are records of what
+happened; nothing here edits, adds or deletes them. The one state change is
+the "Cancel selected reservations" action, which calls the same service as
+the API's cancel, so stock goes back exactly once whoever cancels.
+
+Superusers see every order; an organizer sees the orders of their own
+events, and anybody else's answer as if they did not exist (the same rule as
+``events.admin``). Organizers hold only the view permissions
+(``accounts.services.ORGANIZER_PERMISSIONS``).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext_lazy as _
+
+from eventflow.api.errors import ApplicationError
+from events.selectors import is_platform_admin, organizer_profile_id
+
+from .models import InventoryEntry, Order, OrderItem, Ticket
+from .services import order_cancel
+
+
+def _money(cents: int, currency: str) -> str:
+    return f"{Decimal(cents) / 100:.2f} {currency}"
+
+
+def _short_code(code: str) -> str:
+    """Enough of a ticket code to recognise it; the whole code admits its holder."""
+    return f"{code[:8]}…"
+
+
+class ScopedToOrganizerMixin:
+    """Narrow a model admin to objects of the organizer's own events.
+
+    ``event_path`` is the lookup from the model to its ``Event``. Objects
+    outside the scope are simply not in ``get_queryset``, so the changelist
+    leaves them out and their pages answer "doesn't exist", as for events.
+    """
+
+    event_path: str = "event"
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        qs = super().get_queryset(request)
+        if not is_platform_admin(request.user):
+            qs = qs.filter(**{f"{self.event_path}__organizer_id": organizer_profile_id(request.user)})  # none: nothing
+        return qs
+
+
+class ReadOnlyAdminMixin:
+    """View only, for everybody including superusers: no add, change or delete."""
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+# --- The order page's inlines -------------------------------------------------------------
+
+
+class ReadOnlyTabularInline(ReadOnlyAdminMixin, admin.TabularInline):
+    extra = 0
+    can_delete = False
+    show_change_link = False
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return list(self.fields)
+
+
+class OrderItemInline(ReadOnlyTabularInline):
+    model = OrderItem
+    fields = ["ticket_type_name", "quantity", "unit_price", "subtotal"]
+    verbose_name = _("item")
+    verbose_name_plural = _("items")
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[OrderItem]:
+        return super().get_queryset(request).select_related("ticket_type", "order")
+
+    @admin.display(description=_("ticket type"))
+    def ticket_type_name(self, obj: OrderItem) -> str:
+        return obj.ticket_type.name
+
+    @admin.display(description=_("unit price"))
+    def unit_price(self, obj: OrderItem) -> str:
+        return _money(obj.unit_price_cents, obj.order.currency)
+
+    @admin.display(description=_("subtotal"))
+    def subtotal(self, obj: OrderItem) -> str:
+        return _money(obj.subtotal_cents, obj.order.currency)
+
+
+class TicketInline(ReadOnlyTabularInline):
+    model = Ticket
+    fields = ["short_code", "ticket_type_name", "holder_email", "status", "issued_at"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Ticket]:
+        return super().get_queryset(request).select_related("ticket_type", "holder")
+
+    @admin.display(description=_("code"))
+    def short_code(self, obj: Ticket) -> str:
+        return _short_code(obj.code)
+
+    @admin.display(description=_("ticket type"))
+    def ticket_type_name(self, obj: Ticket) -> str:
+        return obj.ticket_type.name
+
+    @admin.display(description=_("holder"))
+    def holder_email(self, obj: Ticket) -> str:
+        return obj.holder.email
+
+
+class InventoryEntryInline(ReadOnlyTabularInline):
+    """The order's lines in the append-only stock ledger: what it held, released, sold or refunded."""
+
+    model = InventoryEntry
+    fields = ["kind", "ticket_type_name", "quantity", "created_at"]
+    verbose_name = _("inventory ledger entry")
+    verbose_name_plural = _("inventory ledger")
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[InventoryEntry]:
+        return super().get_queryset(request).select_related("ticket_type").order_by("pk")
+
+    @admin.display(description=_("ticket type"))
+    def ticket_type_name(self, obj: InventoryEntry) -> str:
+        return obj.ticket_type.name
+
+
+# --- Orders -------------------------------------------------------------------------------
+
+
+@admin.register(Order)
+class OrderAdmin(ScopedToOrganizerMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    inlines = [OrderItemInline, TicketInline, InventoryEntryInline]
+    list_display = ["short_id", "buyer_email", "event", "status", "total", "created_at", "expires_at"]
+    list_filter = ["status", ("event", admin.RelatedOnlyFieldListFilter), "created_at"]
+    search_fields = ["id", "buyer__email", "buyer__name", "event__title"]
+    date_hierarchy = "created_at"
+    list_select_related = ["buyer", "event"]
+    ordering = ["-created_at", "-pk"]
+    fieldsets = [
+        (None, {"fields": ["id", "buyer", "event", "status"]}),
+        (_("Money"), {"fields": ["total", "fee", "currency"]}),
+        (_("Dates"), {"fields": ["created_at", "expires_at", "paid_at", "closed_at", "updated_at"]}),
+    ]
+    readonly_fields = [
+        "id",
+        "buyer",
+        "event",
+        "status",
+        "total",
+        "fee",
+        "currency",
+        "created_at",
+        "expires_at",
+        "paid_at",
+        "closed_at",
+        "updated_at",
+    ]
+    actions = ["cancel_reservations"]
+
+    @admin.display(description=_("order"), ordering="pk")
+    def short_id(self, obj: Order) -> str:
+        return str(obj.pk)[:8]
+
+    @admin.display(description=_("buyer"), ordering="buyer__email")
+    def buyer_email(self, obj: Order) -> str:
+        return obj.buyer.email
+
+    @admin.display(description=_("total"), ordering="total_cents")
+    def total(self, obj: Order) -> str:
+        return _money(obj.total_cents, obj.currency)
+
+    @admin.display(description=_("platform fee"))
+    def fee(self, obj: Order) -> str:
+        return _money(obj.fee_cents, obj.currency)
+
+    # --- Cancelling reservations through the service -----------------------------------
+
+    def has_cancel_permission(self, request: HttpRequest) -> bool:
+        """Whoever may see orders may release the holds of those they see (the queryset is scoped)."""
+        return self.has_view_permission(request)
+
+    @admin.action(description=_("Cancel selected reservations"), permissions=["cancel"])
+    def cancel_reservations(self, request: HttpRequest, queryset: QuerySet[Order]) -> None:
+        """Each order in its own transaction: one refusal (already paid, expired meanwhile) does
+        not undo the others, and each is reported so the user knows what happened."""
+        done = 0
+        for order in queryset.order_by("created_at", "pk"):
+            try:
+                order_cancel(order=order)
+            except ApplicationError as exc:
+                self.message_user(
+                    request,
+                    gettext("Could not cancel order %(order)s: %(error)s")
+                    % {"order": str(order.pk)[:8], "error": exc.detail},
+                    messages.ERROR,
+                )
+            else:
+                done += 1
+        if done:
+            self.message_user(
+                request,
+                ngettext(
+                    "%(count)d reservation was cancelled; its tickets are back on sale.",
+                    "%(count)d reservations were cancelled; their tickets are back on sale.",
+                    done,
+                )
+                % {"count": done},
+                messages.SUCCESS,
+            )
+
+
+# --- Tickets ------------------------------------------------------------------------------
+
+
+@admin.register(Ticket)
+class TicketAdmin(ScopedToOrganizerMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    event_path = "order__event"
+    list_display = ["short_code", "event_title", "ticket_type_name", "holder_email", "status", "issued_at"]
+    list_filter = ["status", ("ticket_type__event", admin.RelatedOnlyFieldListFilter)]
+    search_fields = ["code", "holder__email"]
+    list_select_related = ["ticket_type__event", "holder"]
+    ordering = ["-issued_at", "-pk"]
+    fields = ["code", "order", "event_title", "ticket_type_name", "holder", "status", "issued_at"]
+    readonly_fields = fields
+
+    @admin.display(description=_("code"))
+    def short_code(self, obj: Ticket) -> str:
+        return _short_code(obj.code)
+
+    @admin.display(description=_("event"), ordering="ticket_type__event__title")
+    def event_title(self, obj: Ticket) -> str:
+        return obj.ticket_type.event.title
+
+    @admin.display(description=_("ticket type"), ordering="ticket_type__name")
+    def ticket_type_name(self, obj: Ticket) -> str:
+        return obj.ticket_type.name
+
+    @admin.display(description=_("holder"), ordering="holder__email")
+    def holder_email(self, obj: Ticket) -> str:
+        return obj.holder.email
+
+
+# --- The ledger, for platform admins ------------------------------------------------------
+
+
+@admin.register(InventoryEntry)
+class InventoryEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Every stock movement, for platform admins tracing a drift ``check_inventory`` reports.
+    Organizers see their orders' entries on the order page."""
+
+    list_display = ["pk", "created_at", "kind", "ticket_type", "quantity", "order"]
+    list_filter = ["kind", "created_at"]
+    search_fields = ["=order__id", "ticket_type__name", "ticket_type__event__title"]
+    list_select_related = ["ticket_type__event", "order"]
+    ordering = ["-pk"]
+    fields = ["kind", "ticket_type", "quantity", "order", "created_at"]
+    readonly_fields = fields
+
+    def has_view_permission(self, request: HttpRequest, obj: InventoryEntry | None = None) -> bool:
+        return is_platform_admin(request.user) and super().has_view_permission(request, obj)
