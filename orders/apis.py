@@ -88,7 +88,6 @@ class OrderViewSet(viewsets.GenericViewSet):
             data.is_valid(raise_exception=True)
             lines = [services.Line(item["ticket_type"], item["quantity"]) for item in data.validated_data["items"]]
             order = services.order_place(buyer=request.user, event_id=data.validated_data["event"], lines=lines)
-            order = selectors.order_of(buyer=request.user, order_id=order.pk)
             return Response(OrderOutputSerializer(order).data, status=status.HTTP_201_CREATED)
 
         return idempotent(request, scope="orders.create", handler=place)

@@ -97,7 +97,7 @@ def _after_stock_moved(event_id: int, before: dict[int, int], deltas: dict[int, 
 
 def _validate(event_id: int, lines: Sequence[Line], now: datetime) -> tuple[Event, dict[int, TicketType]]:
     """Everything that can be checked without a lock: the event, the ticket types, windows, limits."""
-    event = Event.objects.public().filter(pk=event_id).first()
+    event = Event.objects.public().filter(pk=event_id).only("id", "title", "starts_at", "ends_at", "currency").first()
     if event is None:
         raise ApplicationError(_("No published event has this id."), field="event")
     if event.ends_at <= now:
@@ -105,7 +105,9 @@ def _validate(event_id: int, lines: Sequence[Line], now: datetime) -> tuple[Even
     ids = [line.ticket_type_id for line in lines]
     if len(set(ids)) != len(ids):
         raise ApplicationError(_("List each ticket type once."), field="items")
-    types = TicketType.objects.in_bulk(ids)
+    types = TicketType.objects.only(
+        "id", "event_id", "name", "price_cents", "max_per_order", "sales_start", "sales_end", "seated"
+    ).in_bulk(ids)
     for index, line in enumerate(lines):
         ticket_type = types.get(line.ticket_type_id)
         if ticket_type is None or ticket_type.event_id != event.pk:
@@ -146,7 +148,7 @@ def _place(buyer: User, event: Event, lines: Sequence[Line], types: dict[int, Ti
             expires_at=None if free else now + timedelta(minutes=settings.ORDER_HOLD_MINUTES),
             paid_at=now if free else None,
         )
-        OrderItem.objects.bulk_create(
+        items = OrderItem.objects.bulk_create(
             OrderItem(
                 order=order,
                 ticket_type_id=line.ticket_type_id,
@@ -185,6 +187,10 @@ def _place(buyer: User, event: Event, lines: Sequence[Line], types: dict[int, Ti
         deltas = {line.ticket_type_id: -line.quantity for line in lines}
         _move_stock(deltas)
         _after_stock_moved(event.pk, available, deltas)
+    # Hand back the order as a reader would load it, without reading it back.
+    for item in items:
+        item.ticket_type = types[item.ticket_type_id]
+    order._prefetched_objects_cache = {"items": items}
     return order
 
 
