@@ -20,7 +20,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
-from django.db.models import F, Model, OuterRef, Q, QuerySet, Subquery, Sum
+from django.db.models import F, Model, OuterRef, QuerySet, Subquery, Sum
 from django.db.models.functions import Coalesce
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -132,28 +132,19 @@ class TicketTypeInline(admin.TabularInline):
     extra = 1
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[TicketType]:
-        """Sold and held come from the orders (tickets of paid orders, of live reservations),
-        added up in the inline's one query rather than one query per row. The statuses are
-        ``orders.models.Order.Status`` values, spelled out because orders build on events.
-        The event is joined for each row's title (``TicketType.__str__``)."""
-        items = "order_items__quantity"
-        return (
-            super()
-            .get_queryset(request)
-            .select_related("event")
-            .annotate(
-                sold_count=Coalesce(Sum(items, filter=Q(order_items__order__status="paid")), 0),
-                held_count=Coalesce(Sum(items, filter=Q(order_items__order__status="reserved")), 0),
-            )
-        )
+        """Sold and held come from the orders, added up in the inline's one query rather than one
+        query per row; the event is joined for each row's title (``TicketType.__str__``)."""
+        from orders.selectors import with_sold_and_held  # orders build on events, not the reverse
+
+        return with_sold_and_held(super().get_queryset(request).select_related("event"))
 
     @admin.display(description=_("Sold"))
     def sold(self, obj: TicketType) -> int | None:
-        return getattr(obj, "sold_count", None)  # a new row has none: shown as empty
+        return obj.sold if obj.pk else None  # a new row has none: shown as empty
 
     @admin.display(description=_("Held"))
     def held(self, obj: TicketType) -> int | None:
-        return getattr(obj, "held_count", None)
+        return obj.held if obj.pk else None
 
     def _parent_editable(self, request: HttpRequest, obj: Event | None) -> bool:
         """Ticket types of a cancelled event are frozen, like the event itself."""

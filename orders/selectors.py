@@ -47,17 +47,19 @@ def event_has_orders(*, event: Event) -> bool:
     return Order.objects.filter(event=event).exists()
 
 
+def with_sold_and_held(ticket_types: QuerySet[TicketType]) -> QuerySet[TicketType]:
+    """Annotate ``sold`` (in paid orders) and ``held`` (in live reservations), in the same query."""
+    quantity = "order_items__quantity"
+    return ticket_types.annotate(
+        sold=Coalesce(Sum(quantity, filter=Q(order_items__order__status=Order.Status.PAID)), 0),
+        held=Coalesce(Sum(quantity, filter=Q(order_items__order__status=Order.Status.RESERVED)), 0),
+    )
+
+
 def event_sales(*, event: Event) -> dict:
     """Totals per ticket type and per day: sold and held tickets, gross, fees, net."""
     paid = Q(order__status=Order.Status.PAID)
-    per_type = (
-        TicketType.objects.filter(event=event)
-        .order_by("position", "pk")
-        .annotate(
-            sold=Coalesce(Sum("order_items__quantity", filter=Q(order_items__order__status=Order.Status.PAID)), 0),
-            held=Coalesce(Sum("order_items__quantity", filter=Q(order_items__order__status=Order.Status.RESERVED)), 0),
-        )
-    )
+    per_type = with_sold_and_held(TicketType.objects.filter(event=event).order_by("position", "pk"))
     gross_per_type = dict(
         OrderItem.objects.filter(paid, order__event=event)
         .values_list("ticket_type_id")

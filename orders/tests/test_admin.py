@@ -298,7 +298,7 @@ def test_the_ticket_type_inline_shows_sold_and_held_from_the_orders(organizer, e
     # then each ticket type shows its sold, held and available tickets
     assert page.status_code == 200
     rows = {
-        form.instance.name: (form.instance.sold_count, form.instance.held_count, form.instance.available)
+        form.instance.name: (form.instance.sold, form.instance.held, form.instance.available)
         for form in page.context["inline_admin_formsets"][0].formset.forms
         if form.instance.pk
     }
