@@ -83,12 +83,24 @@ class OrderViewSet(viewsets.GenericViewSet):
         "the total is 0. On any error nothing is held. Fields other than `event` and `items` are refused.",
     )
     def create(self, request: Request) -> Response:
-        def place() -> Response:
+        def place(remember) -> Response:
             data = OrderCreateInputSerializer(data=request.data)
             data.is_valid(raise_exception=True)
             lines = [services.Line(item["ticket_type"], item["quantity"]) for item in data.validated_data["items"]]
-            order = services.order_place(buyer=request.user, event_id=data.validated_data["event"], lines=lines)
-            return Response(OrderOutputSerializer(order).data, status=status.HTTP_201_CREATED)
+            body = {}
+
+            def in_transaction(order: Order) -> None:
+                # Stored with the order, in its transaction, before the stock lock is taken.
+                body.update(OrderOutputSerializer(order).data)
+                remember(status.HTTP_201_CREATED, body)
+
+            order = services.order_place(
+                buyer=request.user,
+                event_id=data.validated_data["event"],
+                lines=lines,
+                in_transaction=in_transaction if remember else None,
+            )
+            return Response(body or OrderOutputSerializer(order).data, status=status.HTTP_201_CREATED)
 
         return idempotent(request, scope="orders.create", handler=place)
 

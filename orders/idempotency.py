@@ -1,12 +1,12 @@
 """``Idempotency-Key``: a retried request gets the first response, never a second effect.
 
 The key is claimed (committed at once) before the work starts, so a concurrent
-duplicate sees it and gets 409 ``idempotency_in_progress``. The work and the
-stored response commit in one transaction, so either both happened or neither
-did: a request that died half-way leaves only its claim, which a retry may take
-over once it is older than ``IDEMPOTENCY_STALE_SECONDS``. Responses below 500
-are stored and replayed (a 409 ``sold_out`` stays a 409); a 5xx releases the key
-so the client can retry with it.
+duplicate sees it and gets 409 ``idempotency_in_progress``. The handler gets a
+``remember(status, body)`` to call inside its own transaction, so the stored
+response commits with the work or not at all: a request that died half-way
+leaves only its claim, which a retry may take over once it is older than
+``IDEMPOTENCY_STALE_SECONDS``. Responses below 500 are stored and replayed (a
+409 ``sold_out`` stays a 409); a 5xx releases the key so the client can retry.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import hashlib
 import json
 from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -60,11 +61,18 @@ def _claim(*, user, scope: str, key: str, fingerprint: str) -> tuple[Idempotency
     raise IdempotencyInProgress()
 
 
-def idempotent(request: Request, *, scope: str, handler: Callable[[], Response]) -> Response:
-    """Run ``handler`` at most once per (user, scope, Idempotency-Key) and replay its response."""
+Remember = Callable[[int, Any], None]
+
+
+def idempotent(request: Request, *, scope: str, handler: Callable[[Remember | None], Response]) -> Response:
+    """Run ``handler`` at most once per (user, scope, Idempotency-Key) and replay its response.
+
+    ``handler(remember)`` should call ``remember(status, body)`` inside the
+    transaction that does its work; ``remember`` is None without a key.
+    """
     key = request.headers.get(HEADER)
     if key is None:
-        return handler()
+        return handler(None)
     key = key.strip()
     if not key or len(key) > 255 or not key.isprintable():
         raise ApplicationError(_("Idempotency-Key must be 1 to 255 printable characters."), field=HEADER)
@@ -88,20 +96,26 @@ def idempotent(request: Request, *, scope: str, handler: Callable[[], Response])
         if not taken:
             raise IdempotencyInProgress()
 
+    remembered = []
+
+    def remember(status: int, body: Any) -> None:
+        IdempotencyRecord.objects.filter(pk=record.pk).update(
+            state=IdempotencyRecord.State.COMPLETED, response_status=status, response_body=body
+        )
+        remembered.append(status)
+
     try:
-        with transaction.atomic():
-            try:
-                response = handler()
-            except APIException as exc:
-                if exc.status_code >= 500:
-                    raise
-                response = problem_response(exc, request)
-            IdempotencyRecord.objects.filter(pk=record.pk).update(
-                state=IdempotencyRecord.State.COMPLETED,
-                response_status=response.status_code,
-                response_body=response.data,
-            )
+        try:
+            response = handler(remember)
+        except APIException as exc:
+            if exc.status_code >= 500:
+                raise
+            response = problem_response(exc, request)
+            remember(response.status_code, response.data)  # nothing was done: store the refusal
             return response
     except BaseException:
         IdempotencyRecord.objects.filter(pk=record.pk, state=IdempotencyRecord.State.IN_PROGRESS).delete()
         raise
+    if not remembered:
+        remember(response.status_code, response.data)
+    return response

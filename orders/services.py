@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import DatabaseError, OperationalError, connection, transaction
-from django.db.models import Case, F, Subquery, When
+from django.db.models import Case, F, When
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -80,6 +80,10 @@ def _lock_ticket_types(ids: Sequence[int]) -> dict[int, int]:
 
 def _move_stock(deltas: dict[int, int]) -> None:
     """Add ``deltas`` to ``available`` in one statement (the rows are already locked)."""
+    if len(deltas) == 1:
+        ((pk, delta),) = deltas.items()
+        TicketType.objects.filter(pk=pk).update(available=F("available") + delta)
+        return
     TicketType.objects.filter(pk__in=deltas).update(
         available=Case(*(When(pk=pk, then=F("available") + delta) for pk, delta in deltas.items())),
     )
@@ -96,18 +100,30 @@ def _after_stock_moved(event_id: int, before: dict[int, int], deltas: dict[int, 
 
 
 def _validate(event_id: int, lines: Sequence[Line], now: datetime) -> tuple[Event, dict[int, TicketType]]:
-    """Everything that can be checked without a lock: the event, the ticket types, windows, limits."""
-    event = Event.objects.public().filter(pk=event_id).only("id", "title", "starts_at", "ends_at", "currency").first()
-    if event is None:
-        raise ApplicationError(_("No published event has this id."), field="event")
-    if event.ends_at <= now:
-        raise SalesClosed(_("The event has ended."))
+    """Everything that can be checked without a lock: the event, the ticket types, windows, limits.
+
+    One query reads the ticket types with their event; ``available`` read here
+    is unlocked, good enough to refuse a sale that cannot happen.
+    """
     ids = [line.ticket_type_id for line in lines]
     if len(set(ids)) != len(ids):
         raise ApplicationError(_("List each ticket type once."), field="items")
-    types = TicketType.objects.only(
-        "id", "event_id", "name", "price_cents", "max_per_order", "sales_start", "sales_end", "seated"
-    ).in_bulk(ids)
+    types = (
+        TicketType.objects.select_related("event")
+        .only(
+            *("id", "event_id", "name", "price_cents", "available", "max_per_order", "sales_start", "sales_end"),
+            *("seated", "event__id", "event__status", "event__deleted_at", "event__title", "event__starts_at"),
+            *("event__ends_at", "event__currency"),
+        )
+        .in_bulk(ids)
+    )
+    event = next((tt.event for tt in types.values() if tt.event_id == event_id), None)
+    if event is None or not event.is_public:
+        event = Event.objects.public().filter(pk=event_id).only("id").first()
+        if event is None:
+            raise ApplicationError(_("No published event has this id."), field="event")
+    if event.ends_at <= now:
+        raise SalesClosed(_("The event has ended."))
     for index, line in enumerate(lines):
         ticket_type = types.get(line.ticket_type_id)
         if ticket_type is None or ticket_type.event_id != event.pk:
@@ -133,7 +149,14 @@ def _validate(event_id: int, lines: Sequence[Line], now: datetime) -> tuple[Even
     return event, types
 
 
-def _place(buyer: User, event: Event, lines: Sequence[Line], types: dict[int, TicketType], now: datetime) -> Order:
+def _place(
+    buyer: User,
+    event: Event,
+    lines: Sequence[Line],
+    types: dict[int, TicketType],
+    now: datetime,
+    in_transaction: Callable[[Order], None] | None,
+) -> Order:
     total = sum(types[line.ticket_type_id].price_cents * line.quantity for line in lines)
     free = total == 0
     lines = sorted(lines, key=lambda line: line.ticket_type_id)
@@ -157,28 +180,24 @@ def _place(buyer: User, event: Event, lines: Sequence[Line], types: dict[int, Ti
             )
             for line in lines
         )
-        entries = [
-            InventoryEntry(
-                order=order, ticket_type_id=line.ticket_type_id, kind=InventoryEntry.Kind.HOLD, quantity=line.quantity
-            )
+        # Hand back the order as a reader would load it, without reading it back.
+        for item in items:
+            item.ticket_type = types[item.ticket_type_id]
+        order._prefetched_objects_cache = {"items": items}
+        kinds = [InventoryEntry.Kind.HOLD, InventoryEntry.Kind.SELL] if free else [InventoryEntry.Kind.HOLD]
+        InventoryEntry.objects.bulk_create(
+            InventoryEntry(order=order, ticket_type_id=line.ticket_type_id, kind=kind, quantity=line.quantity)
+            for kind in kinds
             for line in lines
-        ]
+        )
         if free:
-            entries += [
-                InventoryEntry(
-                    order=order,
-                    ticket_type_id=line.ticket_type_id,
-                    kind=InventoryEntry.Kind.SELL,
-                    quantity=line.quantity,
-                )
-                for line in lines
-            ]
             Ticket.objects.bulk_create(
                 Ticket(order=order, ticket_type_id=line.ticket_type_id, holder=buyer)
                 for line in lines
                 for _ in range(line.quantity)
             )
-        InventoryEntry.objects.bulk_create(entries)
+        if in_transaction is not None:
+            in_transaction(order)
 
         available = _lock_ticket_types([line.ticket_type_id for line in lines])
         short = [line.ticket_type_id for line in lines if available.get(line.ticket_type_id, 0) < line.quantity]
@@ -187,36 +206,51 @@ def _place(buyer: User, event: Event, lines: Sequence[Line], types: dict[int, Ti
         deltas = {line.ticket_type_id: -line.quantity for line in lines}
         _move_stock(deltas)
         _after_stock_moved(event.pk, available, deltas)
-    # Hand back the order as a reader would load it, without reading it back.
-    for item in items:
-        item.ticket_type = types[item.ticket_type_id]
-    order._prefetched_objects_cache = {"items": items}
     return order
 
 
-def order_place(*, buyer: User, event_id: int, lines: Sequence[Line]) -> Order:
+def _sold_out(types: dict[int, TicketType], short: _ShortOfStock) -> SoldOut:
+    first = short.ticket_type_ids[0]
+    left = short.available.get(first, 0)
+    return SoldOut(
+        _("Only %(left)d tickets of %(name)s are left.") % {"left": left, "name": types[first].name},
+        extra={"ticket_type": first, "available": left},
+    )
+
+
+def order_place(
+    *,
+    buyer: User,
+    event_id: int,
+    lines: Sequence[Line],
+    in_transaction: Callable[[Order], None] | None = None,
+) -> Order:
     """Reserve tickets (or, when they are free, sell them at once) without ever overselling.
 
-    All or nothing: on any failure nothing is held. When stock is short, due
-    holds of the wanted ticket types are expired first, so correctness never
-    waits for the beat sweep.
+    All or nothing: on any failure nothing is held. When stock is short, the
+    event's due holds are expired first, so correctness never waits for the
+    beat sweep; when it is short and nothing is due, the answer is sold out
+    without writing or locking anything, which keeps a sold-out flash sale cheap.
+
+    ``in_transaction(order)`` runs inside the order's transaction once the order
+    is written and before stock is locked: what it writes (an idempotency
+    record's response) commits or rolls back with the order, and costs the hot
+    row nothing.
     """
     now = timezone.now()
     event, types = _validate(event_id, lines, now)
+    looks_short = [line.ticket_type_id for line in lines if types[line.ticket_type_id].available < line.quantity]
+    if looks_short and not expire_due_holds(event_id=event.pk, now=now):
+        raise _sold_out(types, _ShortOfStock(looks_short, {pk: types[pk].available for pk in looks_short}))
     try:
-        return _place(buyer, event, lines, types, now)
+        return _place(buyer, event, lines, types, now, in_transaction)
+    except _ShortOfStock as short:  # others bought in between
+        if not expire_due_holds(event_id=event.pk, now=now):
+            raise _sold_out(types, short) from None
+    try:
+        return _place(buyer, event, lines, types, now, in_transaction)
     except _ShortOfStock as short:
-        if expire_due_holds(ticket_type_ids=short.ticket_type_ids, now=now):
-            try:
-                return _place(buyer, event, lines, types, now)
-            except _ShortOfStock as again:
-                short = again
-        first = short.ticket_type_ids[0]
-        raise SoldOut(
-            _("Only %(left)d tickets of %(name)s are left.")
-            % {"left": short.available.get(first, 0), "name": types[first].name},
-            extra={"ticket_type": first, "available": short.available.get(first, 0)},
-        ) from None
+        raise _sold_out(types, short) from None
 
 
 # --- Returning stock -------------------------------------------------------------------------
@@ -248,9 +282,7 @@ def _release(orders: Sequence[Order], *, to_status: str, now: datetime) -> None:
         _after_stock_moved(event_id, before, event_deltas)
 
 
-def expire_due_holds(
-    *, now: datetime | None = None, ticket_type_ids: Sequence[int] | None = None, batch_size: int = 500
-) -> int:
+def expire_due_holds(*, now: datetime | None = None, event_id: int | None = None, batch_size: int = 500) -> int:
     """Expire reserved orders whose hold ran out and return their stock, exactly once.
 
     Orders are taken in ``SKIP LOCKED`` batches, so several sweeps (beat, a
@@ -262,10 +294,8 @@ def expire_due_holds(
     while True:
         with _stock_transaction():
             due = Order.objects.filter(status=Order.Status.RESERVED, expires_at__lte=now)
-            if ticket_type_ids:
-                due = due.filter(
-                    pk__in=Subquery(OrderItem.objects.filter(ticket_type_id__in=ticket_type_ids).values("order_id"))
-                )
+            if event_id is not None:  # a purchase short of stock: only its event's holds (index on event, status)
+                due = due.filter(event_id=event_id)
             batch = list(due.select_for_update(skip_locked=True).order_by("expires_at").only("pk")[:batch_size])
             _release(batch, to_status=Order.Status.EXPIRED, now=now)
         expired += len(batch)

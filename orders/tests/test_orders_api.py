@@ -227,3 +227,28 @@ def test_capacity_rule_sees_held_tickets(client, event, tier):
 def test_ticket_codes_are_unique_and_random():
     codes = {Ticket().code for _ in range(2000)}
     assert len(codes) == 2000
+
+
+def test_a_sold_out_answer_writes_and_locks_nothing(client, event, tier):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    TicketType.objects.filter(pk=tier.pk).update(capacity=0, available=0)
+    with CaptureQueriesContext(connection) as queries:
+        assert_problem(client.post(ORDERS, order_body(event, (tier, 1))), 409, "sold_out")
+    statements = " ".join(q["sql"] for q in queries.captured_queries)
+    assert "INSERT" not in statements
+    assert "FOR NO KEY UPDATE" not in statements
+    assert "FOR UPDATE SKIP LOCKED" in statements  # it did look for due holds of the event first
+
+
+def test_a_sold_out_event_with_a_due_hold_sells_the_released_ticket(client, event, tier):
+    from orders.services import Line, order_place
+
+    TicketType.objects.filter(pk=tier.pk).update(capacity=1, available=1)
+    stale = order_place(buyer=UserFactory(), event_id=event.pk, lines=[Line(tier.pk, 1)])
+    Order.objects.filter(pk=stale.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+    assert client.post(ORDERS, order_body(event, (tier, 1))).status_code == 201
+    stale.refresh_from_db()
+    assert stale.status == "expired"
+    assert all(not row["problems"] for row in inventory_report())
