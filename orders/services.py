@@ -209,6 +209,10 @@ def _place(
     return order
 
 
+def _due_holds_exist(event_id: int, now: datetime) -> bool:
+    return Order.objects.filter(event_id=event_id, status=Order.Status.RESERVED, expires_at__lte=now).exists()
+
+
 def _sold_out(types: dict[int, TicketType], short: _ShortOfStock) -> SoldOut:
     first = short.ticket_type_ids[0]
     left = short.available.get(first, 0)
@@ -239,9 +243,17 @@ def order_place(
     """
     now = timezone.now()
     event, types = _validate(event_id, lines, now)
-    looks_short = [line.ticket_type_id for line in lines if types[line.ticket_type_id].available < line.quantity]
-    if looks_short and not expire_due_holds(event_id=event.pk, now=now):
-        raise _sold_out(types, _ShortOfStock(looks_short, {pk: types[pk].available for pk in looks_short}))
+    wanted = {line.ticket_type_id: line.quantity for line in lines}
+    if any(types[pk].available < quantity for pk, quantity in wanted.items()):
+        if _due_holds_exist(event.pk, now):
+            expire_due_holds(event_id=event.pk, now=now)  # then buy under the lock, whoever released them
+        else:
+            # Read stock again *after* seeing no due hold: a release that was under way when
+            # validation read it has committed by now, so a sold-out answer here is never stale.
+            available = dict(TicketType.objects.filter(pk__in=wanted).values_list("pk", "available"))
+            short = [pk for pk, quantity in wanted.items() if available[pk] < quantity]
+            if short:
+                raise _sold_out(types, _ShortOfStock(short, available))
     try:
         return _place(buyer, event, lines, types, now, in_transaction)
     except _ShortOfStock as short:  # others bought in between
