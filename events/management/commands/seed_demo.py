@@ -117,8 +117,8 @@ EVENTS: tuple[DemoEvent, ...] = (
         duration=timedelta(hours=2),
         tiers=(
             DemoTier("General admission", 2500, 115, "Shared tables; two-drink minimum at the venue."),
-            # "Nearly sold out", faked for now with a tiny capacity: the orders app that
-            # will sell real tickets (making this 197 of 200 sold) does not exist yet.
+            # "Nearly sold out", shown with a tiny capacity: a priced ticket is only sold
+            # once paid, and payments do not exist yet (then: 197 of 200 sold for real).
             DemoTier(
                 "Front row (nearly sold out)",
                 4500,
