@@ -7,6 +7,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
+from rest_framework.test import APIClient
 
 from accounts.models import OrganizerProfile, User
 from accounts.services import organizer_profile_create, organizers_group
@@ -150,7 +151,7 @@ def test_organizer_adds_an_event_with_two_ticket_types_and_publishes_it(organize
     # when they add an event with two ticket types through the add form
     r = client.post(
         ADD,
-        event_form(title="Summer Jam")
+        event_form(title="Summer Jam", latitude="38.722252", longitude="-9.139337")
         | inline(
             new_row(name="Standard", price_cents=2500, capacity=100),
             new_row(name="VIP", price_cents=9000, capacity=20, max_per_order=2, position=1),
@@ -180,6 +181,13 @@ def test_organizer_adds_an_event_with_two_ticket_types_and_publishes_it(organize
     assert page.status_code == 200
     assert "Summer Jam" in page.content.decode()
     assert page.context["cl"].result_list[0].available_total == 120
+
+    # and the public API lists it: search, city and near find it, the detail has both tiers
+    api = APIClient()
+    for params in ({"search": "summer"}, {"city": "lisbon"}, {"near": "38.72,-9.14", "radius_km": 5}):
+        assert [e["id"] for e in api.get("/api/v1/events", params).json()["results"]] == [event.pk], params
+    detail = api.get(f"/api/v1/events/{event.pk}").json()
+    assert [(t["name"], t["available"]) for t in detail["ticket_types"]] == [("Standard", 100), ("VIP", 20)]
 
 
 def test_form_errors_are_shown_and_nothing_is_saved(organizer):
