@@ -72,10 +72,6 @@ class User(AbstractBaseUser, PermissionsMixin):
         super().clean()
         self.email = normalize_email(self.email)
 
-    @property
-    def is_organizer(self) -> bool:
-        return hasattr(self, "organizer_profile")
-
 
 class OrganizerProfile(models.Model):
     """The public face of an organizer; events belong to a profile."""

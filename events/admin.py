@@ -20,7 +20,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
-from django.db.models import F, Model, OuterRef, QuerySet, Subquery, Sum
+from django.db.models import Model, OuterRef, QuerySet, Subquery, Sum
 from django.db.models.functions import Coalesce
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -31,9 +31,8 @@ from django.utils.translation import gettext_lazy as _
 from eventflow.api.errors import ApplicationError
 
 from .errors import EventCancelled, EventHasOrders, LastTicketType, SlugTaken, TicketTypeHasOrders
-from .models import Event, TicketType
-from .selectors import can_manage, is_platform_admin, organizer_profile_id
-from .serializers import MAX_CAPACITY, MAX_PRICE_CENTS
+from .models import MAX_CAPACITY, MAX_PRICE_CENTS, Event, TicketType
+from .selectors import can_manage, event_ids_not_deletable, is_platform_admin, organizer_profile_id
 from .services import (
     EVENT_FIELDS,
     TICKET_TYPE_FIELDS,
@@ -341,11 +340,9 @@ class EventAdmin(admin.ModelAdmin):
 
     def get_deleted_objects(self, objs: Iterable[Event], request: HttpRequest):
         """Only the events themselves are affected (their ticket types stay for accounting);
-        events with tickets sold or held are listed as protected, so the page refuses them."""
+        events the service would refuse to delete are listed as protected, so the page refuses them."""
         events = list(objs)
-        taken = set(
-            TicketType.objects.filter(event__in=events, available__lt=F("capacity")).values_list("event_id", flat=True)
-        )
+        taken = event_ids_not_deletable(event_ids=[event.pk for event in events])
         deletable = [str(event) for event in events if event.pk not in taken]
         protected = [
             gettext("%(event)s: %(reason)s") % {"event": event, "reason": EventHasOrders.default_detail}

@@ -15,6 +15,10 @@ from accounts.models import OrganizerProfile
 
 from .currencies import ISO_4217
 
+# Upper bounds of what one ticket type may hold or cost (the API and the admin both enforce them).
+MAX_PRICE_CENTS = 100_000_000  # one million in major units
+MAX_CAPACITY = 1_000_000
+
 
 def validate_time_zone(value: str) -> None:
     if value not in zoneinfo.available_timezones():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal
 
@@ -43,6 +44,20 @@ def can_manage(user: User, event: Event) -> bool:
         return True
     profile_id = organizer_profile_id(user)
     return profile_id is not None and profile_id == event.organizer_id
+
+
+def event_ids_with_tickets_taken(*, event_ids: Iterable[int]) -> set[int]:
+    """Events with a ticket sold or held right now (some ticket type has available < capacity)."""
+    taken = TicketType.objects.filter(event_id__in=list(event_ids), available__lt=F("capacity"))
+    return set(taken.values_list("event_id", flat=True).distinct())
+
+
+def event_ids_not_deletable(*, event_ids: Iterable[int]) -> set[int]:
+    """Events that must stay: tickets taken, or any order ever placed (409 ``event_has_orders``)."""
+    from orders.selectors import event_ids_with_orders  # orders build on events, not the reverse
+
+    event_ids = list(event_ids)
+    return event_ids_with_tickets_taken(event_ids=event_ids) | event_ids_with_orders(event_ids=event_ids)
 
 
 def ticket_types_prefetch() -> Prefetch:

@@ -7,10 +7,7 @@ from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from .models import Category, Event, TicketType, validate_currency, validate_time_zone
-
-MAX_PRICE_CENTS = 100_000_000  # one million in major units
-MAX_CAPACITY = 1_000_000
+from .models import MAX_CAPACITY, MAX_PRICE_CENTS, Category, Event, TicketType, validate_currency, validate_time_zone
 
 
 class OrganizerSummarySerializer(serializers.Serializer):

@@ -10,7 +10,6 @@ from typing import Any
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
-from django.db.models import F
 from django.utils import timezone
 from django.utils.text import slugify
 from django.utils.translation import gettext as _
@@ -31,6 +30,7 @@ from .errors import (
     TicketTypeHasOrders,
 )
 from .models import Event, TicketType
+from .selectors import event_ids_not_deletable, event_ids_with_tickets_taken
 
 EVENT_FIELDS = {
     "title",
@@ -98,11 +98,6 @@ def _save(instance, fields: list[str]) -> None:
         raise
 
 
-def _tickets_taken(event: Event) -> bool:
-    """Whether any ticket of the event is sold or held (available < capacity)."""
-    return TicketType.objects.filter(event=event, available__lt=F("capacity")).exists()
-
-
 # --- Events -----------------------------------------------------------------------
 
 
@@ -164,7 +159,7 @@ def event_unpublish(*, event: Event) -> Event:
     event = _lock_event(event)
     if event.status != Event.Status.PUBLISHED:
         raise InvalidStatusTransition(_("Only published events can be unpublished."))
-    if _tickets_taken(event):
+    if event_ids_with_tickets_taken(event_ids=[event.pk]):
         raise EventHasOrders(_("Tickets have been sold or are held; cancel the event instead."))
     event.status = Event.Status.DRAFT
     _save(event, ["status"])
@@ -174,10 +169,8 @@ def event_unpublish(*, event: Event) -> Event:
 @transaction.atomic
 def event_delete(*, event: Event) -> None:
     """Soft-delete: the row stays for accounting, the event leaves every list and its slug is freed."""
-    from orders.selectors import event_has_orders  # orders build on events, not the reverse
-
     event = _lock_event(event)
-    if _tickets_taken(event) or event_has_orders(event=event):
+    if event_ids_not_deletable(event_ids=[event.pk]):
         raise EventHasOrders()
     event.deleted_at = timezone.now()
     _save(event, ["deleted_at"])

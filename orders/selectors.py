@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from django.db.models import Count, F, Prefetch, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce, TruncDate
 from django.http import Http404
@@ -43,8 +45,9 @@ def valid_tickets_of(*, user: User) -> QuerySet[Ticket]:
     return _tickets().filter(holder=user, status=Ticket.Status.VALID).order_by("order__event__starts_at", "pk")
 
 
-def event_has_orders(*, event: Event) -> bool:
-    return Order.objects.filter(event=event).exists()
+def event_ids_with_orders(*, event_ids: Iterable[int]) -> set[int]:
+    """Events with any order at all, whatever its status (orders are kept for accounting)."""
+    return set(Order.objects.filter(event_id__in=list(event_ids)).values_list("event_id", flat=True).distinct())
 
 
 def with_sold_and_held(ticket_types: QuerySet[TicketType]) -> QuerySet[TicketType]:

@@ -452,3 +452,21 @@ def test_a_cancelled_event_is_read_only(organizer):
     assert r.status_code == 403
     event.refresh_from_db()
     assert event.title == "Called Off"
+
+
+def test_an_event_with_only_cancelled_orders_is_protected_in_the_admin_as_in_the_api(organizer):
+    """The delete page asks the same rule the service applies: any order keeps an event."""
+    from orders.services import Line, order_cancel, order_place
+
+    event = draft_of(organizer, title="Had a buyer")
+    tier = TicketTypeFactory(event=event)
+    Event.objects.filter(pk=event.pk).update(status=Event.Status.PUBLISHED)
+    order_cancel(order=order_place(buyer=UserFactory(), event_id=event.pk, lines=[Line(tier.pk, 1)]))
+    tier.refresh_from_db()
+    assert tier.available == tier.capacity  # no ticket is taken any more
+
+    page = logged_in(organizer.user).get(delete_url(event))
+    assert page.status_code == 200
+    assert page.context["protected"]  # refused up front, not after the click
+    event.refresh_from_db()
+    assert event.deleted_at is None
