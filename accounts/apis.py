@@ -9,7 +9,7 @@ from rest_framework.views import APIView
 from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
 from rest_framework_simplejwt.serializers import TokenRefreshSerializer
 
-from eventflow.api.ratelimit import enforce_rate_limits
+from eventflow.api.ratelimit import enforce_ip_rate_limit
 from eventflow.api.schema import problems
 
 from . import selectors, services
@@ -48,12 +48,11 @@ class RegisterApi(PublicAuthView):
         operation_id="auth_register",
         request=RegisterInputSerializer,
         responses={201: RegisterOutputSerializer, **problems({400: ["invalid", "email_taken"], 429: ["throttled"]})},
-        description="Create an attendee account and sign in. A `role` in the body is ignored.",
+        description="Create an attendee account and sign in. "
+        "Fields other than `email`, `password` and `name` (such as `role`) are refused.",
     )
     def post(self, request: Request) -> Response:
-        enforce_rate_limits(
-            request, group="register", per_ip="REGISTER_RATE_PER_IP", per_email="REGISTER_RATE_PER_EMAIL"
-        )
+        enforce_ip_rate_limit(request, group="register", rate_setting="REGISTER_RATE_PER_IP")
         data = RegisterInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         user = services.user_register(**data.validated_data)
@@ -67,13 +66,16 @@ class LoginApi(PublicAuthView):
         operation_id="auth_login",
         request=LoginInputSerializer,
         responses={200: TokenPairOutputSerializer, **problems({401: ["invalid_credentials"], 429: ["throttled"]})},
-        description="Exchange email and password for an access and a refresh token.",
+        description="Exchange email and password for an access and a refresh token. After `LOGIN_FAILURE_LIMIT` "
+        "(5) wrong passwords for one account from one address, that address gets 429 `throttled` for that "
+        "account for `LOGIN_LOCKOUT_MINUTES` (15), with `Retry-After`; a correct password resets the count. "
+        "Other addresses, including the account owner's, are not affected.",
     )
     def post(self, request: Request) -> Response:
-        enforce_rate_limits(request, group="login", per_ip="LOGIN_RATE_PER_IP", per_email="LOGIN_RATE_PER_EMAIL")
         data = LoginInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        user = services.user_login(request=request, **data.validated_data)
+        # The HttpRequest, not DRF's wrapper: django-axes marks a lockout on it for its middleware.
+        user = services.user_login(request=request._request, **data.validated_data)
         return Response(_token_pair(services.token_pair_issue(user=user)))
 
 

@@ -4,6 +4,8 @@ from django.contrib.auth import password_validation
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
+from eventflow.api.serializers import StrictInputSerializer
+
 from .models import OrganizerProfile, User, normalize_email
 
 
@@ -21,7 +23,7 @@ class UserOutputSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class RegisterInputSerializer(serializers.Serializer):
+class RegisterInputSerializer(StrictInputSerializer):
     email = serializers.EmailField(max_length=254)
     password = serializers.CharField(write_only=True, trim_whitespace=False, max_length=128)
     name = serializers.CharField(max_length=150, required=False, allow_blank=True, default="")
@@ -37,12 +39,12 @@ class RegisterInputSerializer(serializers.Serializer):
         return attrs
 
 
-class LoginInputSerializer(serializers.Serializer):
+class LoginInputSerializer(StrictInputSerializer):
     email = serializers.CharField(max_length=254)
     password = serializers.CharField(trim_whitespace=False, max_length=128)
 
 
-class RefreshInputSerializer(serializers.Serializer):
+class RefreshInputSerializer(StrictInputSerializer):
     refresh = serializers.CharField()
 
 
@@ -55,17 +57,17 @@ class RegisterOutputSerializer(TokenPairOutputSerializer):
     user = UserOutputSerializer()
 
 
-class UserUpdateInputSerializer(serializers.Serializer):
+class UserUpdateInputSerializer(StrictInputSerializer):
     name = serializers.CharField(max_length=150, required=False, allow_blank=True)
 
 
-class OrganizerProfileCreateInputSerializer(serializers.Serializer):
+class OrganizerProfileCreateInputSerializer(StrictInputSerializer):
     display_name = serializers.CharField(max_length=120)
     slug = serializers.SlugField(max_length=80, required=False)
     contact_email = serializers.EmailField(required=False)
 
 
-class OrganizerProfileUpdateInputSerializer(serializers.Serializer):
+class OrganizerProfileUpdateInputSerializer(StrictInputSerializer):
     display_name = serializers.CharField(max_length=120, required=False)
     slug = serializers.SlugField(max_length=80, required=False)
     contact_email = serializers.EmailField(required=False)

@@ -69,6 +69,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_ratelimit",
     "django_filters",
+    "axes",
     "accounts",
     "events",
     "orders",
@@ -76,6 +77,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "eventflow.middleware.RejectNulCharactersMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -83,6 +85,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last: turns a login that hit the failure limit into a 429 (accounts.security).
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "eventflow.urls"
@@ -153,6 +157,11 @@ else:
 
 # --- Auth -------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
+AUTHENTICATION_BACKENDS = [
+    # First: refuses an account + address pair locked out after repeated failures (django-axes).
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.Argon2PasswordHasher",
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
@@ -207,18 +216,17 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework_simplejwt.authentication.JWTAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["eventflow.api.parsers.JSONParser"],
     "DEFAULT_PAGINATION_CLASS": "eventflow.api.pagination.PageNumberPagination",
     "PAGE_SIZE": 20,
     "DEFAULT_THROTTLE_CLASSES": [
-        "rest_framework.throttling.AnonRateThrottle",
-        "rest_framework.throttling.UserRateThrottle",
+        "eventflow.api.throttling.AnonRateThrottle",
+        "eventflow.api.throttling.UserRateThrottle",
     ],
     "DEFAULT_THROTTLE_RATES": {
         "anon": env.str("THROTTLE_ANON_RATE", default="120/min"),
         "user": env.str("THROTTLE_USER_RATE", default="600/min"),
     },
-    "NUM_PROXIES": env.int("NUM_PROXIES", default=None),
     "EXCEPTION_HANDLER": "eventflow.api.errors.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "eventflow.api.schema.AutoSchema",
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
@@ -235,16 +243,31 @@ SIMPLE_JWT = {
     "AUTH_HEADER_TYPES": ("Bearer",),
 }
 
-# Login and registration are limited per client IP and per email address
-# (django-ratelimit, counted in the shared cache) on top of the DRF throttles.
+# The client IP of every per-client limit (DRF throttles, django-ratelimit, django-axes)
+# is eventflow.clientip.client_ip: REMOTE_ADDR, or with NUM_PROXIES trusted reverse
+# proxies in front, the address the outermost of them saw in X-Forwarded-For.
+NUM_PROXIES = env.int("NUM_PROXIES", default=0)
+if NUM_PROXIES < 0:
+    raise ImproperlyConfigured("NUM_PROXIES counts proxies: 0 or more.")
+
+# Password checks (API login, admin login): django-axes counts failures per account
+# *and* client IP, so a stranger's wrong guesses never lock the owner out. See accounts/security.py.
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"  # works without Redis, visible in the admin
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOGIN_LOCKOUT_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "eventflow.clientip.client_ip"
+AXES_USERNAME_CALLABLE = "accounts.security.login_username"
+AXES_LOCKOUT_CALLABLE = "accounts.security.lockout_response"
+AXES_DISABLE_ACCESS_LOG = True  # successful logins are not an audit trail we keep; failures are
+
+# Registration is limited per client IP (django-ratelimit, counted in the shared cache):
+# it creates accounts, so one address may not create many.
 RATELIMIT_USE_CACHE = "default"
-RATELIMIT_FAIL_OPEN = True  # a cache outage must not lock every user out
-if env.str("RATELIMIT_IP_META_KEY", default=""):
-    RATELIMIT_IP_META_KEY = env.str("RATELIMIT_IP_META_KEY")
-LOGIN_RATE_PER_IP = env.str("LOGIN_RATE_PER_IP", default="5/m")
-LOGIN_RATE_PER_EMAIL = env.str("LOGIN_RATE_PER_EMAIL", default="10/h")
+RATELIMIT_FAIL_OPEN = True  # a cache outage must not stop every registration
+RATELIMIT_IP_META_KEY = "eventflow.clientip.client_ip"
 REGISTER_RATE_PER_IP = env.str("REGISTER_RATE_PER_IP", default="5/m")
-REGISTER_RATE_PER_EMAIL = env.str("REGISTER_RATE_PER_EMAIL", default="5/h")
 if CACHES["default"]["BACKEND"].endswith("LocMemCache"):
     # The embedded default is one process, so a per-process cache is shared
     # by everything that counts; production uses Redis.
@@ -326,4 +349,6 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    # django-axes announces itself on every start at INFO; its lockout warnings stay.
+    "loggers": {"axes.apps": {"level": "WARNING"}},
 }

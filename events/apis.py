@@ -31,7 +31,9 @@ from .serializers import (
     TicketTypeOutputSerializer,
 )
 
-ID = "[0-9]+"
+# Database ids: at most 18 digits, so every id the route accepts fits a bigint and
+# parses without Python's long-integer limits; longer ones match no route (404).
+ID = "[0-9]{1,18}"
 MANAGE_ERRORS = {403: ["permission_denied", "not_organizer"], 404: ["not_found"]}
 
 

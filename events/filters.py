@@ -11,9 +11,13 @@ from decimal import Decimal, InvalidOperation
 import django_filters
 from django import forms
 from django.utils.translation import gettext_lazy as _
+from django_filters.fields import IsoDateTimeField
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+
+from eventflow.api.filters import StrictFilterSet
+from eventflow.api.serializers import UTC_OFFSET_MESSAGE, impossible_utc_offset
 
 from .models import Category
 from .selectors import event_catalogue
@@ -53,14 +57,44 @@ class StrictBooleanField(forms.Field):
         raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
 
 
+class ZonedIsoDateTimeField(IsoDateTimeField):
+    """ISO 8601, with an offset some time zone could have (PostgreSQL refuses +16:00)."""
+
+    def to_python(self, value):
+        value = super().to_python(value)
+        if impossible_utc_offset(value):
+            raise forms.ValidationError(UTC_OFFSET_MESSAGE, code="invalid")
+        return value
+
+
+class ZonedIsoDateTimeFilter(django_filters.IsoDateTimeFilter):
+    field_class = ZonedIsoDateTimeField
+
+
 @extend_schema_field(OpenApiTypes.BOOL)
 class StrictBooleanFilter(django_filters.Filter):
     field_class = StrictBooleanField
 
 
-@extend_schema_field(OpenApiTypes.STR)
+@extend_schema_field({"type": "string", "pattern": r"^\s*-?\d{1,3}(\.\d+)?\s*,\s*-?\d{1,3}(\.\d+)?\s*$"})
 class LatLngFilter(django_filters.Filter):
     field_class = LatLngField
+
+
+@extend_schema_field({"type": "integer", "minimum": 0})
+class CentsFilter(django_filters.NumberFilter):
+    """Whole minor units, 0 or more."""
+
+    field_class = forms.IntegerField
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("min_value", 0)
+        super().__init__(*args, **kwargs)
+
+
+@extend_schema_field({"type": "number", "minimum": 0.001, "maximum": 20_000})
+class RadiusFilter(django_filters.NumberFilter):
+    """Kilometres around ``near``."""
 
 
 ORDERING_CHOICES = [
@@ -72,19 +106,19 @@ ORDERING_CHOICES = [
 ]
 
 
-class EventCatalogueFilter(django_filters.FilterSet):
+class EventCatalogueFilter(StrictFilterSet):
     search = django_filters.CharFilter(max_length=200, help_text="Full-text search in title, description, venue, city.")
     city = django_filters.CharFilter(max_length=100, help_text="Exact city name, any case.")
     category = django_filters.ChoiceFilter(choices=Category.choices)
-    starts_after = django_filters.IsoDateTimeFilter(help_text="ISO 8601 date-time; events starting then or later.")
-    starts_before = django_filters.IsoDateTimeFilter(help_text="ISO 8601 date-time; events starting then or earlier.")
+    starts_after = ZonedIsoDateTimeFilter(help_text="ISO 8601 date-time; events starting then or later.")
+    starts_before = ZonedIsoDateTimeFilter(help_text="ISO 8601 date-time; events starting then or earlier.")
     available = StrictBooleanFilter(help_text="true: only events with tickets left.")
     near = LatLngFilter(help_text='"latitude,longitude": events within radius_km, with distance_km.')
-    radius_km = django_filters.NumberFilter(
-        min_value=Decimal("0.001"), max_value=20_000, help_text="Radius around near, default 50 km."
+    radius_km = RadiusFilter(
+        min_value=Decimal("0.001"), max_value=20_000, help_text="Radius around near in km (0.001 to 20000), default 50."
     )
-    min_price_cents = django_filters.NumberFilter(min_value=0, help_text="Some ticket type costs at least this.")
-    max_price_cents = django_filters.NumberFilter(min_value=0, help_text="Some ticket type costs at most this.")
+    min_price_cents = CentsFilter(help_text="Some ticket type costs at least this.")
+    max_price_cents = CentsFilter(help_text="Some ticket type costs at most this.")
     ordering = django_filters.ChoiceFilter(choices=ORDERING_CHOICES, help_text="distance needs near.")
     mine = StrictBooleanFilter(help_text="Organizers: your own events, drafts included.")
 
@@ -92,7 +126,4 @@ class EventCatalogueFilter(django_filters.FilterSet):
         data = {k: v for k, v in self.form.cleaned_data.items() if v not in (None, "")}
         if data.get("ordering") == "distance" and "near" not in data:
             raise serializers.ValidationError({"ordering": [_("Ordering by distance needs near=latitude,longitude.")]})
-        for key in ("min_price_cents", "max_price_cents"):
-            if key in data:
-                data[key] = int(data[key])
         return event_catalogue(user=self.request.user, **data)

@@ -7,6 +7,8 @@ from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from eventflow.api.serializers import DateTimeField, StrictInputSerializer
+
 from .models import MAX_CAPACITY, MAX_PRICE_CENTS, Category, Event, TicketType, validate_currency, validate_time_zone
 
 
@@ -109,7 +111,7 @@ class EventDetailOutputSerializer(_EventBaseOutputSerializer):
         read_only_fields = fields
 
 
-class EventInputSerializer(serializers.Serializer):
+class EventInputSerializer(StrictInputSerializer):
     """Create (all required fields) and PATCH (``partial=True``) of an event."""
 
     title = serializers.CharField(max_length=200)
@@ -126,11 +128,11 @@ class EventInputSerializer(serializers.Serializer):
     longitude = serializers.DecimalField(
         max_digits=9, decimal_places=6, min_value=-180, max_value=180, required=False, allow_null=True
     )
-    starts_at = serializers.DateTimeField()
-    ends_at = serializers.DateTimeField()
+    starts_at = DateTimeField()
+    ends_at = DateTimeField()
     timezone = serializers.CharField(max_length=64, required=False, validators=[validate_time_zone])
     currency = serializers.CharField(max_length=3, required=False, validators=[validate_currency])
-    refundable_until = serializers.DateTimeField(required=False, allow_null=True)
+    refundable_until = DateTimeField(required=False, allow_null=True)
 
     def validate_country(self, value: str) -> str:
         return value.upper()
@@ -146,7 +148,7 @@ class EventInputSerializer(serializers.Serializer):
 IMAGE_FORMATS = {"JPEG", "PNG", "GIF", "WEBP"}
 
 
-class EventImageInputSerializer(serializers.Serializer):
+class EventImageInputSerializer(StrictInputSerializer):
     image = serializers.ImageField(
         help_text=f"JPEG, PNG, GIF or WebP, at most {settings.EVENT_IMAGE_MAX_BYTES // 1_048_576} MB."
     )
@@ -159,7 +161,7 @@ class EventImageInputSerializer(serializers.Serializer):
         return value
 
 
-class TicketTypeInputSerializer(serializers.Serializer):
+class TicketTypeInputSerializer(StrictInputSerializer):
     """Create (required fields) and PATCH (``partial=True``) of a ticket type."""
 
     name = serializers.CharField(max_length=120)
@@ -167,8 +169,8 @@ class TicketTypeInputSerializer(serializers.Serializer):
     price_cents = serializers.IntegerField(min_value=0, max_value=MAX_PRICE_CENTS)
     capacity = serializers.IntegerField(min_value=0, max_value=MAX_CAPACITY)
     max_per_order = serializers.IntegerField(min_value=1, max_value=100, required=False)
-    sales_start = serializers.DateTimeField(required=False, allow_null=True)
-    sales_end = serializers.DateTimeField(required=False, allow_null=True)
+    sales_start = DateTimeField(required=False, allow_null=True)
+    sales_end = DateTimeField(required=False, allow_null=True)
     seated = serializers.BooleanField(required=False)
     position = serializers.IntegerField(min_value=0, max_value=32_767, required=False)
 

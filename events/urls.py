@@ -4,6 +4,6 @@ from . import apis
 
 router = SimpleRouter(trailing_slash=False)
 router.register("events", apis.EventViewSet, basename="event")
-router.register(r"events/(?P<event_pk>[0-9]+)/ticket-types", apis.TicketTypeViewSet, basename="event-ticket-type")
+router.register(rf"events/(?P<event_pk>{apis.ID})/ticket-types", apis.TicketTypeViewSet, basename="event-ticket-type")
 
 urlpatterns = router.urls

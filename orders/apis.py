@@ -17,6 +17,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from eventflow.api.filters import StrictFilterSet
 from eventflow.api.schema import problems
 from events import selectors as event_selectors
 
@@ -34,7 +35,6 @@ from .serializers import (
     TicketOutputSerializer,
 )
 
-UUID = "[0-9a-fA-F-]{36}"
 ORDER_404 = {404: ["not_found"]}
 
 
@@ -43,7 +43,7 @@ class OrderViewSet(viewsets.GenericViewSet):
 
     serializer_class = OrderOutputSerializer
     queryset = Order.objects.none()
-    lookup_value_regex = UUID
+    lookup_value_converter = "anyuuid"  # a malformed id matches no route: 404, never a database error
 
     def get_queryset(self):
         return selectors.orders_of(buyer=self.request.user)
@@ -228,7 +228,7 @@ class IsPlatformAdmin(permissions.BasePermission):
         return event_selectors.is_platform_admin(request.user)
 
 
-class StaffOrderFilter(filters.FilterSet):
+class StaffOrderFilter(StrictFilterSet):
     status = filters.ChoiceFilter(choices=Order.Status.choices)
     event = filters.NumberFilter(min_value=1)
     user = filters.NumberFilter(min_value=1)

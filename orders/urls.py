@@ -1,9 +1,12 @@
-from django.urls import path
+from django.urls import path, register_converter
 from rest_framework.routers import SimpleRouter
+
+from eventflow.converters import UUIDConverter
 
 from . import apis
 
-router = SimpleRouter(trailing_slash=False)
+register_converter(UUIDConverter, "anyuuid")
+router = SimpleRouter(trailing_slash=False, use_regex_path=False)
 router.register("orders", apis.OrderViewSet, basename="order")
 
 urlpatterns = [

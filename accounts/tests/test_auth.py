@@ -79,13 +79,17 @@ def test_register_duplicate_email_in_another_case(api_client):
     assert User.objects.filter(email="taken@example.com").count() == 1
 
 
-def test_register_ignores_role_and_staff_flags(api_client):
+def test_register_refuses_role_and_staff_flags(api_client):
     r = api_client.post(
         REGISTER,
         {"email": "mallory@example.com", "password": STRONG, "role": "admin", "is_staff": True, "is_superuser": True},
     )
+    body = assert_problem(r, 400, "invalid")
+    assert set(body["errors"]) == {"role", "is_staff", "is_superuser"}
+    assert not User.objects.filter(email="mallory@example.com").exists()
+
+    r = api_client.post(REGISTER, {"email": "mallory@example.com", "password": STRONG})
     assert r.status_code == 201
-    assert r.json()["user"]["role"] == "attendee"
     user = User.objects.get(email="mallory@example.com")
     assert (user.role, user.is_staff, user.is_superuser) == ("attendee", False, False)
 

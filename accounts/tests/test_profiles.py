@@ -27,7 +27,14 @@ def client(user) -> APIClient:
 
 
 def test_patch_me_updates_name_only(client, user):
-    r = client.patch(ME, {"name": "Dora M.", "email": "evil@example.com", "role": "admin"})
+    body = assert_problem(
+        client.patch(ME, {"name": "Dora M.", "email": "evil@example.com", "role": "admin"}), 400, "invalid"
+    )
+    assert set(body["errors"]) == {"email", "role"}
+    user.refresh_from_db()
+    assert (user.name, user.email, user.role) == (user.name, "dora@example.com", "attendee")
+
+    r = client.patch(ME, {"name": "Dora M."})
     assert r.status_code == 200
     assert r.json()["name"] == "Dora M."
     user.refresh_from_db()

@@ -20,11 +20,12 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.core.exceptions import SuspiciousOperation
-from django.db import InterfaceError, OperationalError
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation, TooManyFieldsSent
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import DataError, InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, JsonResponse
 from django.utils.translation import gettext_lazy as _
-from rest_framework import exceptions, status
+from rest_framework import exceptions, renderers, status
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.views import set_rollback
@@ -78,6 +79,12 @@ class ServiceUnavailable(ApplicationError):
     def __init__(self, detail: str | None = None, *, code: str | None = None, retry_after: int = 5) -> None:
         super().__init__(detail, code=code)
         self.wait = retry_after
+
+
+class PayloadTooLarge(ApplicationError):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_code = "request_too_large"
+    default_detail = _("The request body is larger than this API accepts.")
 
 
 def problem(
@@ -140,8 +147,18 @@ def _as_api_exception(exc: Exception) -> exceptions.APIException:
         return exceptions.NotFound()
     if isinstance(exc, DjangoPermissionDenied):
         return exceptions.PermissionDenied()
+    if isinstance(exc, RequestDataTooBig | TooManyFieldsSent):
+        return PayloadTooLarge()
     if isinstance(exc, SuspiciousOperation):
         return exceptions.ValidationError({"non_field_errors": [_("The request was rejected as malformed.")]})
+    if isinstance(exc, DjangoValidationError):
+        # A model or lookup refused a value the API layer let through: still the client's input.
+        logger.warning("Validation error escaped the API layer: %s", exc)
+        return exceptions.ValidationError({"non_field_errors": list(exc.messages)})
+    if isinstance(exc, DataError):
+        # The database refused a value (out of range, malformed): the input, not the server, is at fault.
+        logger.warning("Database refused a value: %s", exc)
+        return exceptions.ValidationError({"non_field_errors": [_("A value is out of the range this API accepts.")]})
     if isinstance(exc, OperationalError | InterfaceError):
         logger.error("Database unavailable: %s", exc)
         return ServiceUnavailable(_("The database is unavailable. Try again shortly."), code="database_unavailable")
@@ -183,6 +200,8 @@ def problem_response(exc: Exception, request=None) -> Response:
         detail = _text(exc.detail)
     if status_code == status.HTTP_500_INTERNAL_SERVER_ERROR:
         code, detail = "server_error", str(_("An unexpected error occurred. It has been logged."))
+    if status_code == status.HTTP_400_BAD_REQUEST and errors is None:
+        errors = {api_settings.NON_FIELD_ERRORS_KEY: [detail]}  # every 400 names what was wrong
 
     headers: dict[str, str] = {}
     if getattr(exc, "auth_header", None):
@@ -206,9 +225,17 @@ def problem_response(exc: Exception, request=None) -> Response:
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     """DRF exception handler: every exception becomes problem details, and the request's
-    transaction (if any) is rolled back."""
+    transaction (if any) is rolled back.
+
+    A problem is always JSON, whatever the client asked for (``?format=csv``,
+    ``Accept: text/csv``): the negotiated renderer is for the resource, not for errors.
+    """
     set_rollback()
-    return problem_response(exc, context.get("request"))
+    request = context.get("request")
+    if request is not None:
+        request.accepted_renderer = renderers.JSONRenderer()
+        request.accepted_media_type = PROBLEM_CONTENT_TYPE
+    return problem_response(exc, request)
 
 
 # --- Django-level error views ---------------------------------------------------
@@ -221,8 +248,18 @@ def _is_api(request: HttpRequest) -> bool:
 
 
 def _problem_response(request: HttpRequest, status_code: int, code: str, detail: str) -> JsonResponse:
-    body = problem(status_code=status_code, code=code, detail=detail, instance=request.path)
+    errors = {api_settings.NON_FIELD_ERRORS_KEY: [detail]} if status_code == 400 else None
+    body = problem(status_code=status_code, code=code, detail=detail, instance=request.path, errors=errors)
     return JsonResponse(body, status=status_code, content_type=PROBLEM_CONTENT_TYPE)
+
+
+def bad_request_response(request: HttpRequest, detail: str):
+    """A 400 for a request refused before any view ran: problem details under /api/, Django's page elsewhere."""
+    if _is_api(request):
+        return _problem_response(request, 400, "invalid", detail)
+    from django.views import defaults
+
+    return defaults.bad_request(request, SuspiciousOperation(detail))
 
 
 def bad_request(request: HttpRequest, exception: Exception, template_name: str = "400.html"):

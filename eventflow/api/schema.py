@@ -13,6 +13,7 @@ from drf_spectacular.utils import OpenApiResponse
 from rest_framework import permissions, serializers
 
 from .errors import PROBLEM_CONTENT_TYPE
+from .serializers import StrictInputSerializer
 
 
 class ProblemSerializer(serializers.Serializer):
@@ -60,14 +61,53 @@ class AutoSchema(BaseAutoSchema):
         defaults: dict[int, list[str]] = {}
         if self.method in ("POST", "PUT", "PATCH"):
             defaults[400] = ["invalid", "parse_error"]
+        elif self._has_query_parameters():
+            defaults[400] = ["invalid"]  # a malformed filter, or a NUL anywhere in the query
         needs_auth = any(not issubclass(p, permissions.AllowAny) for p in getattr(view, "permission_classes", []))
         if needs_auth and getattr(view, "authentication_classes", None):
             defaults[401] = ["not_authenticated", "token_not_valid"]
-        if "{" in self.path:
-            defaults[404] = ["not_found"]
+        if "{" in self.path or (self._is_list_view() and self._get_paginator() is not None):
+            defaults[404] = ["not_found"]  # a missing object, or a page past the last one
         if getattr(view, "throttle_classes", None):
             defaults[429] = ["throttled"]
         return defaults
+
+    def _is_list_view(self, serializer=None) -> bool:
+        """drf-spectacular picks the "main" response by the smallest key; with our
+        ``(status, media type)`` keys that is a problem response. Look at the 2xx ones."""
+        if serializer is None:
+            serializer = self.get_response_serializers()
+        if isinstance(serializer, dict) and serializer:
+            status_of = {key: str(key[0] if isinstance(key, tuple) else key) for key in serializer}
+            success = [key for key, code in status_of.items() if code.startswith("2")]
+            if success:
+                serializer = serializer[min(success, key=status_of.get)]
+        return super()._is_list_view(serializer)
+
+    def _has_query_parameters(self) -> bool:
+        if self._get_filter_parameters() or self._get_pagination_parameters():
+            return True
+        return any(getattr(p, "location", None) == "query" for p in self.get_override_parameters())
+
+    def _map_basic_serializer(self, serializer, direction):
+        """Input serializers that refuse unknown fields say so: ``additionalProperties: false``."""
+        schema = super()._map_basic_serializer(serializer, direction)
+        if direction == "request" and isinstance(serializer, StrictInputSerializer):
+            schema["additionalProperties"] = False
+        return schema
+
+    def _unwrap_list_serializer(self, serializer, direction):
+        """DRF's ``min_length``/``max_length``/``allow_empty`` of a nested list, as minItems/maxItems."""
+        schema = super()._unwrap_list_serializer(serializer, direction)
+        if schema and isinstance(serializer, serializers.ListSerializer) and schema.get("type") == "array":
+            min_items = (
+                serializer.min_length if serializer.min_length is not None else (0 if serializer.allow_empty else 1)
+            )
+            if min_items:
+                schema["minItems"] = min_items
+            if serializer.max_length is not None:
+                schema["maxItems"] = serializer.max_length
+        return schema
 
     def _get_response_bodies(self, direction="response"):
         responses = super()._get_response_bodies(direction)

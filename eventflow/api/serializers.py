@@ -1,20 +1,84 @@
 """Serializer building blocks shared by the apps."""
 
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from django.http import QueryDict
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
+# Real zones sit within -12:00..+14:00; PostgreSQL stores offsets up to 15:59.
+MAX_UTC_OFFSET = timedelta(hours=15, minutes=59)
 
+
+UTC_OFFSET_MESSAGE = _("A UTC offset lies between -15:59 and +15:59.")
+
+
+def impossible_utc_offset(value: datetime | None) -> bool:
+    """An offset no time zone has (``+16:00``): the database cannot even store it."""
+    offset = value.utcoffset() if value is not None else None
+    return offset is not None and abs(offset) > MAX_UTC_OFFSET
+
+
+class DateTimeField(serializers.DateTimeField):
+    """An ISO 8601 date-time whose offset a real time zone could have; stored in UTC."""
+
+    def enforce_timezone(self, value: datetime) -> datetime:
+        if impossible_utc_offset(value):
+            raise serializers.ValidationError(UTC_OFFSET_MESSAGE, code="invalid")
+        return super().enforce_timezone(value)
+
+
+_JSON_TYPES: list[tuple[type[serializers.Field], tuple[type, ...], str]] = [
+    # Checked in order: BooleanField before IntegerField does not matter (bool is refused for
+    # numbers explicitly), but ListSerializer/Serializer must come before the generic Field.
+    (serializers.BooleanField, (bool,), _("Must be true or false.")),
+    (serializers.IntegerField, (int,), _("Must be an integer.")),
+    (serializers.DecimalField, (int, float, str), _("Must be a number.")),
+    (serializers.FloatField, (int, float), _("Must be a number.")),
+    (serializers.CharField, (str,), _("Must be a string.")),
+    (serializers.ChoiceField, (str,), _("Must be a string.")),
+    (serializers.DateTimeField, (str,), _("Must be a string (ISO 8601 date-time).")),
+    (serializers.DateField, (str,), _("Must be a string (ISO 8601 date).")),
+    (serializers.ListSerializer, (list,), _("Must be a list.")),
+    (serializers.ListField, (list,), _("Must be a list.")),
+    (serializers.Serializer, (dict,), _("Must be an object.")),
+]
+
+
+def _json_type_error(field: serializers.Field, value: object) -> str | None:
+    for field_class, types, message in _JSON_TYPES:
+        if isinstance(field, field_class):
+            if isinstance(value, bool) and bool not in types:
+                return str(message)
+            return None if isinstance(value, types) else str(message)
+    return None
+
+
+# StrictInputSerializer: an input serializer that refuses what it does not expect.
+# (A comment, not a docstring: drf-spectacular would publish an inherited docstring
+# as the description of every input schema.)
+# - Fields it does not know are a 400 naming them, so nobody believes they set
+#   something they did not (``status`` in a new order, ``role`` at registration).
+# - In a JSON body, a value must have the JSON type of its field: ``"2"`` and
+#   ``2.0`` are not integers, ``"true"`` is not a boolean, ``12`` is not a name.
+#   DRF coerces all of these by default; a client sending them has a bug worth
+#   reporting. Form bodies (multipart uploads) carry only strings and are not
+#   type-checked.
 class StrictInputSerializer(serializers.Serializer):
-    """An input serializer that refuses fields it does not know.
-
-    For writes where a stray field is a client bug worth reporting rather than
-    ignoring (``status`` or ``total_cents`` in a new order), so nobody believes
-    they set something they did not.
-    """
-
     def to_internal_value(self, data):
         if isinstance(data, dict):
-            unknown = sorted(set(data) - set(self.fields))
-            if unknown:
-                raise serializers.ValidationError({name: [_("This field is not accepted.")] for name in unknown})
+            errors: dict[str, list[str]] = {}
+            for name in sorted(set(data) - set(self.fields)):
+                errors[name] = [str(_("This field is not accepted."))]
+            if not isinstance(data, QueryDict):
+                for name, field in self.fields.items():
+                    value = data.get(name)
+                    if name in data and value is not None and not field.read_only:
+                        message = _json_type_error(field, value)
+                        if message:
+                            errors[name] = [message]
+            if errors:
+                raise serializers.ValidationError(errors)
         return super().to_internal_value(data)

@@ -1,0 +1,41 @@
+"""The client's IP address, as one setting of trusted proxies defines it.
+
+Every per-client limit (DRF throttles, django-ratelimit, django-axes login
+lockouts) keys on this one function, so they all agree on who the client is.
+
+``NUM_PROXIES`` is how many reverse proxies in front of EventFlow append to
+``X-Forwarded-For``. With 0 (the default) the header is ignored: anybody can
+send it, and trusting it would give every request a fresh identity. With N,
+the address the outermost trusted proxy saw is the N-th entry from the right;
+entries further left were written by the client and are not trusted.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+from django.conf import settings
+from django.http import HttpRequest
+
+UNKNOWN = "0.0.0.0"  # noqa: S104 - a key for clients without an address (a test client), not a bind address
+
+
+def _valid(address: str) -> str | None:
+    try:
+        return str(ipaddress.ip_address(address.strip()))
+    except ValueError:
+        return None
+
+
+def client_ip(request: HttpRequest) -> str:
+    """The client's address for rate limits and lockouts; never raises."""
+    request = getattr(request, "_request", request)  # a DRF Request wraps the HttpRequest
+    meta = request.META
+    remote = _valid(meta.get("REMOTE_ADDR") or "") or UNKNOWN
+    proxies = settings.NUM_PROXIES
+    if not proxies:
+        return remote
+    hops = [hop for hop in meta.get("HTTP_X_FORWARDED_FOR", "").split(",") if hop.strip()]
+    if not hops:
+        return remote
+    return _valid(hops[-min(proxies, len(hops))]) or remote
