@@ -1,10 +1,11 @@
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 from django.utils.translation import gettext_lazy as _
 
-from .models import OrganizerProfile, User, normalize_email
+from . import services
+from .models import OrganizerProfile, TokenFamily, User, normalize_email
 
 
 class EmailNormalizingMixin(forms.ModelForm):
@@ -68,3 +69,27 @@ class OrganizerProfileAdmin(admin.ModelAdmin):
     search_fields = ["display_name", "slug", "user__email", "contact_email"]
     prepopulated_fields = {"slug": ["display_name"]}
     raw_id_fields = ["user"]
+
+
+@admin.register(TokenFamily)
+class TokenFamilyAdmin(admin.ModelAdmin):
+    """Signed-in sessions: read-only, with one action to end them (a lost phone, a data request)."""
+
+    list_display = ["user", "user_agent", "created_at", "last_used_at", "expires_at", "ended_at", "end_reason"]
+    list_filter = ["end_reason", "created_at"]
+    search_fields = ["user__email"]
+    list_select_related = ["user"]
+    readonly_fields = [field.name for field in TokenFamily._meta.fields if field.name != "current_jti"]
+    exclude = ["current_jti"]
+    actions = ["end_sessions"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    @admin.action(description=_("End selected sessions"), permissions=["delete"])
+    def end_sessions(self, request, queryset) -> None:
+        ended = services.sessions_revoke(family_ids=list(queryset.values_list("pk", flat=True)))
+        self.message_user(request, _("%(count)d sessions ended.") % {"count": ended}, messages.SUCCESS)

@@ -2,12 +2,9 @@
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import permissions, status
-from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
-from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
-from rest_framework_simplejwt.serializers import TokenRefreshSerializer
 
 from eventflow.api.ratelimit import enforce_ip_rate_limit
 from eventflow.api.schema import problems
@@ -27,8 +24,8 @@ from .serializers import (
 )
 
 
-def _token_pair(refresh) -> dict[str, str]:
-    return {"access": str(refresh.access_token), "refresh": str(refresh)}
+def _token_pair(pair: services.TokenPair) -> dict[str, str]:
+    return {"access": pair.access, "refresh": pair.refresh}
 
 
 class PublicAuthView(APIView):
@@ -56,7 +53,8 @@ class RegisterApi(PublicAuthView):
         data = RegisterInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         user = services.user_register(**data.validated_data)
-        body = {"user": UserOutputSerializer(user).data, **_token_pair(services.token_pair_issue(user=user))}
+        pair = services.session_start(user=user, request=request)
+        body = {"user": UserOutputSerializer(user).data, **_token_pair(pair)}
         return Response(body, status=status.HTTP_201_CREATED)
 
 
@@ -76,7 +74,7 @@ class LoginApi(PublicAuthView):
         data.is_valid(raise_exception=True)
         # The HttpRequest, not DRF's wrapper: django-axes marks a lockout on it for its middleware.
         user = services.user_login(request=request._request, **data.validated_data)
-        return Response(_token_pair(services.token_pair_issue(user=user)))
+        return Response(_token_pair(services.session_start(user=user, request=request)))
 
 
 class RefreshApi(PublicAuthView):
@@ -85,18 +83,14 @@ class RefreshApi(PublicAuthView):
         operation_id="auth_refresh",
         request=RefreshInputSerializer,
         responses={200: TokenPairOutputSerializer, **problems({401: ["token_not_valid"]})},
-        description="Rotate a refresh token: the response carries a new pair and the old refresh token stops working.",
+        description="Rotate a refresh token: the response carries a new pair and the old refresh token stops working. "
+        "Presenting a refresh token that was already rotated ends the whole session (its successor too): "
+        "somebody else holds a copy. A password change ends every session of the account.",
     )
     def post(self, request: Request) -> Response:
-        RefreshInputSerializer(data=request.data).is_valid(raise_exception=True)
-        serializer = TokenRefreshSerializer(data=request.data)
-        try:
-            serializer.is_valid(raise_exception=True)
-        except TokenError as exc:
-            raise InvalidToken(exc.args[0]) from exc
-        except AuthenticationFailed as exc:  # the account was deactivated or deleted
-            raise InvalidToken(str(exc.detail)) from exc
-        return Response(serializer.validated_data)
+        data = RefreshInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        return Response(_token_pair(services.session_refresh(refresh=data.validated_data["refresh"], request=request)))
 
 
 class LogoutApi(APIView):
@@ -105,12 +99,13 @@ class LogoutApi(APIView):
         operation_id="auth_logout",
         request=RefreshInputSerializer,
         responses={204: None, **problems({400: ["invalid", "token_not_valid"]})},
-        description="Revoke the given refresh token (it must be the caller's).",
+        description="End the session the given refresh token belongs to (it must be the caller's): "
+        "none of its refresh tokens works any more.",
     )
     def post(self, request: Request) -> Response:
         data = RefreshInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        services.user_logout(user=request.user, refresh=data.validated_data["refresh"])
+        services.session_end(user=request.user, refresh=data.validated_data["refresh"])
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

@@ -29,6 +29,15 @@ class RefreshTokenInvalid(ApplicationError):
         super().__init__(field="refresh")
 
 
+class RefreshRejected(ApplicationError):
+    """A refresh that cannot go on: 401, so the client signs in again."""
+
+    status_code = status.HTTP_401_UNAUTHORIZED
+    default_code = "token_not_valid"
+    default_detail = _("The refresh token is invalid, expired or revoked. Sign in again.")
+    auth_header = 'Bearer realm="api"'
+
+
 class OrganizerProfileExists(Conflict):
     default_code = "organizer_exists"
     default_detail = _("You already have an organizer profile; update it with PATCH.")

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import uuid
+
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import PermissionsMixin
 from django.db import models
@@ -71,6 +73,64 @@ class User(AbstractBaseUser, PermissionsMixin):
     def clean(self) -> None:
         super().clean()
         self.email = normalize_email(self.email)
+
+    def save(self, *args, **kwargs) -> None:
+        # set_password() leaves the new raw password in _password until the save; a hash
+        # upgrade at login (check_password's setter) clears it first, so only real changes count.
+        password_changed = self._password is not None and not self._state.adding
+        super().save(*args, **kwargs)
+        if password_changed:
+            # Whoever changes a password (the admin, `manage.py changepassword`, a shell, a
+            # reset) ends every session: a stolen refresh token dies with the old password.
+            TokenFamily.objects.end_all(user=self, reason=TokenFamily.EndReason.PASSWORD_CHANGED)
+
+
+class TokenFamilyQuerySet(models.QuerySet):
+    def active(self) -> TokenFamilyQuerySet:
+        return self.filter(ended_at__isnull=True, expires_at__gt=timezone.now())
+
+    def end_all(self, *, user: User, reason: str) -> int:
+        return self.filter(user=user, ended_at__isnull=True).update(ended_at=timezone.now(), end_reason=reason)
+
+
+class TokenFamily(models.Model):
+    """A signed-in session: the chain of refresh tokens that one login started.
+
+    Refresh tokens rotate; each carries its family's id (claim ``fam``), and
+    only the newest (``current_jti``) may be used. Presenting an older one
+    means it was copied: the whole family ends, the thief's and the owner's
+    tokens alike. Logout, a password change or its owner ends a family too.
+    """
+
+    class EndReason(models.TextChoices):
+        LOGOUT = "logout", _("Signed out")
+        REUSE = "reuse", _("An already used refresh token was presented again")
+        PASSWORD_CHANGED = "password_changed", _("The password changed")
+        REVOKED = "revoked", _("Ended by its owner or staff")
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="token_families")
+    current_jti = models.CharField(max_length=64, help_text=_("The only refresh token of the family still usable."))
+    user_agent = models.CharField(_("user agent"), max_length=255, blank=True)
+    created_at = models.DateTimeField(_("signed in at"), default=timezone.now)
+    last_used_at = models.DateTimeField(_("last used at"), default=timezone.now)
+    expires_at = models.DateTimeField(_("expires at"), help_text=_("When the newest refresh token expires."))
+    ended_at = models.DateTimeField(_("ended at"), null=True, blank=True)
+    end_reason = models.CharField(_("end reason"), max_length=20, choices=EndReason.choices, blank=True)
+
+    objects = TokenFamilyQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("session")
+        verbose_name_plural = _("sessions")
+        ordering = ["-last_used_at"]
+        indexes = [
+            models.Index(fields=["user"], condition=models.Q(ended_at__isnull=True), name="token_family_user_live"),
+            models.Index(fields=["expires_at"], name="token_family_expires_at"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} since {self.created_at:%Y-%m-%d %H:%M}"
 
 
 class OrganizerProfile(models.Model):

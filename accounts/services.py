@@ -3,19 +3,29 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from django.contrib.auth import authenticate, user_logged_in
 from django.contrib.auth.models import Group, Permission
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.http import HttpRequest
+from django.utils import timezone
 from django.utils.text import slugify
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.settings import api_settings as jwt_settings
 from rest_framework_simplejwt.tokens import RefreshToken
 
-from .errors import EmailTaken, InvalidCredentials, OrganizerProfileExists, RefreshTokenInvalid, SlugTaken
-from .models import OrganizerProfile, User, normalize_email
+from .errors import (
+    EmailTaken,
+    InvalidCredentials,
+    OrganizerProfileExists,
+    RefreshRejected,
+    RefreshTokenInvalid,
+    SlugTaken,
+)
+from .models import OrganizerProfile, TokenFamily, User, normalize_email
 
 logger = logging.getLogger(__name__)
 
@@ -63,20 +73,106 @@ def user_login(*, request: HttpRequest, email: str, password: str) -> User:
     return user
 
 
-def token_pair_issue(*, user: User) -> RefreshToken:
-    """A fresh refresh token (and its access token) for ``user``."""
-    return RefreshToken.for_user(user)
+# --- Sessions: refresh-token families ------------------------------------------------------
+
+FAMILY_CLAIM = "fam"
 
 
-def user_logout(*, user: User, refresh: str) -> None:
-    """Revoke one of the caller's refresh tokens; its access tokens expire on their own."""
+@dataclass(frozen=True)
+class TokenPair:
+    access: str
+    refresh: str
+
+
+def _pair(family: TokenFamily, user: User) -> TokenPair:
+    """A new refresh token of ``family`` (and an access token), recorded as the family's only valid one."""
+    refresh = RefreshToken.for_user(user)
+    refresh[FAMILY_CLAIM] = str(family.pk)
+    family.current_jti = refresh[jwt_settings.JTI_CLAIM]
+    family.expires_at = datetime.fromtimestamp(refresh["exp"], tz=UTC)
+    return TokenPair(access=str(refresh.access_token), refresh=str(refresh))
+
+
+def _user_agent(request: HttpRequest | None) -> str:
+    return (request.META.get("HTTP_USER_AGENT", "") if request is not None else "")[:255]
+
+
+def session_start(*, user: User, request: HttpRequest | None = None) -> TokenPair:
+    """Sign ``user`` in: a new session (token family) and its first token pair."""
+    family = TokenFamily(user=user, user_agent=_user_agent(request))
+    pair = _pair(family, user)
+    family.save()
+    return pair
+
+
+def _verified(refresh: str, error: type[Exception]) -> RefreshToken:
     try:
         token = RefreshToken(refresh)
     except TokenError as exc:
-        raise RefreshTokenInvalid() from exc
+        raise error() from exc
+    if not token.get(FAMILY_CLAIM):  # not one of ours (or from before sessions existed)
+        raise error()
+    return token
+
+
+def session_refresh(*, refresh: str, request: HttpRequest | None = None) -> TokenPair:
+    """Rotate a refresh token: a new pair for its session; the presented token stops working.
+
+    Presenting a token that was already rotated means two parties hold the
+    session (one of them stole it): the whole family ends, so the successor
+    the other party holds stops working too.
+    """
+    token = _verified(refresh, RefreshRejected)
+    reused = False
+    with transaction.atomic():
+        family = (
+            TokenFamily.objects.select_for_update()
+            .select_related("user")
+            .filter(pk=token[FAMILY_CLAIM], user_id=token.get(jwt_settings.USER_ID_CLAIM))
+            .first()
+        )
+        if family is None or family.ended_at is not None or not family.user.is_active:
+            raise RefreshRejected()  # ended, or its user was deactivated or deleted
+        if family.current_jti != token[jwt_settings.JTI_CLAIM]:
+            family.ended_at, family.end_reason = timezone.now(), TokenFamily.EndReason.REUSE
+            family.save(update_fields=["ended_at", "end_reason"])
+            reused = True
+        else:
+            pair = _pair(family, family.user)
+            family.last_used_at = timezone.now()
+            family.user_agent = _user_agent(request) or family.user_agent
+            family.save(update_fields=["current_jti", "expires_at", "last_used_at", "user_agent"])
+    if reused:  # raised after the commit, so the family stays ended
+        logger.warning("Refresh token reuse: session %s of user %s ended", family.pk, family.user_id)
+        raise RefreshRejected()
+    return pair
+
+
+def session_end(*, user: User, refresh: str) -> None:
+    """Sign out: end the session the given refresh token belongs to (it must be the caller's).
+
+    Its access tokens expire on their own within minutes."""
+    token = _verified(refresh, RefreshTokenInvalid)
     if str(token.get(jwt_settings.USER_ID_CLAIM)) != str(getattr(user, jwt_settings.USER_ID_FIELD)):
         raise RefreshTokenInvalid()
-    token.blacklist()
+    ended = TokenFamily.objects.filter(pk=token[FAMILY_CLAIM], user=user, ended_at__isnull=True).update(
+        ended_at=timezone.now(), end_reason=TokenFamily.EndReason.LOGOUT
+    )
+    if not ended:
+        raise RefreshTokenInvalid()
+
+
+def sessions_revoke(*, family_ids: list) -> int:
+    """End the given sessions (staff, or later their owner): their refresh tokens stop working."""
+    return TokenFamily.objects.filter(pk__in=family_ids, ended_at__isnull=True).update(
+        ended_at=timezone.now(), end_reason=TokenFamily.EndReason.REVOKED
+    )
+
+
+def sessions_purge(*, older_than: datetime | None = None) -> int:
+    """Forget sessions whose newest refresh token has expired (before ``older_than``, default now)."""
+    deleted, _per_model = TokenFamily.objects.filter(expires_at__lt=older_than or timezone.now()).delete()
+    return deleted
 
 
 def user_update(*, user: User, name: str | None = None) -> User:

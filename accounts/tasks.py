@@ -1,10 +1,11 @@
 """Periodic housekeeping for accounts."""
 
 from celery import shared_task
-from django.core.management import call_command
+
+from . import services
 
 
-@shared_task(name="accounts.tasks.flush_expired_tokens")
-def flush_expired_tokens() -> None:
-    """Drop outstanding and blacklisted refresh tokens that have expired anyway."""
-    call_command("flushexpiredtokens")
+@shared_task(name="accounts.tasks.purge_expired_sessions")
+def purge_expired_sessions() -> int:
+    """Forget sessions whose refresh tokens have all expired anyway."""
+    return services.sessions_purge()
