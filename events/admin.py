@@ -69,7 +69,10 @@ class TicketTypeInlineForm(forms.ModelForm):
 
     class Meta:
         model = TicketType
-        fields = ["name", "price_cents", "capacity", "max_per_order", "sales_start", "sales_end", "seated", "position"]
+        fields = [
+            *("name", "price_cents", "capacity", "max_per_order", "max_per_buyer"),
+            *("sales_start", "sales_end", "seated", "position"),
+        ]
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
@@ -119,6 +122,7 @@ class TicketTypeInline(admin.TabularInline):
         "price_cents",
         "capacity",
         "max_per_order",
+        "max_per_buyer",
         "sales_start",
         "sales_end",
         "seated",
@@ -240,7 +244,7 @@ class EventAdmin(admin.ModelAdmin):
         (None, {"fields": ["title", "slug", "organizer", "category", "description", "image"]}),
         (_("Venue"), {"fields": ["venue_name", "address", "city", "country", "latitude", "longitude"]}),
         (_("Dates"), {"fields": ["starts_at", "ends_at", "timezone", "refundable_until"]}),
-        (_("Sales"), {"fields": ["currency"]}),
+        (_("Sales"), {"fields": ["currency", "max_tickets_per_buyer"]}),
         (_("Status"), {"fields": ["status", "published_at", "cancelled_at", "created_at", "updated_at"]}),
     ]
     actions = ["publish_events", "unpublish_events"]

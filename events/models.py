@@ -92,6 +92,13 @@ class Event(models.Model):
     refundable_until = models.DateTimeField(
         _("refundable until"), null=True, blank=True, help_text=_("Paid orders can be refunded until then.")
     )
+    max_tickets_per_buyer = models.PositiveIntegerField(
+        _("max tickets per buyer"),
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text=_("At most this many tickets of this event, all types together, in one buyer's live orders."),
+    )
 
     published_at = models.DateTimeField(null=True, blank=True, editable=False)
     cancelled_at = models.DateTimeField(null=True, blank=True, editable=False)
@@ -115,6 +122,10 @@ class Event(models.Model):
             ),
             models.UniqueConstraint(
                 fields=["organizer", "slug"], condition=Q(deleted_at__isnull=True), name="event_slug_per_organizer"
+            ),
+            models.CheckConstraint(
+                condition=Q(max_tickets_per_buyer__isnull=True) | Q(max_tickets_per_buyer__gte=1),
+                name="event_max_tickets_per_buyer_positive",
             ),
         ]
         indexes = [
@@ -150,6 +161,13 @@ class TicketType(models.Model):
     max_per_order = models.PositiveSmallIntegerField(
         _("max per order"), default=10, validators=[MinValueValidator(1), MaxValueValidator(100)]
     )
+    max_per_buyer = models.PositiveIntegerField(
+        _("max per buyer"),
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text=_("At most this many tickets of this type in one buyer's live (reserved and paid) orders."),
+    )
     sales_start = models.DateTimeField(_("sales start"), null=True, blank=True)
     sales_end = models.DateTimeField(_("sales end"), null=True, blank=True)
     seated = models.BooleanField(_("seated"), default=False)
@@ -165,6 +183,10 @@ class TicketType(models.Model):
             ),
             models.CheckConstraint(condition=Q(price_cents__gte=0), name="ticket_type_price_not_negative"),
             models.CheckConstraint(condition=Q(max_per_order__gte=1), name="ticket_type_max_per_order_positive"),
+            models.CheckConstraint(
+                condition=Q(max_per_buyer__isnull=True) | Q(max_per_buyer__gte=1),
+                name="ticket_type_max_per_buyer_positive",
+            ),
             models.CheckConstraint(
                 condition=Q(sales_start__isnull=True) | Q(sales_end__isnull=True) | Q(sales_end__gt=F("sales_start")),
                 name="ticket_type_sales_window_ordered",

@@ -32,6 +32,7 @@ class TicketTypeOutputSerializer(serializers.ModelSerializer):
             "available",
             "sold_out",
             "max_per_order",
+            "max_per_buyer",
             "sales_start",
             "sales_end",
             "seated",
@@ -103,6 +104,7 @@ class EventDetailOutputSerializer(_EventBaseOutputSerializer):
             "description",
             "address",
             "refundable_until",
+            "max_tickets_per_buyer",
             "published_at",
             "created_at",
             "updated_at",
@@ -133,6 +135,13 @@ class EventInputSerializer(StrictInputSerializer):
     timezone = serializers.CharField(max_length=64, required=False, validators=[validate_time_zone])
     currency = serializers.CharField(max_length=3, required=False, validators=[validate_currency])
     refundable_until = DateTimeField(required=False, allow_null=True)
+    max_tickets_per_buyer = serializers.IntegerField(
+        min_value=1,
+        max_value=MAX_CAPACITY,
+        required=False,
+        allow_null=True,
+        help_text="Most tickets of this event (all types) one buyer may hold across live orders; null: no limit.",
+    )
 
     def validate_country(self, value: str) -> str:
         return value.upper()
@@ -169,6 +178,13 @@ class TicketTypeInputSerializer(StrictInputSerializer):
     price_cents = serializers.IntegerField(min_value=0, max_value=MAX_PRICE_CENTS)
     capacity = serializers.IntegerField(min_value=0, max_value=MAX_CAPACITY)
     max_per_order = serializers.IntegerField(min_value=1, max_value=100, required=False)
+    max_per_buyer = serializers.IntegerField(
+        min_value=1,
+        max_value=MAX_CAPACITY,
+        required=False,
+        allow_null=True,
+        help_text="Most tickets of this type one buyer may hold across live orders; null: no limit.",
+    )
     sales_start = DateTimeField(required=False, allow_null=True)
     sales_end = DateTimeField(required=False, allow_null=True)
     seated = serializers.BooleanField(required=False)

@@ -48,6 +48,7 @@ EVENT_FIELDS = {
     "timezone",
     "currency",
     "refundable_until",
+    "max_tickets_per_buyer",
 }
 TICKET_TYPE_FIELDS = {
     "name",
@@ -55,6 +56,7 @@ TICKET_TYPE_FIELDS = {
     "price_cents",
     "capacity",
     "max_per_order",
+    "max_per_buyer",
     "sales_start",
     "sales_end",
     "seated",

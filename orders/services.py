@@ -1,7 +1,7 @@
 """Writes for orders: placing them without ever overselling, and returning stock exactly once.
 
-Locking discipline (see DESIGN.md): an order row is locked before ticket-type
-rows; ticket-type rows are always locked in ascending primary-key order, with
+Locking discipline (see DESIGN.md): an order row, or a buyer's user row, is
+locked before ticket-type rows; ticket-type rows are always locked in ascending primary-key order, with
 ``FOR NO KEY UPDATE`` so the foreign-key checks of concurrent inserts (which take
 ``KEY SHARE``) never wait on them. A purchase writes its order, items, tickets
 and ledger entries first and takes the stock lock last, so the hot row is held
@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import DatabaseError, OperationalError, connection, transaction
-from django.db.models import Case, F, When
+from django.db.models import Case, F, Q, Sum, When
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -111,9 +111,9 @@ def _validate(event_id: int, lines: Sequence[Line], now: datetime) -> tuple[Even
     types = (
         TicketType.objects.select_related("event")
         .only(
-            *("id", "event_id", "name", "price_cents", "available", "max_per_order", "sales_start", "sales_end"),
-            *("seated", "event__id", "event__status", "event__deleted_at", "event__title", "event__starts_at"),
-            *("event__ends_at", "event__currency"),
+            *("id", "event_id", "name", "price_cents", "available", "max_per_order", "max_per_buyer"),
+            *("sales_start", "sales_end", "seated", "event__id", "event__status", "event__deleted_at"),
+            *("event__title", "event__starts_at", "event__ends_at", "event__currency", "event__max_tickets_per_buyer"),
         )
         .in_bulk(ids)
     )
@@ -146,7 +146,62 @@ def _validate(event_id: int, lines: Sequence[Line], now: datetime) -> tuple[Even
                 % {"max": ticket_type.max_per_order, "name": ticket_type.name},
                 extra={"ticket_type": ticket_type.pk, "max_per_order": ticket_type.max_per_order},
             )
+    _check_buyer_limits(event, lines, types, held={})  # an order over a limit on its own: no lock needed
     return event, types
+
+
+def _check_buyer_limits(
+    event: Event, lines: Sequence[Line], types: dict[int, TicketType], *, held: dict[int, int]
+) -> None:
+    """Refuse tickets beyond ``max_per_buyer`` (per type) or the event's ``max_tickets_per_buyer``.
+
+    ``held`` is what the buyer's live orders hold per ticket type, this order
+    included once it is written; empty, only this order's own quantities count.
+    """
+    totals = {line.ticket_type_id: held.get(line.ticket_type_id, line.quantity) for line in lines}
+    for line in lines:
+        ticket_type = types[line.ticket_type_id]
+        limit = ticket_type.max_per_buyer
+        if limit is not None and totals[line.ticket_type_id] > limit:
+            already = totals[line.ticket_type_id] - line.quantity
+            raise LimitExceeded(
+                _("One buyer may hold at most %(max)d tickets of %(name)s; you already hold %(already)d.")
+                % {"max": limit, "name": ticket_type.name, "already": already},
+                extra={"ticket_type": ticket_type.pk, "max_per_buyer": limit, "already_held": already},
+            )
+    limit = event.max_tickets_per_buyer
+    total = sum(held.values()) if held else sum(totals.values())
+    if limit is not None and total > limit:
+        already = total - sum(line.quantity for line in lines)
+        raise LimitExceeded(
+            _("One buyer may hold at most %(max)d tickets of this event; you already hold %(already)d.")
+            % {"max": limit, "already": already},
+            extra={"max_tickets_per_buyer": limit, "already_held": already},
+        )
+
+
+def _has_buyer_limits(event: Event, lines: Sequence[Line], types: dict[int, TicketType]) -> bool:
+    return event.max_tickets_per_buyer is not None or any(
+        types[line.ticket_type_id].max_per_buyer is not None for line in lines
+    )
+
+
+def _held_by_buyer(buyer: User, event: Event, now: datetime) -> dict[int, int]:
+    """Lock the buyer, then add up the tickets their live orders of ``event`` hold, per ticket type.
+
+    The buyer's row lock serialises their purchases, so two orders racing for
+    the last allowed ticket count each other: the second one waits for the
+    first to commit, then sees its items. Holds that ran out but were not swept
+    yet do not count against the buyer.
+    """
+    list(User.objects.select_for_update(no_key=True).filter(pk=buyer.pk).values_list("pk", flat=True))
+    live = Q(order__status=Order.Status.PAID) | Q(order__status=Order.Status.RESERVED, order__expires_at__gt=now)
+    return dict(
+        OrderItem.objects.filter(live, order__buyer=buyer, order__event=event)
+        .values_list("ticket_type_id")
+        .annotate(held=Sum("quantity"))
+        .order_by()
+    )
 
 
 def _place(
@@ -196,6 +251,9 @@ def _place(
                 for line in lines
                 for _ in range(line.quantity)
             )
+        if _has_buyer_limits(event, lines, types):
+            # Counted before the stock lock (under the buyer's own lock), so the hot row is not held longer.
+            _check_buyer_limits(event, lines, types, held=_held_by_buyer(buyer, event, now))
         if in_transaction is not None:
             in_transaction(order)
 
