@@ -177,12 +177,25 @@ class _Echo:
         return value
 
 
+# A cell a spreadsheet would read as a formula (OWASP, "CSV Injection"): =, +, -, @, tab, CR.
+_FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value: object) -> object:
+    """Text starting like a formula gets a leading apostrophe, so Excel and LibreOffice show it as
+    text instead of running it (a buyer named ``=HYPERLINK(...)``). Other values pass unchanged."""
+    if isinstance(value, str) and value.startswith(_FORMULA_TRIGGERS):
+        return f"'{value}"
+    return value
+
+
 def _csv_rows(tickets) -> Iterator[str]:
     writer = csv.writer(_Echo())
     yield writer.writerow(["name", "email", "ticket_type", "code", "order", "issued_at"])
     for ticket in tickets.iterator(chunk_size=2000):
         yield writer.writerow(
-            [
+            spreadsheet_safe(cell)
+            for cell in [
                 ticket.holder.name,
                 ticket.holder.email,
                 ticket.ticket_type.name,

@@ -86,8 +86,13 @@ class OrderItem(models.Model):
 
 
 def new_ticket_code() -> str:
-    """160 random bits, URL-safe: unguessable, and short enough for a QR code."""
-    return secrets.token_urlsafe(20)
+    """160 random bits, URL-safe: unguessable, and short enough for a QR code.
+
+    Never starting with "-", so no spreadsheet mistakes a code for a formula and
+    CSV exports show every code exactly as the door scanner reads it."""
+    while (code := secrets.token_urlsafe(20)).startswith("-"):
+        pass
+    return code
 
 
 class Ticket(models.Model):

