@@ -191,6 +191,8 @@ STORAGES = {
 }
 SERVE_MEDIA = env.bool("SERVE_MEDIA", default=True)
 EVENT_IMAGE_MAX_BYTES = env.int("EVENT_IMAGE_MAX_BYTES", default=5 * 1024 * 1024)
+# Decoded size: width x height (x frames) of an event image, checked before decoding.
+EVENT_IMAGE_MAX_PIXELS = env.int("EVENT_IMAGE_MAX_PIXELS", default=25_000_000)
 # Serve straight from the apps' static folders when collectstatic has not run
 # (tests, a first `runserver`); production images run collectstatic at build.
 WHITENOISE_USE_FINDERS = env.bool("WHITENOISE_USE_FINDERS", default=True)

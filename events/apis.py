@@ -17,7 +17,7 @@ from rest_framework.response import Response
 from accounts.models import OrganizerProfile
 from eventflow.api.schema import problems
 
-from . import cache, selectors, services
+from . import cache, images, selectors, services
 from .errors import NotAnOrganizer
 from .filters import EventCatalogueFilter, StrictBooleanField
 from .models import Event, TicketType
@@ -171,16 +171,18 @@ class EventViewSet(viewsets.GenericViewSet):
         request={"multipart/form-data": EventImageInputSerializer},
         responses={
             200: EventDetailOutputSerializer,
-            **problems({400: ["invalid", "file_too_large"], **MANAGE_ERRORS, 409: ["event_cancelled"]}),
+            **problems(
+                {400: ["invalid", "file_too_large", "image_too_large"], **MANAGE_ERRORS, 409: ["event_cancelled"]}
+            ),
         },
-        description="Upload the event's image (multipart field `image`). It replaces any previous image.",
+        description="Upload the event's image (multipart field `image`): JPEG, PNG, GIF or WebP, at most "
+        "`EVENT_IMAGE_MAX_BYTES` (5 MB) and `EVENT_IMAGE_MAX_PIXELS` (25 megapixels). It is stored re-encoded, "
+        "without metadata, under a name with its real format's extension, and replaces any previous image.",
     )
     @action(detail=True, methods=["post"], parser_classes=[MultiPartParser, FormParser])
     def image(self, request: Request, pk: str) -> Response:
         event = selectors.event_get_manageable(event_id=int(pk), user=request.user)
-        upload = request.FILES.get("image")
-        if upload is not None:  # the size check comes before decoding the image
-            services.check_image_size(upload)
+        images.guard_upload(request._request)  # before the body is read: the size limit counts as it arrives
         data = EventImageInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         return self._detail(services.event_set_image(event=event, image=data.validated_data["image"]))

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
-from pathlib import PurePath
 from typing import Any
 
-from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -22,13 +19,13 @@ from .errors import (
     EventCancelled,
     EventEnded,
     EventHasOrders,
-    ImageTooLarge,
     InvalidStatusTransition,
     LastTicketType,
     NoTicketTypes,
     SlugTaken,
     TicketTypeHasOrders,
 )
+from .images import reencode
 from .models import Event, TicketType
 from .selectors import event_ids_not_deletable, event_ids_with_tickets_taken
 
@@ -178,17 +175,10 @@ def event_delete(*, event: Event) -> None:
     _save(event, ["deleted_at"])
 
 
-def check_image_size(image: UploadedFile) -> None:
-    limit = settings.EVENT_IMAGE_MAX_BYTES
-    if image.size is not None and image.size > limit:
-        raise ImageTooLarge(limit)
-
-
 def event_set_image(*, event: Event, image: UploadedFile) -> Event:
-    """Store a validated image through Django's storage API (local disk, S3, ...)."""
-    check_image_size(image)
-    extension = PurePath(image.name or "").suffix.lower() or ".img"
-    image.name = f"{uuid.uuid4().hex}{extension}"
+    """Store an uploaded image, re-encoded by its real format (events.images), through Django's
+    storage API (local disk, S3, ...). The old file goes once the new one is committed."""
+    image = reencode(image)
     with transaction.atomic():
         event = _lock_event(event)
         if event.status == Event.Status.CANCELLED:

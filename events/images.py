@@ -1,0 +1,132 @@
+"""Event images: received within a size limit, decoded within a pixel limit, stored re-encoded.
+
+What a client uploads is never stored as it came. The bytes are counted while
+they arrive (an upload handler stops at ``EVENT_IMAGE_MAX_BYTES`` instead of
+spooling the whole body first); the header is read for format and dimensions
+before anything is decoded (``EVENT_IMAGE_MAX_PIXELS``: a 17 KB PNG can claim
+12,000 x 12,000 pixels and take gigabytes to decode); then the image is decoded
+and written out again by Pillow in the format it really is, under a random
+name with that format's extension. Whatever else rode along (metadata with GPS
+positions, trailing bytes, a script behind a valid header, a misleading
+``.pdf`` name) is gone, and the stored file is served with the content type of
+what it is.
+"""
+
+from __future__ import annotations
+
+import io
+import uuid
+import warnings
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.files.uploadhandler import FileUploadHandler
+from django.utils.translation import gettext as _
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from eventflow.api.errors import ApplicationError
+
+from .errors import ImageTooLarge
+
+# Pillow format -> stored extension. Web formats only.
+EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "GIF": "gif", "WEBP": "webp"}
+
+
+class ImageTooManyPixels(ApplicationError):
+    default_code = "image_too_large"
+    default_detail = _("The image has more pixels than the limit.")
+
+    def __init__(self, limit_pixels: int) -> None:
+        super().__init__(
+            _("The image has more than %(mp)s megapixels.") % {"mp": round(limit_pixels / 1_000_000, 1)},
+            field="image",
+            extra={"max_pixels": limit_pixels},
+        )
+
+
+def _not_an_image() -> ApplicationError:
+    return ApplicationError(_("Upload a JPEG, PNG, GIF or WebP image."), field="image")
+
+
+class SizeLimitedUploadHandler(FileUploadHandler):
+    """Counts an upload's bytes as they arrive and stops the request at the limit.
+
+    Installed in front of Django's handlers for the image endpoint only; the
+    request body is then not read any further.
+    """
+
+    def __init__(self, request=None, *, limit: int) -> None:
+        super().__init__(request)
+        self.limit = limit
+        self.received = 0
+
+    def new_file(self, *args, **kwargs) -> None:
+        self.received = 0
+        super().new_file(*args, **kwargs)
+
+    def receive_data_chunk(self, raw_data: bytes, start: int) -> bytes:
+        self.received += len(raw_data)
+        if self.received > self.limit:
+            raise ImageTooLarge(self.limit)
+        return raw_data  # the next handler stores it
+
+    def file_complete(self, file_size: int) -> None:
+        return None  # the next handler builds the file
+
+
+# Room for the multipart envelope around the file (boundaries, part headers, small fields).
+MULTIPART_OVERHEAD = 64 * 1024
+
+
+def guard_upload(request) -> None:
+    """Before the body is read: refuse a declared length over the limit, and count the rest as it arrives."""
+    limit = settings.EVENT_IMAGE_MAX_BYTES
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        declared = 0
+    if declared > limit + MULTIPART_OVERHEAD:
+        raise ImageTooLarge(limit)
+    request.upload_handlers.insert(0, SizeLimitedUploadHandler(request, limit=limit))
+
+
+def reencode(upload) -> ContentFile:
+    """Decode ``upload`` within the limits and return it re-encoded, named by its real format."""
+    limit_bytes, limit_pixels = settings.EVENT_IMAGE_MAX_BYTES, settings.EVENT_IMAGE_MAX_PIXELS
+    if upload.size is not None and upload.size > limit_bytes:
+        raise ImageTooLarge(limit_bytes)
+    upload.seek(0)
+    try:
+        with warnings.catch_warnings():
+            # Pillow's own bomb guard (above ~89 MP) warns: make it refuse, like ours.
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(upload, formats=tuple(EXTENSIONS)) as image:  # reads the header only
+                image_format = image.format
+                frames = getattr(image, "n_frames", 1)
+                if image.width * image.height * frames > limit_pixels:
+                    raise ImageTooManyPixels(limit_pixels)
+                output = io.BytesIO()
+                _save(image, image_format, frames, output)
+    except (Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
+        raise ImageTooManyPixels(limit_pixels) from exc
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise _not_an_image() from exc
+    return ContentFile(output.getvalue(), name=f"{uuid.uuid4().hex}.{EXTENSIONS[image_format]}")
+
+
+def _save(image: Image.Image, image_format: str, frames: int, output: io.BytesIO) -> None:
+    """Write the decoded pixels only: no EXIF, no comments, no ICC tricks, nothing appended."""
+    if frames > 1:  # animated GIF or WebP: keep the animation, frame timing included
+        image.save(output, format=image_format, save_all=True, optimize=False, loop=image.info.get("loop", 0))
+        return
+    upright = ImageOps.exif_transpose(image)  # the orientation EXIF asked for, before EXIF is dropped
+    if image_format == "JPEG":
+        if upright.mode not in ("RGB", "L"):
+            upright = upright.convert("RGB")
+        upright.save(output, format="JPEG", quality=85, optimize=True)
+    elif image_format == "PNG":
+        upright.save(output, format="PNG", optimize=True)
+    elif image_format == "GIF":
+        upright.save(output, format="GIF")
+    else:
+        upright.save(output, format="WEBP", quality=85)

@@ -1,0 +1,148 @@
+"""Uploaded images are received within a byte limit, decoded within a pixel limit and stored re-encoded."""
+
+import io
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import RequestFactory
+from django.views.static import serve
+from PIL import Image
+from rest_framework.test import APIClient
+
+from accounts.tests.factories import OrganizerProfileFactory
+from accounts.tests.test_auth import assert_problem
+from events.errors import ImageTooLarge
+from events.images import SizeLimitedUploadHandler
+from events.tests.factories import EventFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def media(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
+    return tmp_path
+
+
+@pytest.fixture
+def event():
+    return EventFactory(organizer=OrganizerProfileFactory())
+
+
+@pytest.fixture
+def owner(event) -> APIClient:
+    client = APIClient()
+    client.force_authenticate(event.organizer.user)
+    return client
+
+
+def encoded(image_format: str, size=(16, 16), mode="RGB", **save) -> bytes:
+    buffer = io.BytesIO()
+    Image.new(mode, size, "red").save(buffer, format=image_format, **save)
+    return buffer.getvalue()
+
+
+def upload(owner, event, name: str, content: bytes):
+    file = SimpleUploadedFile(name, content, content_type="application/octet-stream")
+    return owner.post(f"/api/v1/events/{event.pk}/image", {"image": file}, format="multipart")
+
+
+@pytest.mark.parametrize(
+    ("image_format", "client_name", "extension", "content_type"),
+    [
+        ("GIF", "x.pdf", ".gif", "image/gif"),
+        ("PNG", "poster.jpg", ".png", "image/png"),
+        ("JPEG", "photo.html", ".jpg", "image/jpeg"),
+        ("WEBP", "noext", ".webp", "image/webp"),
+    ],
+)
+def test_stored_under_the_detected_format_never_the_clients_extension(
+    owner, event, media, image_format, client_name, extension, content_type
+):
+    r = upload(owner, event, client_name, encoded(image_format))
+    assert r.status_code == 200, r.content
+    event.refresh_from_db()
+    assert event.image.name.endswith(extension)
+    assert r.json()["image_url"].endswith(event.image.name)
+    # served (SERVE_MEDIA) with the content type of what it is
+    served = serve(RequestFactory().get("/"), event.image.name, document_root=media)
+    assert served["Content-Type"] == content_type
+    with Image.open(media / event.image.name) as stored:
+        assert stored.format == image_format
+
+
+def test_metadata_and_trailing_bytes_are_not_kept(owner, event, media):
+    exif = Image.Exif()
+    exif[0x010F] = "CameraMaker"  # Make
+    exif[0x8825] = {2: (52.0, 31.0, 12.0)}  # GPSInfo: a latitude
+    photo = encoded("JPEG", size=(32, 16), exif=exif) + b"<script>alert(1)</script>"
+    assert upload(owner, event, "me.jpg", photo).status_code == 200
+    event.refresh_from_db()
+    stored = (media / event.image.name).read_bytes()
+    assert b"CameraMaker" not in stored
+    assert b"<script>" not in stored
+    with Image.open(io.BytesIO(stored)) as image:
+        assert (image.format, image.size) == ("JPEG", (32, 16))
+        assert not image.getexif()
+
+
+def test_exif_orientation_is_applied_before_it_is_dropped(owner, event, media):
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise when shown
+    assert upload(owner, event, "portrait.jpg", encoded("JPEG", size=(40, 20), exif=exif)).status_code == 200
+    event.refresh_from_db()
+    with Image.open(media / event.image.name) as image:
+        assert image.size == (20, 40)
+
+
+def test_a_tiny_file_claiming_too_many_pixels_is_refused_before_decoding(owner, event, media):
+    bomb = encoded("PNG", size=(12_000, 12_000), mode="1")  # about 17 KB, 144 megapixels
+    assert len(bomb) < 64 * 1024
+    body = assert_problem(upload(owner, event, "bomb.png", bomb), 400, "image_too_large")
+    assert body["max_pixels"] == 25_000_000
+    assert "image" in body["errors"]
+    event.refresh_from_db()
+    assert not event.image
+    assert list(media.rglob("*.*")) == []
+
+
+def test_the_pixel_limit_counts_every_frame_of_an_animation(owner, event, media, settings):
+    settings.EVENT_IMAGE_MAX_PIXELS = 100 * 100 * 5
+    frames = [Image.new("RGB", (100, 100), (25 * i, 0, 255 - 25 * i)) for i in range(10)]
+    buffer = io.BytesIO()
+    frames[0].save(buffer, format="GIF", save_all=True, append_images=frames[1:], duration=50)
+    assert_problem(upload(owner, event, "anim.gif", buffer.getvalue()), 400, "image_too_large")
+    buffer = io.BytesIO()
+    frames[0].save(buffer, format="GIF", save_all=True, append_images=frames[1:4], duration=50)
+    assert upload(owner, event, "anim.gif", buffer.getvalue()).status_code == 200
+    event.refresh_from_db()
+    with Image.open(media / event.image.name) as image:
+        assert image.n_frames == 4
+
+
+def test_a_body_declared_over_the_limit_is_refused_before_it_is_read(owner, event, media, settings):
+    settings.EVENT_IMAGE_MAX_BYTES = 10_000
+    body = assert_problem(upload(owner, event, "big.png", b"\0" * 200_000), 400, "file_too_large")
+    assert body["max_bytes"] == 10_000
+
+
+def test_the_size_limit_is_counted_while_receiving():
+    """A body without a usable length (chunked) is stopped by the handler at the limit, not after it."""
+    handler = SizeLimitedUploadHandler(limit=1000)
+    handler.new_file("image", "x.png", "image/png", None)
+    assert handler.receive_data_chunk(b"x" * 600, 0) == b"x" * 600
+    with pytest.raises(ImageTooLarge) as raised:
+        handler.receive_data_chunk(b"x" * 600, 600)
+    assert raised.value.code == "file_too_large"
+
+
+def test_an_upload_over_the_limit_within_the_overhead_is_stopped_by_the_handler(owner, event, media, settings):
+    settings.EVENT_IMAGE_MAX_BYTES = 100_000
+    content = encoded("PNG", size=(8, 8)) + b"\0" * 130_000  # the declared length passes the quick check
+    assert_problem(upload(owner, event, "big.png", content), 400, "file_too_large")
+    assert list(media.rglob("*.*")) == []
+
+
+@pytest.mark.parametrize("content", [b"", b"GIF89a", b"\x89PNG\r\n\x1a\n" + b"\0" * 50, b"<svg></svg>"])
+def test_truncated_and_non_raster_files_are_refused(owner, event, media, content):
+    assert_problem(upload(owner, event, "x.png", content), 400, "invalid")
