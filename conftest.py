@@ -47,7 +47,11 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
 @pytest.fixture(autouse=True)
 def _fresh_cache():
-    """Each test starts with an empty cache: no throttle counts or cached pages leak between tests."""
+    """Each test starts with an empty cache and a closed Redis breaker: no throttle counts, cached
+    pages or a Redis outage simulated by another test leak between tests."""
+    from eventflow.redis_breaker import BREAKER
+
+    BREAKER.reset()
     cache.clear()
 
 

@@ -48,3 +48,7 @@ class IdempotencyKeyReused(ApplicationError):
 class IdempotencyInProgress(Conflict):
     default_code = "idempotency_in_progress"
     default_detail = _("A request with this Idempotency-Key is still being processed. Retry shortly.")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.wait = 1  # sent as Retry-After

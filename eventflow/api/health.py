@@ -1,9 +1,20 @@
-"""GET /api/v1/health: can this process reach what it needs?"""
+"""GET /api/v1/health: can this process reach what it needs? Answered within a second.
+
+A load balancer's probe must get an answer even when a dependency hangs (a
+paused Redis accepts connections and never replies). The cache and broker
+checks run in a small thread pool with short socket timeouts and a common
+deadline (``HEALTH_CHECK_TIMEOUT``); a check that has not answered by then is
+reported ``down``. The database check runs in the request's own thread, on the
+connection requests use.
+"""
 
 from __future__ import annotations
 
 import logging
+import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 
 from django.conf import settings
 from django.core.cache import cache
@@ -49,13 +60,35 @@ def cache_status() -> str:
 def broker_status() -> str:
     if settings.CELERY_TASK_ALWAYS_EAGER and settings.CELERY_BROKER_URL == "memory://":
         return OK  # embedded default: tasks run in-process, there is no broker to reach
+    timeout = settings.HEALTH_CHECK_TIMEOUT
+    # Socket timeouts for every read, not only the connect: a hung broker accepts and never answers.
+    options = {"max_retries": 0, "socket_timeout": timeout, "socket_connect_timeout": timeout}
     try:
-        with Connection(settings.CELERY_BROKER_URL, connect_timeout=2, transport_options={"max_retries": 0}) as conn:
-            conn.ensure_connection(max_retries=1, timeout=2)
+        with Connection(settings.CELERY_BROKER_URL, connect_timeout=timeout, transport_options=options) as conn:
+            conn.ensure_connection(max_retries=0, timeout=timeout)
     except Exception as exc:  # kombu raises transport-specific errors
         logger.warning("health: broker down: %s", exc)
         return DOWN
     return OK
+
+
+# Checks that talk to other servers run here, so the request can stop waiting at the deadline.
+# A check stuck on a hung socket ends at its own socket timeout; until then it holds one thread,
+# and checks queued behind busy threads also count as down when the deadline passes.
+_checks = ThreadPoolExecutor(max_workers=4, thread_name_prefix="health")
+
+
+def dependency_statuses() -> dict[str, str]:
+    deadline = time.monotonic() + settings.HEALTH_CHECK_TIMEOUT
+    pending = {"cache": _checks.submit(cache_status), "broker": _checks.submit(broker_status)}
+    parts = {"database": database_status()}
+    for name, future in pending.items():
+        try:
+            parts[name] = future.result(timeout=max(0.0, deadline - time.monotonic()))
+        except FutureTimeout:
+            logger.warning("health: %s did not answer within %ss", name, settings.HEALTH_CHECK_TIMEOUT)
+            parts[name] = DOWN
+    return parts
 
 
 class HealthSerializer(serializers.Serializer):
@@ -75,10 +108,11 @@ class HealthApi(APIView):
         operation_id="health",
         responses={200: HealthSerializer, 503: HealthSerializer},
         description="`status` is `ok` when every part is up, `degraded` (still 200) when the cache or the "
-        "broker is down, and `down` with 503 when the database is unreachable.",
+        "broker is down, and `down` with 503 when the database is unreachable. The cache and the broker "
+        "count as down when they do not answer within `HEALTH_CHECK_TIMEOUT` (0.5 s).",
     )
     def get(self, request: Request) -> Response:
-        parts = {"database": database_status(), "cache": cache_status(), "broker": broker_status()}
+        parts = dependency_statuses()
         if parts["database"] == DOWN:
             overall, code = "down", 503
         elif DOWN in parts.values():

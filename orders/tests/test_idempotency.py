@@ -69,7 +69,9 @@ def test_a_key_still_in_progress_is_409(client, buyer, event, tier):
     body = order_body(event, (tier, 1))
     assert post(client, body, "k-5").status_code == 201
     IdempotencyRecord.objects.filter(key="k-5").update(state=IdempotencyRecord.State.IN_PROGRESS)
-    assert_problem(post(client, body, "k-5"), 409, "idempotency_in_progress")
+    r = post(client, body, "k-5")
+    assert_problem(r, 409, "idempotency_in_progress")
+    assert r["Retry-After"] == "1"  # the client is told when to try again
 
 
 def test_an_abandoned_claim_is_taken_over(client, buyer, event, tier, settings):
