@@ -109,6 +109,46 @@ def test_register_rejects_weak_passwords(api_client, password, reason):
     assert not User.objects.filter(email="weak@example.com").exists()
 
 
+@pytest.mark.parametrize(
+    ("email", "name", "password"),
+    [
+        ("x@example.com", "", " " * 10),
+        ("x@example.com", "", "zzzzzzzzzzzz"),
+        ("x@example.com", "", "P@ssw0rd12"),
+        ("alice@example.com", "Alice", "alice12345"),
+        ("alice@example.com", "Alice Liddell", "Liddell-2026"),
+        ("x@example.com", "", "qwertyuiop123"),
+        ("x@example.com", "", "abcdefghijkl"),
+    ],
+)
+def test_register_refuses_passwords_people_call_weak(api_client, email, name, password):
+    r = api_client.post(REGISTER, {"email": email, "name": name, "password": password})
+    body = assert_problem(r, 400, "invalid")
+    assert any("too easy to guess" in message for message in body["errors"]["password"]), body
+    assert not User.objects.filter(email=email).exists()
+
+
+@pytest.mark.parametrize("password", [STRONG, "correct-horse-battery-staple", "a-long-passphrase-42"])
+def test_register_accepts_strong_passwords(api_client, password):
+    assert api_client.post(REGISTER, {"email": "ok@example.com", "password": password}).status_code == 201
+
+
+def test_admin_forms_refuse_weak_passwords_too(admin_client):
+    r = admin_client.post(
+        "/admin/accounts/user/add/",
+        {
+            "email": "weak@example.com",
+            "name": "",
+            "password1": "P@ssw0rd12",
+            "password2": "P@ssw0rd12",
+            "usable_password": "true",
+        },
+    )
+    assert r.status_code == 200  # the form again, with the error
+    assert "too easy to guess" in r.content.decode()
+    assert not User.objects.filter(email="weak@example.com").exists()
+
+
 def test_register_rejects_password_like_the_email(api_client):
     r = api_client.post(REGISTER, {"email": "grace.hopper@example.com", "password": "grace.hopper.example"})
     body = assert_problem(r, 400, "invalid")
