@@ -68,6 +68,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_ratelimit",
     "django_filters",
+    "django_countries",
     "axes",
     "accounts",
     "events",

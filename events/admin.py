@@ -205,9 +205,6 @@ class EventAdminForm(forms.ModelForm):
         if "slug" in self.fields:
             self.fields["slug"].required = False
 
-    def clean_country(self) -> str:
-        return (self.cleaned_data.get("country") or "").upper()
-
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
         if self.instance.pk and self.instance.status == Event.Status.CANCELLED:

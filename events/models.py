@@ -10,6 +10,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
+from django_countries.fields import CountryField
 
 from accounts.models import OrganizerProfile
 
@@ -66,7 +67,7 @@ class Event(models.Model):
     venue_name = models.CharField(_("venue"), max_length=200, blank=True)
     address = models.CharField(_("address"), max_length=300, blank=True)
     city = models.CharField(_("city"), max_length=100, blank=True)
-    country = models.CharField(_("country"), max_length=2, blank=True, help_text=_("ISO 3166-1 alpha-2 code."))
+    country = CountryField(_("country"), blank=True, help_text=_("ISO 3166-1 alpha-2 code."))
     latitude = models.DecimalField(
         max_digits=9,
         decimal_places=6,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
+from django_countries import countries
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -113,6 +114,16 @@ class EventDetailOutputSerializer(_EventBaseOutputSerializer):
         read_only_fields = fields
 
 
+class CountryCodeField(serializers.ChoiceField):
+    """An ISO 3166-1 alpha-2 code (django-countries' list), in either case; stored upper-case."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(choices=[code for code, _name in countries], **kwargs)
+
+    def to_internal_value(self, data):
+        return super().to_internal_value(data.upper() if isinstance(data, str) else data)
+
+
 class EventInputSerializer(StrictInputSerializer):
     """Create (all required fields) and PATCH (``partial=True``) of an event."""
 
@@ -123,7 +134,7 @@ class EventInputSerializer(StrictInputSerializer):
     venue_name = serializers.CharField(max_length=200, required=False, allow_blank=True)
     address = serializers.CharField(max_length=300, required=False, allow_blank=True)
     city = serializers.CharField(max_length=100, required=False, allow_blank=True)
-    country = serializers.RegexField(r"^[A-Za-z]{2}$", required=False, allow_blank=True)
+    country = CountryCodeField(required=False, allow_blank=True)
     latitude = serializers.DecimalField(
         max_digits=9, decimal_places=6, min_value=-90, max_value=90, required=False, allow_null=True
     )
@@ -142,9 +153,6 @@ class EventInputSerializer(StrictInputSerializer):
         allow_null=True,
         help_text="Most tickets of this event (all types) one buyer may hold across live orders; null: no limit.",
     )
-
-    def validate_country(self, value: str) -> str:
-        return value.upper()
 
     def validate(self, attrs):
         if ("latitude" in attrs) != ("longitude" in attrs) or (

@@ -82,7 +82,7 @@ def event_form(event: Event | None = None, **overrides: Any) -> dict[str, str]:
         "venue_name": "Park Stage",
         "address": "1 Park Road",
         "city": "Lisbon",
-        "country": "pt",
+        "country": "PT",
         "latitude": None,
         "longitude": None,
         "starts_at": starts,

@@ -121,6 +121,11 @@ def test_create_needs_an_organizer_and_authentication(api_client):
         ({"latitude": None}, "longitude"),
         ({"category": "knitting"}, "category"),
         ({"country": "Portugal"}, "country"),
+        ({"country": "ZZ"}, "country"),  # two letters, but no ISO 3166-1 country
+        ({"country": "XK"}, "country"),
+        ({"country": "PRT"}, "country"),  # alpha-3 is not what the field stores
+        ({"country": 620}, "country"),
+        ({"max_tickets_per_buyer": "5"}, "max_tickets_per_buyer"),
         ({"starts_at": "tomorrow"}, "starts_at"),
     ],
 )
