@@ -325,6 +325,7 @@ SPECTACULAR_SETTINGS = {
         "EventStatusEnum": "events.models.Event.Status",
         "OrderStatusEnum": "orders.models.Order.Status",
         "TicketStatusEnum": "orders.models.Ticket.Status",
+        "CountryEnum": "events.serializers.COUNTRY_CODES",
     },
 }
 

@@ -47,6 +47,7 @@ class TicketTypeOutputSerializer(serializers.ModelSerializer):
 
 class _EventBaseOutputSerializer(serializers.ModelSerializer):
     organizer = OrganizerSummarySerializer()
+    country = serializers.CharField(help_text="ISO 3166-1 alpha-2 code, or empty.")
     image_url = serializers.SerializerMethodField()
 
     @extend_schema_field(serializers.URLField(allow_null=True))
@@ -114,11 +115,14 @@ class EventDetailOutputSerializer(_EventBaseOutputSerializer):
         read_only_fields = fields
 
 
+COUNTRY_CODES = [code for code, _name in countries]
+
+
 class CountryCodeField(serializers.ChoiceField):
     """An ISO 3166-1 alpha-2 code (django-countries' list), in either case; stored upper-case."""
 
     def __init__(self, **kwargs) -> None:
-        super().__init__(choices=[code for code, _name in countries], **kwargs)
+        super().__init__(choices=COUNTRY_CODES, **kwargs)
 
     def to_internal_value(self, data):
         return super().to_internal_value(data.upper() if isinstance(data, str) else data)
