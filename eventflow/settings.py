@@ -49,7 +49,21 @@ def _secret_key_from_data_dir(data_dir: Path) -> str:
     return key
 
 
+# The secrets in .env.example are placeholders containing this mark. Copied as they are, they
+# would be secrets everybody knows: start-up refuses them (checked below, once settings are read).
+PLACEHOLDER_MARK = "replace-me"
+
+
+def _refuse_placeholder(name: str, value: str | None) -> None:
+    if value and PLACEHOLDER_MARK in value.lower():
+        raise ImproperlyConfigured(
+            f"{name} is still the placeholder from .env.example. Set a real secret, e.g. "
+            "python3 -c 'import secrets; print(secrets.token_urlsafe(64))'"
+        )
+
+
 SECRET_KEY = env.str("SECRET_KEY", default="") or _secret_key_from_data_dir(DATA_DIR)
+_refuse_placeholder("SECRET_KEY", SECRET_KEY)
 DEBUG = env.bool("DEBUG", default=False)
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
@@ -69,6 +83,7 @@ INSTALLED_APPS = [
     "django_ratelimit",
     "django_filters",
     "django_countries",
+    "csp",
     "axes",
     "accounts",
     "events",
@@ -85,6 +100,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
     # Last: turns a login that hit the failure limit into a 429 (accounts.security).
     "axes.middleware.AxesMiddleware",
 ]
@@ -96,7 +112,7 @@ ASGI_APPLICATION = "eventflow.asgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        "DIRS": [BASE_DIR / "eventflow" / "templates"],  # project-wide overrides (the ReDoc page)
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -113,6 +129,7 @@ DATABASES = {
     "default": env.db_url("DATABASE_URL", default=f"sqlite:///{DATA_DIR / 'db.sqlite3'}"),
 }
 _db = DATABASES["default"]
+_refuse_placeholder("The database password in DATABASE_URL (POSTGRES_PASSWORD in Compose)", _db.get("PASSWORD"))
 if _db["ENGINE"] == "django.db.backends.sqlite3":
     # IMMEDIATE takes the write lock when a transaction starts, so two writers
     # queue on busy_timeout instead of failing with "database is locked".
@@ -227,6 +244,27 @@ SECURE_REDIRECT_EXEMPT = [r"^api/v1/health$"]
 HEALTH_CHECK_TIMEOUT = env.float("HEALTH_CHECK_TIMEOUT", default=0.5)  # load-balancer probes speak plain HTTP
 X_FRAME_OPTIONS = "DENY"
 
+# Content-Security-Policy (django-csp) on every response. Scripts only from this origin:
+# the admin, Swagger UI (served split: its set-up script is a file, not inline) and ReDoc
+# need nothing else. Inline styles stay allowed: the admin uses style attributes and
+# ReDoc injects its styles at run time; they cannot run code. Images may also be data:
+# URIs (Swagger's icons) and come from CSP_EXTRA_IMG_SRC (e.g. an S3 bucket for media).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:", *env.list("CSP_EXTRA_IMG_SRC", default=[])],
+        "font-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "worker-src": ["'self'", "blob:"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    },
+}
+
 # --- REST framework ---------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework_simplejwt.authentication.JWTAuthentication"],
@@ -248,6 +286,7 @@ REST_FRAMEWORK = {
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
 
+_refuse_placeholder("JWT_SIGNING_KEY", env.str("JWT_SIGNING_KEY", default=""))
 SIMPLE_JWT = {
     "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env.int("JWT_ACCESS_MINUTES", default=15)),
     "REFRESH_TOKEN_LIFETIME": timedelta(days=env.int("JWT_REFRESH_DAYS", default=7)),

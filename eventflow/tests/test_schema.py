@@ -37,3 +37,24 @@ def test_docs_pages_use_local_assets(api_client, path):
 def test_sidecar_asset_is_served(client):
     r = client.get("/static/drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js")
     assert r.status_code == 200
+
+
+@pytest.mark.parametrize("path", ["/api/docs", "/api/redoc", "/admin/login/", "/api/v1/health"])
+def test_pages_carry_a_content_security_policy_without_inline_scripts(client, path):
+    r = client.get(path)
+    assert r.status_code == 200
+    policy = dict(part.strip().split(" ", 1) for part in r["Content-Security-Policy"].split(";"))
+    assert policy["script-src"] == "'self'"
+    assert policy["frame-ancestors"] == "'none'"
+    if r["Content-Type"].startswith("text/html"):
+        html = r.content.decode()
+        # every script is a file from this origin: nothing inline for the policy to refuse
+        assert "<script>" not in html
+        assert "fonts.googleapis.com" not in html
+
+
+def test_swagger_ui_set_up_script_is_served_as_a_file(client):
+    r = client.get("/api/docs?script=")
+    assert r.status_code == 200
+    assert r["Content-Type"].startswith("application/javascript")
+    assert "SwaggerUIBundle" in r.content.decode()
