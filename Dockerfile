@@ -28,5 +28,6 @@ ENV DATA_DIR=/app/var \
 
 USER app
 EXPOSE 8000
-# WEB_CONCURRENCY sets the number of gunicorn workers.
-CMD ["gunicorn", "eventflow.wsgi", "--bind", "0.0.0.0:8000", "--access-logfile", "-"]
+# Settings in deploy/gunicorn.conf.py (WEB_CONCURRENCY workers, default 3). Serve it
+# behind a buffering proxy such as nginx (docker-compose.yml's "proxy" service).
+CMD ["gunicorn", "eventflow.wsgi", "-c", "deploy/gunicorn.conf.py"]
