@@ -58,3 +58,13 @@ def _fresh_cache():
 @pytest.fixture
 def api_client() -> APIClient:
     return APIClient()
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """The fuzz run's coverage, when it ran (eventflow/tests/test_fuzz.py)."""
+    import sys
+
+    fuzz = sys.modules.get("eventflow.tests.test_fuzz")
+    line = fuzz.summary() if fuzz is not None else None
+    if line:
+        terminalreporter.write_line(line)
