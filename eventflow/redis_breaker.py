@@ -78,30 +78,26 @@ class Breaker:
 BREAKER = Breaker()
 
 
+def _through_breaker(call, *args, **kwargs):
+    try:
+        return call(*args, **kwargs)
+    except _FAILURES as exc:
+        BREAKER.failed(exc)
+        raise
+
+
 class BreakerConnection(Connection):
     """redis-py's connection, failing fast while the breaker is open and tripping it on errors."""
 
     def connect(self, *args, **kwargs):
         BREAKER.check()
-        try:
-            return super().connect(*args, **kwargs)
-        except _FAILURES as exc:
-            BREAKER.failed(exc)
-            raise
+        return _through_breaker(super().connect, *args, **kwargs)
 
     def send_packed_command(self, *args, **kwargs):
         BREAKER.check()
-        try:
-            return super().send_packed_command(*args, **kwargs)
-        except _FAILURES as exc:
-            BREAKER.failed(exc)
-            raise
+        return _through_breaker(super().send_packed_command, *args, **kwargs)
 
     def read_response(self, *args, **kwargs):
-        try:
-            response = super().read_response(*args, **kwargs)
-        except _FAILURES as exc:
-            BREAKER.failed(exc)
-            raise
+        response = _through_breaker(super().read_response, *args, **kwargs)
         BREAKER.succeeded()
         return response

@@ -65,8 +65,14 @@ class ImageTooLarge(ApplicationError):
     default_detail = _("The image is larger than the size limit.")
 
     def __init__(self, limit_bytes: int) -> None:
-        super().__init__(
-            _("The image is larger than %(mb)s MB.") % {"mb": round(limit_bytes / 1_048_576, 1)},
-            field="image",
-            extra={"max_bytes": limit_bytes},
-        )
+        detail = _("The image is larger than %(mb)s MB.") % {"mb": round(limit_bytes / 1_048_576, 1)}
+        super().__init__(detail, field="image", extra={"max_bytes": limit_bytes})
+
+
+class ImageTooManyPixels(ApplicationError):
+    default_code = "image_too_large"
+    default_detail = _("The image has more pixels than the limit.")
+
+    def __init__(self, limit_pixels: int) -> None:
+        detail = _("The image has more than %(mp)s megapixels.") % {"mp": round(limit_pixels / 1_000_000, 1)}
+        super().__init__(detail, field="image", extra={"max_pixels": limit_pixels})

@@ -26,22 +26,10 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from eventflow.api.errors import ApplicationError
 
-from .errors import ImageTooLarge
+from .errors import ImageTooLarge, ImageTooManyPixels
 
 # Pillow format -> stored extension. Web formats only.
 EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "GIF": "gif", "WEBP": "webp"}
-
-
-class ImageTooManyPixels(ApplicationError):
-    default_code = "image_too_large"
-    default_detail = _("The image has more pixels than the limit.")
-
-    def __init__(self, limit_pixels: int) -> None:
-        super().__init__(
-            _("The image has more than %(mp)s megapixels.") % {"mp": round(limit_pixels / 1_000_000, 1)},
-            field="image",
-            extra={"max_pixels": limit_pixels},
-        )
 
 
 def _not_an_image() -> ApplicationError:

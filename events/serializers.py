@@ -115,6 +115,17 @@ class EventDetailOutputSerializer(_EventBaseOutputSerializer):
         read_only_fields = fields
 
 
+def buyer_limit_field(what: str) -> serializers.IntegerField:
+    """An optional cap on what one buyer may hold across their live orders (null: none)."""
+    return serializers.IntegerField(
+        min_value=1,
+        max_value=MAX_CAPACITY,
+        required=False,
+        allow_null=True,
+        help_text=f"{what} one buyer may hold across live orders; null: no limit.",
+    )
+
+
 COUNTRY_CODES = [code for code, _name in countries]
 
 
@@ -150,13 +161,7 @@ class EventInputSerializer(StrictInputSerializer):
     timezone = serializers.CharField(max_length=64, required=False, validators=[validate_time_zone])
     currency = serializers.CharField(max_length=3, required=False, validators=[validate_currency])
     refundable_until = DateTimeField(required=False, allow_null=True)
-    max_tickets_per_buyer = serializers.IntegerField(
-        min_value=1,
-        max_value=MAX_CAPACITY,
-        required=False,
-        allow_null=True,
-        help_text="Most tickets of this event (all types) one buyer may hold across live orders; null: no limit.",
-    )
+    max_tickets_per_buyer = buyer_limit_field("Most tickets of this event (all types)")
 
     def validate(self, attrs):
         if ("latitude" in attrs) != ("longitude" in attrs) or (
@@ -182,13 +187,7 @@ class TicketTypeInputSerializer(StrictInputSerializer):
     price_cents = serializers.IntegerField(min_value=0, max_value=MAX_PRICE_CENTS)
     capacity = serializers.IntegerField(min_value=0, max_value=MAX_CAPACITY)
     max_per_order = serializers.IntegerField(min_value=1, max_value=100, required=False)
-    max_per_buyer = serializers.IntegerField(
-        min_value=1,
-        max_value=MAX_CAPACITY,
-        required=False,
-        allow_null=True,
-        help_text="Most tickets of this type one buyer may hold across live orders; null: no limit.",
-    )
+    max_per_buyer = buyer_limit_field("Most tickets of this type")
     sales_start = DateTimeField(required=False, allow_null=True)
     sales_end = DateTimeField(required=False, allow_null=True)
     seated = serializers.BooleanField(required=False)

@@ -110,21 +110,20 @@ def _bearer(role: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {RefreshToken.for_user(user).access_token}"}
 
 
-@schema.parametrize()
-@settings(
+BOUNDED = settings(
     max_examples=MAX_EXAMPLES,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
+
+
+@schema.parametrize()
+@BOUNDED
 def test_api_conforms_to_its_schema_as_an_attendee(case):
     _call(case, "attendee")
 
 
 @schema.parametrize()
-@settings(
-    max_examples=MAX_EXAMPLES,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.filter_too_much],
-)
+@BOUNDED
 def test_api_conforms_to_its_schema_as_an_organizer(case):
     _call(case, "organizer")
