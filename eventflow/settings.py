@@ -246,9 +246,12 @@ X_FRAME_OPTIONS = "DENY"
 
 # Content-Security-Policy (django-csp) on every response. Scripts only from this origin:
 # the admin, Swagger UI (served split: its set-up script is a file, not inline) and ReDoc
-# need nothing else. Inline styles stay allowed: the admin uses style attributes and
-# ReDoc injects its styles at run time; they cannot run code. Images may also be data:
-# URIs (Swagger's icons) and come from CSP_EXTRA_IMG_SRC (e.g. an S3 bucket for media).
+# need nothing else (.ci/browser-check proves it in Chromium). Inline styles stay allowed:
+# the admin uses style attributes and ReDoc injects its styles at run time; they cannot
+# run code. Images may also be data: URIs (Swagger's icons) and come from
+# CSP_EXTRA_IMG_SRC (e.g. an S3 bucket for media). ReDoc's footer logo, which its bundle
+# always loads from cdn.redoc.ly, is refused on purpose: the docs load nothing from
+# other origins, and ReDoc simply shows its footer without the logo.
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
         "default-src": ["'self'"],

@@ -1,0 +1,602 @@
+"""Real-browser check of the Content-Security-Policy: the admin, Swagger UI and ReDoc must work.
+
+Run through ``bash .ci/browser-check``, which starts ``make run`` on a throw-away data directory
+and calls this script with ``--base-url``. It drives headless Chromium through chromedriver
+(Selenium), uses the pages the way an organizer and the platform admin would, and fails on any
+broken page and on any CSP violation, collected two ways:
+
+* a ``securitypolicyviolation`` listener installed before any page script runs (CDP
+  ``Page.addScriptToEvaluateOnNewDocument``), which keeps what it saw in sessionStorage and also
+  logs it to the console, so violations survive form submissions and page changes;
+* the browser console log (``goog:loggingPrefs``), where Chromium reports every refusal
+  ("Refused to ... because it violates the following Content Security Policy directive").
+
+A self-test first provokes one violation on purpose and requires both channels to see it, so the
+check cannot pass just because nothing was listening.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import re
+import shutil
+import signal
+import sys
+import tempfile
+import time
+import traceback
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+
+from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException, TimeoutException, WebDriverException
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.remote.webelement import WebElement
+from selenium.webdriver.support import expected_conditions as ec
+from selenium.webdriver.support.ui import WebDriverWait
+
+# The demo accounts `make run` seeds (README); demo data only, never a real secret.
+DEMO_PASSWORD = os.environ.get("DEMO_PASSWORD", "eventflow-demo-2026")
+ORGANIZER = "organizer@example.com"
+ADMIN = "admin@example.com"
+
+CHROMIUM_FLAGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+    "--window-size=1366,900",
+]
+
+VIOLATIONS_KEY = "__eventflowCspViolations"
+CONSOLE_MARK = "EVENTFLOW-CSP-VIOLATION "
+# Runs in every document before its own scripts (CDP scripts are not subject to the page's CSP).
+LISTENER_JS = f"""
+(() => {{
+  const record = (e) => {{
+    const v = {{
+      directive: e.effectiveDirective || e.violatedDirective,
+      blocked: e.blockedURI,
+      source: e.sourceFile ? e.sourceFile + ":" + e.lineNumber + ":" + e.columnNumber : "",
+      sample: e.sample || "",
+      disposition: e.disposition,
+      page: String(document.location.href),
+    }};
+    try {{
+      const list = JSON.parse(sessionStorage.getItem("{VIOLATIONS_KEY}") || "[]");
+      list.push(v);
+      sessionStorage.setItem("{VIOLATIONS_KEY}", JSON.stringify(list));
+    }} catch (err) {{ /* opaque origins have no sessionStorage: the console line below remains */ }}
+    console.warn("{CONSOLE_MARK}" + JSON.stringify(v));
+  }};
+  document.addEventListener("securitypolicyviolation", record, true);
+}})();
+"""
+READ_VIOLATIONS_JS = f"""
+try {{
+  const raw = sessionStorage.getItem("{VIOLATIONS_KEY}");
+  sessionStorage.removeItem("{VIOLATIONS_KEY}");
+  return raw || "[]";
+}} catch (err) {{ return "[]"; }}
+"""
+# Every stylesheet the page links to has loaded (a refused one has no .sheet).
+UNLOADED_STYLESHEETS_JS = """
+return Array.from(document.querySelectorAll('link[rel~="stylesheet"]'))
+  .filter((l) => !l.sheet).map((l) => l.href);
+"""
+
+
+class CheckFailed(Exception):
+    pass
+
+
+def describe(event: dict) -> str:
+    sample = f", sample {event['sample']!r}" if event.get("sample") else ""
+    return (
+        f"CSP violation: {event.get('directive')} blocked {event.get('blocked') or '(inline)'} "
+        f"on {event.get('page')} (source {event.get('source') or '-'}{sample})"
+    )
+
+
+class BrowserCheck:
+    def __init__(
+        self,
+        base_url: str,
+        chromium: str,
+        chromedriver: str,
+        screenshots: Path,
+        timeout: float,
+        allowed: list[tuple[str, str]] | None = None,
+    ) -> None:
+        self.base = base_url.rstrip("/")
+        self.allowed = allowed or []
+        self.screenshots = screenshots
+        self.timeout = timeout
+        self.results: list[tuple[str, bool, str]] = []
+        self.console_notes: list[str] = []
+        self.shot_count = 0
+        self.profile = tempfile.mkdtemp(prefix="eventflow-chromium-")
+        options = webdriver.ChromeOptions()
+        options.binary_location = chromium
+        for flag in [*CHROMIUM_FLAGS, f"--user-data-dir={self.profile}"]:
+            options.add_argument(flag)
+        options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+        self.driver = webdriver.Chrome(options=options, service=Service(executable_path=chromedriver))
+        self.driver.set_page_load_timeout(timeout * 2)
+        self.driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": LISTENER_JS})
+
+    def close(self) -> None:
+        try:
+            self.driver.quit()
+        except Exception as exc:  # the browser may already be gone; chromedriver is stopped either way
+            print(f"(closing the browser: {exc})")
+        shutil.rmtree(self.profile, ignore_errors=True)
+
+    # --- helpers ---------------------------------------------------------------------------
+
+    def get(self, path: str) -> None:
+        self.driver.get(self.base + path)
+
+    def wait(self, condition: Callable, what: str, timeout: float | None = None):
+        try:
+            # Pages re-render while they load (select2, Swagger UI, ReDoc): a stale element means look again.
+            wait = WebDriverWait(
+                self.driver, timeout or self.timeout, ignored_exceptions=[StaleElementReferenceException]
+            )
+            return wait.until(condition)
+        except TimeoutException:
+            raise CheckFailed(f"timed out waiting for {what} on {self.driver.current_url}") from None
+
+    def visible(self, css: str, what: str | None = None) -> WebElement:
+        return self.wait(ec.visibility_of_element_located((By.CSS_SELECTOR, css)), what or css)
+
+    def all(self, css: str) -> list[WebElement]:
+        return self.driver.find_elements(By.CSS_SELECTOR, css)
+
+    def click(self, element: WebElement) -> None:
+        self.driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", element)
+        element.click()
+
+    def styles_loaded(self) -> None:
+        missing = self.driver.execute_script(UNLOADED_STYLESHEETS_JS)
+        if missing:
+            raise CheckFailed(f"stylesheets not applied: {', '.join(missing)}")
+
+    def shot(self, name: str) -> None:
+        self.shot_count += 1
+        path = self.screenshots / f"{self.shot_count:02d}-{name}.png"
+        self.driver.save_screenshot(str(path))
+
+    def sign_in(self, email: str) -> None:
+        self.get("/admin/login/")
+        self.visible("#id_username").send_keys(email)
+        self.driver.find_element(By.ID, "id_password").send_keys(DEMO_PASSWORD)
+        self.click(self.driver.find_element(By.CSS_SELECTOR, '#login-form [type="submit"]'))
+        self.wait(lambda d: "/admin/login/" not in d.current_url, "the admin index after signing in")
+        self.visible("#user-tools", "the signed-in user tools")
+
+    def collect_violations(self) -> tuple[list[dict], list[str]]:
+        """Violations seen since the last call: listener events and console refusals."""
+        events: list[dict] = []
+        with contextlib.suppress(WebDriverException):
+            events.extend(json.loads(self.driver.execute_script(READ_VIOLATIONS_JS)))
+        refusals: list[str] = []
+        for entry in self.driver.get_log("browser"):
+            message = entry.get("message", "")
+            if CONSOLE_MARK in message:
+                raw = message.split(CONSOLE_MARK, 1)[1]
+                # Console lines arrive as JSON string literals: "…{\"directive\": …}"
+                raw = raw.rstrip('"').replace('\\"', '"').replace("\\\\", "\\")
+                try:
+                    events.append(json.loads(raw))
+                except ValueError:
+                    refusals.append(message)
+            elif "Content Security Policy" in message or "Refused to" in message:
+                refusals.append(message)
+            elif entry.get("level") == "SEVERE":
+                self.console_notes.append(message)
+        unique = {json.dumps({k: v for k, v in e.items() if k != "page"}, sort_keys=True): e for e in events}
+        return list(unique.values()), sorted(set(refusals))
+
+    # --- running ----------------------------------------------------------------------------
+
+    def run(self, name: str, check: Callable[[], str | None]) -> None:
+        start = time.monotonic()
+        detail, ok = "", True
+        try:
+            detail = check() or ""
+        except Exception as exc:
+            ok = False
+            detail = f"{type(exc).__name__}: {exc}".strip().splitlines()[0]
+            if not isinstance(exc, CheckFailed):
+                traceback.print_exc()
+            with contextlib.suppress(WebDriverException):
+                self.shot(f"{name}-FAILED")
+        try:
+            events, refusals = self.collect_violations()
+        except WebDriverException as exc:
+            events, refusals = [], [f"could not read the violations: {exc}"]
+        known = [e for e in events if self.is_allowed(e.get("directive", ""), e.get("blocked", ""))]
+        events = [e for e in events if e not in known]
+        refusals = [m for m in refusals if not any(self.is_allowed(d, u, m) for d, u in self.allowed)]
+        if known:
+            allowed = ", ".join(sorted({f"{e.get('directive')} {e.get('blocked')}" for e in known}))
+            detail = "; ".join([d for d in [detail] if d] + [f"known violation allowed: {allowed}"])
+        if events or refusals:
+            ok = False
+            lines = [describe(e) for e in events] + [f"console: {m}" for m in refusals]
+            detail = "; ".join([d for d in [detail] if d] + lines)
+        seconds = time.monotonic() - start
+        self.results.append((name, ok, detail))
+        print(f"{'PASS' if ok else 'FAIL'}  {name}  ({seconds:.1f}s){'  ' + detail if detail else ''}", flush=True)
+
+    def is_allowed(self, directive: str, blocked: str, console_message: str | None = None) -> bool:
+        """An expected violation named with --allow-violation DIRECTIVE=URL (an event, or its console line)."""
+        if console_message is not None:
+            return f"'{blocked}'" in console_message and f'directive: "{directive} ' in console_message
+        return (directive, blocked) in self.allowed
+
+    # --- the checks ---------------------------------------------------------------------------
+
+    def check_csp_header(self) -> str:
+        found = {}
+        for path in ("/admin/login/", "/api/docs", "/api/redoc"):
+            with urllib.request.urlopen(self.base + path, timeout=self.timeout) as response:  # noqa: S310 (http://127.0.0.1)
+                found[path] = response.headers.get("Content-Security-Policy", "")
+        for path, policy in found.items():
+            script_src = re.search(r"script-src ([^;]*)", policy)
+            if not script_src:
+                raise CheckFailed(f"{path} has no Content-Security-Policy with a script-src: {policy!r}")
+            if "unsafe" in script_src.group(1):
+                raise CheckFailed(f"{path} allows unsafe scripts: script-src {script_src.group(1)}")
+        return f"script-src {re.search(r'script-src ([^;]*)', found['/admin/login/']).group(1)}"
+
+    def check_detector(self) -> str:
+        """Provoke one violation (an image from another origin) and require both channels to see it."""
+        self.get("/admin/login/")
+        self.visible("#id_username")
+        self.collect_violations()
+        self.driver.execute_script(
+            "const i = new Image(); i.src = 'https://csp-self-test.invalid/probe.png'; document.body.appendChild(i);"
+        )
+        seen: dict[str, list] = {"events": [], "console": []}
+
+        def provoked(_driver) -> bool:
+            events, refusals = self.collect_violations()
+            seen["events"] += events
+            seen["console"] += refusals
+            return bool(seen["events"]) and bool(seen["console"])
+
+        try:
+            WebDriverWait(self.driver, 5, poll_frequency=0.2).until(provoked)
+        except TimeoutException:
+            raise CheckFailed(
+                f"the provoked img-src violation was not seen (listener: {seen['events']}, console: {seen['console']})"
+            ) from None
+        if not any(e.get("directive") == "img-src" for e in seen["events"]):
+            raise CheckFailed(f"unexpected self-test violation: {seen['events']}")
+        return "a provoked img-src violation reached the listener and the console log"
+
+    def check_admin_login_page(self) -> str:
+        self.get("/admin/login/")
+        self.visible("#login-form #id_username")
+        self.visible("#id_password")
+        self.styles_loaded()
+        header = self.driver.execute_script(
+            "return getComputedStyle(document.getElementById('header')).backgroundColor;"
+        )
+        if header in ("", "transparent", "rgba(0, 0, 0, 0)"):
+            raise CheckFailed("the admin's stylesheet is not applied (no header background)")
+        self.shot("admin-login")
+        return f"login form rendered, styled (header {header})"
+
+    def check_organizer_sign_in(self) -> str:
+        self.sign_in(ORGANIZER)
+        self.styles_loaded()
+        self.shot("admin-index-organizer")
+        return f"signed in as {ORGANIZER}"
+
+    def check_events_changelist(self) -> str:
+        self.get("/admin/events/event/")
+        self.visible("#result_list")
+        rows = self.all("#result_list tbody tr")
+        if not rows:
+            raise CheckFailed("the Events changelist has no rows")
+        # actions.js: the select-all box ticks every row and updates the "n of m selected" counter.
+        counter = self.driver.find_element(By.CSS_SELECTOR, ".action-counter")
+        before = counter.text
+        self.click(self.driver.find_element(By.ID, "action-toggle"))
+        self.wait(lambda d: counter.text != before, "the action counter to change (actions.js)")
+        ticked = len([box for box in self.all("#result_list tbody input.action-select") if box.is_selected()])
+        if ticked != len(rows):
+            raise CheckFailed(f"select-all ticked {ticked} of {len(rows)} rows")
+        self.shot("events-changelist")
+        self.click(self.driver.find_element(By.ID, "action-toggle"))  # untick again
+        return f"{len(rows)} rows; select-all (actions.js) says {counter.text!r}"
+
+    def check_events_search(self) -> str:
+        self.get("/admin/events/event/")
+        first_title = self.visible("#result_list tbody tr th a").text
+        term = max(re.findall(r"\w+", first_title), key=len)
+        box = self.visible("#searchbar")
+        box.clear()
+        box.send_keys(term, Keys.ENTER)
+        self.wait(lambda d: "q=" in d.current_url, "the search results page")
+        titles = [a.text for a in self.all("#result_list tbody tr th a")]
+        if first_title not in titles:
+            raise CheckFailed(f"searching {term!r} did not find {first_title!r}: {titles}")
+        self.shot("events-search")
+        return f"search {term!r}: {len(titles)} result(s)"
+
+    def check_event_change_page(self) -> str:
+        self.get("/admin/events/event/")
+        self.click(self.visible("#result_list tbody tr th a"))
+        self.visible("#event_form")
+        self.styles_loaded()
+        group = self.visible("#ticket_types-group", "the ticket types inline")
+        rows_css = "#ticket_types-group tbody tr.form-row:not(.empty-form)"
+        existing = len(self.all(rows_css + ".has_original"))
+        if not existing:
+            raise CheckFailed("the ticket types inline shows no ticket type")
+        before = len(self.all(rows_css))
+        add = self.wait(
+            lambda d: next((a for a in group.find_elements(By.CSS_SELECTOR, ".add-row a") if a.is_displayed()), None),
+            "the inline's “Add another” link (inlines.js)",
+        )
+        link_text = add.text
+        self.click(add)
+        self.wait(lambda d: len(self.all(rows_css)) == before + 1, "a new ticket type row")
+        new_row = self.all(rows_css)[-1]
+        if not new_row.find_elements(By.CSS_SELECTOR, ".datetimeshortcuts"):
+            raise CheckFailed("the added row's date/time fields have no calendar/clock shortcuts")
+        if not new_row.find_elements(By.CSS_SELECTOR, ".inline-deletelink"):
+            raise CheckFailed("the added row has no remove link")
+        self.driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", group)
+        self.shot("event-change")
+        collapsible = len(self.all("fieldset details, fieldset.collapse"))
+        return (
+            f"{existing} ticket type(s); {link_text!r}: rows {before} → {before + 1}, new row has date/time shortcuts"
+            f"; {collapsible} collapsible fieldset(s)"
+        )
+
+    def check_event_add_page(self) -> str:
+        self.get("/admin/events/event/add/")
+        self.visible("#event_form")
+        self.styles_loaded()
+        # prepopulate.js: the slug follows the title.
+        self.visible("#id_title").send_keys("Browser Check Gala")
+        self.wait(
+            lambda d: d.find_element(By.ID, "id_slug").get_attribute("value") == "browser-check-gala",
+            "the slug to be derived from the title (prepopulate.js)",
+        )
+        # DateTimeShortcuts.js: "Today" / "Now" links and the calendar and clock pop-ups.
+        shortcuts = self.all("#id_starts_at_0 ~ .datetimeshortcuts, .field-starts_at .datetimeshortcuts")
+        if not shortcuts:
+            raise CheckFailed("starts_at has no date/time shortcuts (DateTimeShortcuts.js)")
+        date_input = self.driver.find_element(By.ID, "id_starts_at_0")
+        time_input = self.driver.find_element(By.ID, "id_starts_at_1")
+        today = self.driver.find_element(
+            By.XPATH, "//input[@id='id_starts_at_0']/following-sibling::span[@class='datetimeshortcuts'][1]/a[1]"
+        )
+        self.click(today)
+        self.wait(lambda d: date_input.get_attribute("value"), "“Today” to fill the date")
+        now = self.driver.find_element(
+            By.XPATH, "//input[@id='id_starts_at_1']/following-sibling::span[@class='datetimeshortcuts'][1]/a[1]"
+        )
+        self.click(now)
+        self.wait(lambda d: time_input.get_attribute("value"), "“Now” to fill the time")
+        calendar_icon = self.driver.find_element(
+            By.XPATH, "//input[@id='id_starts_at_0']/following-sibling::span[@class='datetimeshortcuts'][1]/a[2]"
+        )
+        self.click(calendar_icon)
+        self.visible(".calendarbox", "the calendar pop-up")
+        self.shot("event-add-calendar")
+        self.driver.find_element(By.TAG_NAME, "body").send_keys(Keys.ESCAPE)
+        clock_icon = self.driver.find_element(
+            By.XPATH, "//input[@id='id_starts_at_1']/following-sibling::span[@class='datetimeshortcuts'][1]/a[2]"
+        )
+        self.click(clock_icon)
+        self.visible(".clockbox", "the clock pop-up")
+        return (
+            f"slug prepopulated; Today/Now filled {date_input.get_attribute('value')} "
+            f"{time_input.get_attribute('value')}; calendar and clock pop-ups open"
+        )
+
+    def sign_out(self) -> str:
+        self.get("/admin/")
+        self.click(self.visible("#logout-form [type='submit']", "the “Log out” button"))
+        self.wait(lambda d: "logout" in d.current_url, "the logged-out page")
+        self.visible("#content")
+        self.shot("admin-logged-out")
+        return "signed out"
+
+    def check_admin_sign_in(self) -> str:
+        self.sign_in(ADMIN)
+        return f"signed in as {ADMIN}"
+
+    def check_users(self) -> str:
+        self.get("/admin/accounts/user/")
+        self.visible("#result_list")
+        rows = self.all("#result_list tbody tr")
+        if not rows:
+            raise CheckFailed("the Users changelist has no rows")
+        self.shot("users-changelist")
+        link = self.driver.find_element(By.CSS_SELECTOR, "#result_list tbody tr th a")
+        email = link.text
+        self.click(link)
+        self.visible("#user_form")
+        self.styles_loaded()
+        if not self.all("#user_form fieldset"):
+            raise CheckFailed("the user's change page has no fieldsets")
+        self.shot("user-change")
+        return f"{len(rows)} users; opened {email}"
+
+    def check_organizer_autocomplete(self) -> str:
+        """The platform admin picks an event's organizer with the autocomplete widget (select2 + AJAX)."""
+        self.get("/admin/events/event/add/")
+        self.click(self.visible(".field-organizer .select2-selection", "the organizer autocomplete (select2)"))
+        options = self.wait(
+            lambda d: [
+                o.text
+                for o in d.find_elements(By.CSS_SELECTOR, ".select2-results__option[role=option]")
+                if o.text and "loading-results" not in (o.get_attribute("class") or "")
+            ],
+            "autocomplete results from /admin/autocomplete/",
+        )
+        self.shot("event-add-autocomplete")
+        self.driver.find_element(By.TAG_NAME, "body").send_keys(Keys.ESCAPE)
+        return f"organizer autocomplete offers {options}"
+
+    def check_swagger(self) -> str:
+        self.get("/api/docs")
+        self.visible(".swagger-ui .info .title", "Swagger UI's title")
+        self.wait(lambda d: d.find_elements(By.CSS_SELECTOR, ".opblock"), "Swagger UI's operations (.opblock)")
+        self.styles_loaded()
+        title = self.driver.find_element(By.CSS_SELECTOR, ".swagger-ui .info .title").text
+        operations = len(self.all(".opblock"))
+        self.shot("swagger-ui")
+        summary = self.wait(
+            lambda d: next(
+                (
+                    s
+                    for s in d.find_elements(By.CSS_SELECTOR, ".opblock-get .opblock-summary")
+                    if s.find_elements(By.CSS_SELECTOR, '[data-path="/api/v1/events"]')
+                ),
+                None,
+            ),
+            "the GET /api/v1/events operation",
+        )
+        block = summary.find_element(By.XPATH, "./ancestor::div[contains(@class, 'opblock')][1]")
+        self.click(summary.find_element(By.CSS_SELECTOR, ".opblock-summary-path, .opblock-summary-control"))
+        self.click(self.wait(lambda d: block.find_elements(By.CSS_SELECTOR, ".try-out__btn")[0], "“Try it out”"))
+        self.click(self.wait(lambda d: block.find_elements(By.CSS_SELECTOR, "button.execute")[0], "“Execute”"))
+        status = self.wait(
+            lambda d: next(
+                (
+                    s.text
+                    for s in block.find_elements(By.CSS_SELECTOR, ".live-responses-table tbody .response-col_status")
+                ),
+                None,
+            ),
+            "the live response",
+        )
+        if not status.strip().startswith("200"):
+            raise CheckFailed(f"GET /api/v1/events answered {status!r} in Swagger UI")
+        body = block.find_element(By.CSS_SELECTOR, ".live-responses-table tbody .response-col_description pre").text
+        if '"count"' not in body:
+            raise CheckFailed(f"unexpected response body: {body[:200]!r}")
+        self.driver.execute_script(
+            "arguments[0].scrollIntoView({block: 'start'});",
+            block.find_element(By.CSS_SELECTOR, ".live-responses-table"),
+        )
+        self.shot("swagger-try-it-out")
+        return f"{title.splitlines()[0]!r}: {operations} operations; Try it out → Execute GET /api/v1/events: 200"
+
+    def check_redoc(self) -> str:
+        self.get("/api/redoc")
+        heading = self.wait(
+            lambda d: next((h for h in d.find_elements(By.CSS_SELECTOR, "h1") if "EventFlow API" in h.text), None),
+            "ReDoc's API title",
+            timeout=self.timeout * 2,
+        )
+        menu = self.wait(
+            lambda d: [i for i in d.find_elements(By.CSS_SELECTOR, "[role='menuitem'], li[data-item-id]") if i.text],
+            "ReDoc's menu",
+        )
+        self.wait(
+            lambda d: d.find_elements(By.XPATH, "//*[not(*) and normalize-space(.)='events_list']"),
+            "the events_list operation",
+        )
+        self.styles_loaded()
+        self.shot("redoc")
+        # ReDoc's search runs in a web worker started from a blob: URL (worker-src blob:).
+        self.visible("input.search-input, input[placeholder^='Search']", "ReDoc's search box").send_keys("availability")
+        results_css = "[data-role='search:results'] li"
+        self.wait(
+            lambda d: [r for r in d.find_elements(By.CSS_SELECTOR, results_css) if "events_availability" in r.text],
+            "ReDoc's search results (its search worker)",
+        )
+        searched = f"; search 'availability' found {len(self.all(results_css))} item(s)"
+        self.shot("redoc-search")
+        return f"{heading.text.splitlines()[0]!r}, {len(menu)} menu items, events_list shown{searched}"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--base-url", default="http://127.0.0.1:8000")
+    parser.add_argument("--chromium", default="/usr/bin/chromium")
+    parser.add_argument("--chromedriver", default="/usr/bin/chromedriver")
+    parser.add_argument("--screenshots", help="directory for the PNG screenshots (default: a new temporary one)")
+    parser.add_argument("--timeout", type=float, default=15.0, help="seconds to wait for each thing on a page")
+    parser.add_argument(
+        "--allow-violation",
+        action="append",
+        default=[],
+        metavar="DIRECTIVE=URL",
+        help="a known violation that does not fail the check, e.g. img-src=https://cdn.example/logo.svg (repeatable)",
+    )
+    args = parser.parse_args()
+    allowed = []
+    for item in args.allow_violation:
+        directive, sep, url = item.partition("=")
+        if not sep or not directive or not url:
+            parser.error(f"--allow-violation wants DIRECTIVE=URL, not {item!r}")
+        allowed.append((directive.strip(), url.strip()))
+    screenshots = Path(args.screenshots or tempfile.mkdtemp(prefix="eventflow-screenshots-"))
+    screenshots.mkdir(parents=True, exist_ok=True)
+    # SIGTERM (CI cancelling the job) ends through the finally below, so the browser is closed.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+
+    started = time.monotonic()
+    print(f"== browser check of {args.base_url} (screenshots: {screenshots})", flush=True)
+    check = BrowserCheck(args.base_url, args.chromium, args.chromedriver, screenshots, args.timeout, allowed)
+    try:
+        print(
+            f"   {check.driver.capabilities.get('browserVersion')} headless, chromedriver "
+            f"{check.driver.capabilities.get('chrome', {}).get('chromedriverVersion', '?').split()[0]}",
+            flush=True,
+        )
+        check.run("csp-header", check.check_csp_header)
+        check.run("violation-detector-self-test", check.check_detector)
+        check.run("admin-login-page", check.check_admin_login_page)
+        check.run("admin-sign-in-organizer", check.check_organizer_sign_in)
+        check.run("events-changelist", check.check_events_changelist)
+        check.run("events-search", check.check_events_search)
+        check.run("event-change-inline-add-another", check.check_event_change_page)
+        check.run("event-add-datetime-widgets", check.check_event_add_page)
+        check.run("admin-sign-out-organizer", check.sign_out)
+        check.run("admin-sign-in-admin", check.check_admin_sign_in)
+        check.run("users-changelist-and-change", check.check_users)
+        check.run("event-add-organizer-autocomplete", check.check_organizer_autocomplete)
+        check.run("admin-sign-out-admin", check.sign_out)
+        check.run("swagger-ui-try-it-out", check.check_swagger)
+        check.run("redoc", check.check_redoc)
+    finally:
+        check.close()
+    failed = [name for name, ok, _ in check.results if not ok]
+    if check.console_notes:
+        print("-- other console errors (not failing the check):")
+        for note in sorted(set(check.console_notes)):
+            print(f"   {note}")
+    took = time.monotonic() - started
+    print(f"== screenshots in {screenshots}")
+    if failed:
+        print(f"browser check: FAILED {len(failed)} of {len(check.results)} ({', '.join(failed)}) in {took:.0f}s")
+        return 1
+    print(f"browser check: all {len(check.results)} checks passed in {took:.0f}s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
