@@ -19,13 +19,25 @@ and Redis db, so it can run beside anything:
 ``--max-per-buyer`` sets a per-buyer limit on the ticket type (commits that have
 the field only), to measure what enforcing it adds. The first 10% of orders are
 a warm-up and not counted. Results are written down in bench/README.md.
+
+CPU time on a shared virtual machine varies by 20% or more between identical
+runs. For a repeatable number, count instructions instead: under valgrind,
+``--callgrind`` switches instrumentation on for the timed purchases only, and
+callgrind's total divided by the purchases is instructions per purchase (the
+same for the same code and inputs, whatever else the machine does)::
+
+    valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file=/tmp/cg.out \
+        .venv/bin/python bench/purchase_cost.py --orders 300 --repeat 1 --callgrind
+    callgrind_annotate /tmp/cg.out | grep 'PROGRAM TOTALS'    # then divide by the purchases timed
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
+import subprocess
 import sys
 import time
 import uuid
@@ -48,11 +60,20 @@ def _ensure_database(url: str) -> None:
             conn.execute(f'CREATE DATABASE "{name}"')
 
 
+def _instrument(state: str) -> None:
+    """Switch valgrind's instrumentation of this process on or off (callgrind_control)."""
+    control = shutil.which("callgrind_control")
+    if control is None:
+        raise SystemExit("--callgrind needs valgrind's callgrind_control on PATH (and to run under valgrind)")
+    subprocess.run([control, "-i", state, str(os.getpid())], check=True, capture_output=True)  # noqa: S603
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--orders", type=int, default=2000)
     parser.add_argument("--max-per-buyer", type=int, default=None)
     parser.add_argument("--repeat", type=int, default=3, help="independent runs; the report gives each")
+    parser.add_argument("--callgrind", action="store_true", help="toggle valgrind's instrumentation around them")
     args = parser.parse_args()
 
     url = os.environ.get("DATABASE_URL", "")
@@ -130,6 +151,8 @@ def main() -> int:
         timed = 0
         with connection.execute_wrapper(count):
             for i, token in enumerate(tokens):
+                if args.callgrind and i == warmup:
+                    _instrument("on")
                 statements = cache_calls = 0
                 started = time.process_time()
                 response = client.post(
@@ -141,6 +164,8 @@ def main() -> int:
                     return 1
                 if i >= warmup:
                     cpu, sql, calls, timed = cpu + elapsed, sql + statements, calls + cache_calls, timed + 1
+        if args.callgrind:
+            _instrument("off")
         results.append((cpu / timed * 1000, sql / timed, calls / timed))
         print(
             f"run {run + 1}: {timed} purchases, CPU {cpu / timed * 1000:.2f} ms, "

@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import DatabaseError, OperationalError, connection, transaction
-from django.db.models import Case, F, Q, Sum, When
+from django.db.models import Case, F, When
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -28,6 +28,7 @@ from eventflow.api.errors import ApplicationError
 from events import cache as catalogue_cache
 from events.models import Event, TicketType
 
+from . import sql
 from .errors import Busy, LimitExceeded, NotRefundable, OrderNotCancellable, SalesClosed, SoldOut
 from .models import IdempotencyRecord, InventoryEntry, Order, OrderItem, Ticket
 
@@ -192,16 +193,9 @@ def _held_by_buyer(buyer: User, event: Event, now: datetime) -> dict[int, int]:
     The buyer's row lock serialises their purchases, so two orders racing for
     the last allowed ticket count each other: the second one waits for the
     first to commit, then sees its items. Holds that ran out but were not swept
-    yet do not count against the buyer.
+    yet do not count against the buyer. (Hand-written SQL: orders/sql.py.)
     """
-    list(User.objects.select_for_update(no_key=True).filter(pk=buyer.pk).values_list("pk", flat=True))
-    live = Q(order__status=Order.Status.PAID) | Q(order__status=Order.Status.RESERVED, order__expires_at__gt=now)
-    return dict(
-        OrderItem.objects.filter(live, order__buyer=buyer, order__event=event)
-        .values_list("ticket_type_id")
-        .annotate(held=Sum("quantity"))
-        .order_by()
-    )
+    return sql.lock_buyer_and_count_held(buyer_id=buyer.pk, event_id=event.pk, now=now)
 
 
 def _place(
