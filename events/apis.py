@@ -16,6 +16,7 @@ from rest_framework.response import Response
 
 from accounts.models import OrganizerProfile
 from eventflow.api.schema import problems
+from eventflow.api.serializers import NoInputSerializer
 
 from . import cache, images, selectors, services
 from .errors import NotAnOrganizer
@@ -164,6 +165,7 @@ class EventViewSet(viewsets.GenericViewSet):
     @action(detail=True, methods=["post"])
     def publish(self, request: Request, pk: str) -> Response:
         event = selectors.event_get_manageable(event_id=int(pk), user=request.user)
+        NoInputSerializer(data=request.data).is_valid(raise_exception=True)
         return self._detail(services.event_publish(event=event))
 
     @extend_schema(

@@ -19,6 +19,7 @@ from rest_framework.views import APIView
 
 from eventflow.api.filters import StrictFilterSet
 from eventflow.api.schema import problems
+from eventflow.api.serializers import NoInputSerializer
 from events import selectors as event_selectors
 
 from . import selectors, services
@@ -119,7 +120,9 @@ class OrderViewSet(viewsets.GenericViewSet):
     )
     @action(detail=True, methods=["post"])
     def cancel(self, request: Request, pk: str) -> Response:
-        services.order_cancel(order=self._order(pk))
+        order = self._order(pk)
+        NoInputSerializer(data=request.data).is_valid(raise_exception=True)
+        services.order_cancel(order=order)
         return Response(OrderOutputSerializer(self._order(pk)).data)
 
     @extend_schema(

@@ -82,3 +82,7 @@ class StrictInputSerializer(serializers.Serializer):
             if errors:
                 raise serializers.ValidationError(errors)
         return super().to_internal_value(data)
+
+
+class NoInputSerializer(StrictInputSerializer):
+    """The body of an action that takes none (publish, cancel): any field sent is refused by name."""

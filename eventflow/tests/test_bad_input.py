@@ -251,3 +251,53 @@ def test_quantity_must_be_a_json_integer(client, quantity):
 def test_login_types_and_unknown_fields(api_client, payload, field):
     body = assert_problem(api_client.post("/api/v1/auth/login", payload), 400, "invalid")
     assert field in body["errors"]
+
+
+# --- Unknown fields on every write ---------------------------------------------------------
+
+
+def test_every_write_endpoint_refuses_unknown_fields_by_name(organizer_client, user, client):
+    owner, profile = organizer_client
+    event = EventFactory(organizer=profile)
+    tier = TicketTypeFactory(event=event)
+    published = EventFactory(status=Event.Status.PUBLISHED)
+    public_tier = TicketTypeFactory(event=published)
+    order = client.post(
+        "/api/v1/orders", {"event": published.pk, "items": [{"ticket_type": public_tier.pk, "quantity": 1}]}
+    )
+    assert order.status_code == 201
+    anonymous = APIClient()
+    writes = [
+        (anonymous, "post", "/api/v1/auth/register", {"email": "n@example.com", "password": "Tr1cky-Passphrase-42"}),
+        (anonymous, "post", "/api/v1/auth/login", {"email": user.email, "password": DEFAULT_PASSWORD}),
+        (anonymous, "post", "/api/v1/auth/refresh", {"refresh": "x"}),
+        (client, "post", "/api/v1/auth/logout", {"refresh": "x"}),
+        (client, "patch", "/api/v1/users/me", {"name": "Ada"}),
+        (client, "post", "/api/v1/organizers/me", {"display_name": "Ada Live"}),
+        (owner, "patch", "/api/v1/organizers/me", {"display_name": "Renamed"}),
+        (
+            owner,
+            "post",
+            "/api/v1/events",
+            {"title": "T", "starts_at": "2031-01-01T20:00:00Z", "ends_at": "2031-01-01T23:00:00Z"},
+        ),
+        (owner, "patch", f"/api/v1/events/{event.pk}", {"title": "T2"}),
+        (owner, "post", f"/api/v1/events/{event.pk}/publish", {}),
+        (owner, "post", f"/api/v1/events/{event.pk}/ticket-types", {"name": "VIP", "price_cents": 1, "capacity": 1}),
+        (owner, "patch", f"/api/v1/events/{event.pk}/ticket-types/{tier.pk}", {"name": "GA"}),
+        (
+            client,
+            "post",
+            "/api/v1/orders",
+            {"event": published.pk, "items": [{"ticket_type": public_tier.pk, "quantity": 1}]},
+        ),
+        (client, "post", f"/api/v1/orders/{order.json()['id']}/cancel", {}),
+    ]
+    for who, method, path, body in writes:
+        r = getattr(who, method)(path, {**body, "sneaky": True}, format="json")
+        problem = assert_problem(r, 400, "invalid")
+        assert problem["errors"].get("sneaky") == ["This field is not accepted."], (method, path, problem)
+    # nothing above changed anything
+    event.refresh_from_db()
+    assert (event.title, event.status) == (event.title, Event.Status.DRAFT)
+    assert Order.objects.get(pk=order.json()["id"]).status == Order.Status.RESERVED
