@@ -17,6 +17,9 @@ def test_app_is_configured_from_settings(settings):
     assert app.conf.broker_url == settings.CELERY_BROKER_URL
     assert app.conf.broker_url.startswith("redis://")
     assert app.conf.task_acks_late is True
+    # each test run consumes its own queue (conftest.py), so two runs never take each other's tasks
+    assert app.conf.task_default_queue == settings.CELERY_TASK_DEFAULT_QUEUE
+    assert app.conf.task_default_queue.startswith("eventflow-test-")
     assert "purge-expired-sessions" in app.conf.beat_schedule
     assert "accounts.tasks.purge_expired_sessions" in app.tasks
 

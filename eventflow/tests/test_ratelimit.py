@@ -184,8 +184,9 @@ def test_register_is_limited_per_ip(api_client, frozen_ratelimit_clock):
     assert r.status_code == 201
 
 
-def test_rate_limit_counters_live_in_redis(api_client, frozen_ratelimit_clock):
+def test_rate_limit_counters_live_in_redis(api_client, frozen_ratelimit_clock, settings):
     from django_redis import get_redis_connection
 
     api_client.post("/api/v1/auth/register", {"email": "c@example.com", "password": "Tr1cky-Passphrase-42"})
-    assert get_redis_connection("default").dbsize() > 0
+    prefix = settings.CACHES["default"]["KEY_PREFIX"]
+    assert any(key.startswith(prefix.encode()) for key in get_redis_connection("default").scan_iter(f"{prefix}:*"))
