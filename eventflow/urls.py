@@ -5,8 +5,15 @@ from django.views.static import serve
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
 
 from eventflow.api.health import HealthApi
+from eventflow.views import ApiRootApi, home, without_trailing_slash
+
+admin.site.site_header = "EventFlow back office"
+admin.site.site_title = "EventFlow"
+admin.site.index_title = "Events, tickets and orders"
+admin.site.site_url = "/"  # "View site": the landing page with the docs and the API
 
 api_v1 = [
+    path("", ApiRootApi.as_view(), name="api-root"),
     path("", include("accounts.urls")),
     path("", include("events.urls")),
     path("", include("orders.urls")),
@@ -15,6 +22,7 @@ api_v1 = [
 ]
 
 urlpatterns = [
+    path("", home, name="home"),
     path("api/v1/", include(api_v1)),
     # The split view serves Swagger UI's set-up script as a file, so the page needs no inline script (CSP).
     path("api/docs", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="swagger-ui"),
@@ -26,6 +34,9 @@ if settings.SERVE_MEDIA:
     # Uploaded media from the local disk, for the embedded default and small
     # deployments; with S3 (or a web server in front) set SERVE_MEDIA=false.
     urlpatterns.append(re_path(r"^media/(?P<path>.*)$", serve, {"document_root": settings.MEDIA_ROOT}))
+
+# Last: /api/v1/events/ and the like redirect to the canonical path without the slash.
+urlpatterns.append(re_path(r"^(?P<path>.+)/$", without_trailing_slash))
 
 handler400 = "eventflow.api.errors.bad_request"
 handler403 = "eventflow.api.errors.permission_denied"
