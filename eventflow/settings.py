@@ -375,6 +375,9 @@ SPECTACULAR_SETTINGS = {
 # Without a broker, tasks run eagerly in the calling process.
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="") or REDIS_URL or "memory://"
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=CELERY_BROKER_URL == "memory://")
+# Without a broker there is no beat: the server process sweeps due holds itself (orders/sweeper.py).
+EXPIRY_SWEEP_SECONDS = env.int("EXPIRY_SWEEP_SECONDS", default=30)
+EXPIRY_SWEEP_IN_PROCESS = env.bool("EXPIRY_SWEEP_IN_PROCESS", default=CELERY_BROKER_URL == "memory://")
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
@@ -387,7 +390,7 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     "expire-reservations": {
         "task": "orders.tasks.expire_reservations",
-        "schedule": timedelta(seconds=env.int("EXPIRY_SWEEP_SECONDS", default=30)),
+        "schedule": timedelta(seconds=EXPIRY_SWEEP_SECONDS),
         "options": {"expires": 25},  # a sweep that waited too long is skipped; the next one comes
     },
     "purge-idempotency-records": {

@@ -4,3 +4,12 @@ from django.apps import AppConfig
 class OrdersConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "orders"
+
+    def ready(self) -> None:
+        from django.conf import settings
+        from django.core.signals import request_started
+
+        if settings.EXPIRY_SWEEP_IN_PROCESS:
+            from .sweeper import start_on_first_request
+
+            request_started.connect(start_on_first_request, dispatch_uid="orders.sweeper")
