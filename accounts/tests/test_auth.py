@@ -205,12 +205,22 @@ def test_hand_made_valid_token_is_accepted(api_client):
     assert api_client.get(ME).status_code == 200
 
 
-@pytest.mark.parametrize("kind", ["garbage", "expired", "wrong_key", "refresh_as_access"])
+def test_an_expired_access_token_has_its_own_code(api_client):
+    """The client should refresh, not sign in again."""
+    api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {_access_for(UserFactory(), lifetime=timedelta(seconds=-10))}")
+    r = api_client.get(ME)
+    body = assert_problem(r, 401, "token_expired")
+    assert "refresh" in body["detail"]
+    assert r["WWW-Authenticate"].startswith("Bearer")
+
+
+@pytest.mark.parametrize("kind", ["garbage", "expired_and_forged", "wrong_key", "refresh_as_access"])
 def test_bad_access_tokens_are_401(api_client, kind):
     user = UserFactory()
     token = {
         "garbage": lambda: "not.a.jwt",
-        "expired": lambda: _access_for(user, lifetime=timedelta(seconds=-10)),
+        # expiry is only believed once the signature checks out
+        "expired_and_forged": lambda: _access_for(user, key="another-key-" * 4, lifetime=timedelta(seconds=-10)),
         "wrong_key": lambda: _access_for(user, key="another-key-" * 4),
         "refresh_as_access": lambda: api_client.post(LOGIN, {"email": user.email, "password": DEFAULT_PASSWORD}).json()[
             "refresh"

@@ -65,7 +65,7 @@ class AutoSchema(BaseAutoSchema):
             defaults[400] = ["invalid"]  # a malformed filter, or a NUL anywhere in the query
         needs_auth = any(not issubclass(p, permissions.AllowAny) for p in getattr(view, "permission_classes", []))
         if needs_auth and getattr(view, "authentication_classes", None):
-            defaults[401] = ["not_authenticated", "token_not_valid"]
+            defaults[401] = ["not_authenticated", "token_not_valid", "token_expired"]
         if "{" in self.path or (self._is_list_view() and self._get_paginator() is not None):
             defaults[404] = ["not_found"]  # a missing object, or a page past the last one
         if getattr(view, "throttle_classes", None):
