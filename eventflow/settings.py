@@ -351,9 +351,23 @@ PROBLEM_TYPE_BASE_URI = env.str("PROBLEM_TYPE_BASE_URI", default="urn:eventflow:
 SPECTACULAR_SETTINGS = {
     "TITLE": "EventFlow API",
     "DESCRIPTION": (
-        "Ticketing backend: events, ticket tiers, oversell-proof orders and check-in. "
-        "Errors are RFC 9457 problem details (`application/problem+json`) with a stable `code`."
+        "EventFlow: events with ticket tiers, a searchable catalogue, and oversell-proof reservations "
+        "with idempotent retries. Sign in with `POST /auth/login` and send `Authorization: Bearer <access>`; "
+        "when an access token expires (401 `token_expired`) refresh it with `POST /auth/refresh`. "
+        "Money is integer minor units (`*_cents`) in the event's `currency`; times are ISO 8601 with an "
+        "offset. Errors are RFC 9457 problem details (`application/problem+json`) with a stable `code`; "
+        "lists are paginated with `page` and `page_size`."
     ),
+    # In the order a reader meets them; staff last. Summaries and examples: eventflow/api/docs.py.
+    "TAGS": [
+        {"name": "auth", "description": "Accounts, sign-in and sessions (JWT access and refresh tokens)."},
+        {"name": "users", "description": "The signed-in user: profile and tickets."},
+        {"name": "organizers", "description": "Becoming an organizer, and the organizer profile."},
+        {"name": "events", "description": "The catalogue, and organizers' events, ticket types, sales, attendees."},
+        {"name": "orders", "description": "Reserving tickets, orders and their tickets."},
+        {"name": "system", "description": "The API's own endpoints: resource index, health, schema."},
+        {"name": "staff", "description": "Platform administrators only."},
+    ],
     "VERSION": "1.0.0",
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     "SERVE_INCLUDE_SCHEMA": False,
