@@ -3,6 +3,7 @@ from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from . import services
 from .models import OrganizerProfile, TokenFamily, User, normalize_email
@@ -92,4 +93,5 @@ class TokenFamilyAdmin(admin.ModelAdmin):
     @admin.action(description=_("End selected sessions"), permissions=["delete"])
     def end_sessions(self, request, queryset) -> None:
         ended = services.sessions_revoke(family_ids=list(queryset.values_list("pk", flat=True)))
-        self.message_user(request, _("%(count)d sessions ended.") % {"count": ended}, messages.SUCCESS)
+        message = ngettext("%(count)d session ended.", "%(count)d sessions ended.", ended) % {"count": ended}
+        self.message_user(request, message, messages.SUCCESS)

@@ -39,3 +39,22 @@ class RejectNulCharactersMiddleware:
         if request.method == "POST" and request.content_type == "application/x-www-form-urlencoded":
             return b"%00" in request.body or b"\x00" in request.body
         return False
+
+
+class CanonicalPathMiddleware:
+    """A GET that 404s only because of a trailing slash is redirected to the path without it.
+
+    The mirror image of Django's APPEND_SLASH (which the admin's slashed URLs keep
+    using); it acts on 404s only, so it costs the requests that succeed nothing.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if response.status_code == 404:
+            from eventflow.views import canonical_redirect
+
+            return canonical_redirect(request) or response
+        return response

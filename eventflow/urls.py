@@ -5,7 +5,7 @@ from django.views.static import serve
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
 
 from eventflow.api.health import HealthApi
-from eventflow.views import ApiRootApi, home, without_trailing_slash
+from eventflow.views import ApiRootApi, home
 
 admin.site.site_header = "EventFlow back office"
 admin.site.site_title = "EventFlow"
@@ -34,9 +34,6 @@ if settings.SERVE_MEDIA:
     # Uploaded media from the local disk, for the embedded default and small
     # deployments; with S3 (or a web server in front) set SERVE_MEDIA=false.
     urlpatterns.append(re_path(r"^media/(?P<path>.*)$", serve, {"document_root": settings.MEDIA_ROOT}))
-
-# Last: /api/v1/events/ and the like redirect to the canonical path without the slash.
-urlpatterns.append(re_path(r"^(?P<path>.+)/$", without_trailing_slash))
 
 handler400 = "eventflow.api.errors.bad_request"
 handler403 = "eventflow.api.errors.permission_denied"

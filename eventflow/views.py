@@ -11,8 +11,6 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from eventflow.api.errors import page_not_found
-
 
 def home(request: HttpRequest) -> HttpResponse:
     """A small landing page with links: what a person opening the server's address wants first."""
@@ -61,20 +59,20 @@ class ApiRootApi(APIView):
         return Response(links)
 
 
-def without_trailing_slash(request: HttpRequest, path: str) -> HttpResponse:
+def canonical_redirect(request: HttpRequest) -> HttpResponse | None:
     """``GET /api/v1/events/`` -> 301 to ``/api/v1/events`` (query kept), when that path exists.
 
     EventFlow's canonical paths have no trailing slash; clients and people add one by
     habit. Only reads are redirected: a client must not have a write silently turned
-    into a GET. Anything else is the usual 404.
+    into a GET. Called for 404s only (``eventflow.middleware.CanonicalPathMiddleware``).
     """
+    path = request.path_info
+    if request.method not in ("GET", "HEAD") or not path.endswith("/") or path == "/":
+        return None
     canonical = "/" + path.strip("/")  # never "//host": no open redirect
-    if request.method in ("GET", "HEAD"):
-        try:
-            resolve(canonical)
-        except Resolver404:
-            pass
-        else:
-            query = request.META.get("QUERY_STRING", "")
-            return HttpResponsePermanentRedirect(f"{canonical}?{query}" if query else canonical)
-    return page_not_found(request, Resolver404())
+    try:
+        resolve(canonical)
+    except Resolver404:
+        return None
+    query = request.META.get("QUERY_STRING", "")
+    return HttpResponsePermanentRedirect(f"{canonical}?{query}" if query else canonical)

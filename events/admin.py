@@ -25,6 +25,7 @@ from django.db.models.functions import Coalesce
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
@@ -86,7 +87,12 @@ class TicketTypeInlineForm(forms.ModelForm):
             if current is not None and capacity < current.taken:
                 self.add_error(
                     "capacity",
-                    gettext("Capacity cannot drop below %(taken)d already sold or held.") % {"taken": current.taken},
+                    ngettext(
+                        "Capacity cannot drop below %(taken)d ticket already sold or held.",
+                        "Capacity cannot drop below %(taken)d tickets already sold or held.",
+                        current.taken,
+                    )
+                    % {"taken": current.taken},
                 )
         return cleaned
 
@@ -212,6 +218,8 @@ class EventAdminForm(forms.ModelForm):
         starts, ends = cleaned.get("starts_at"), cleaned.get("ends_at")
         if starts and ends and ends <= starts:
             self.add_error("ends_at", gettext("Must be later than the start."))
+        if starts and "starts_at" in self.changed_data and starts <= timezone.now():
+            self.add_error("starts_at", gettext("An event must start in the future."))
         if (cleaned.get("latitude") is None) != (cleaned.get("longitude") is None):
             self.add_error("longitude", gettext("Give latitude and longitude together."))
         slug = cleaned.get("slug")

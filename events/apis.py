@@ -159,7 +159,9 @@ class EventViewSet(viewsets.GenericViewSet):
         request=None,
         responses={
             200: EventDetailOutputSerializer,
-            **problems({**MANAGE_ERRORS, 409: ["no_ticket_types", "invalid_status_transition", "event_ended"]}),
+            **problems(
+                {**MANAGE_ERRORS, 409: ["no_ticket_types", "invalid_status_transition", "event_started", "event_ended"]}
+            ),
         },
     )
     @action(detail=True, methods=["post"])

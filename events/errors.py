@@ -32,6 +32,11 @@ class EventHasOrders(Conflict):
     default_detail = _("Tickets of this event have been sold or are held; it cannot be deleted.")
 
 
+class EventStarted(Conflict):
+    default_code = "event_started"
+    default_detail = _("The event has already started; it can no longer be published.")
+
+
 class EventCancelled(Conflict):
     default_code = "event_cancelled"
     default_detail = _("The event is cancelled and can no longer be changed.")

@@ -10,6 +10,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.text import slugify
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from accounts.models import OrganizerProfile
 from eventflow.api.errors import ApplicationError
@@ -19,6 +20,7 @@ from .errors import (
     EventCancelled,
     EventEnded,
     EventHasOrders,
+    EventStarted,
     InvalidStatusTransition,
     LastTicketType,
     NoTicketTypes,
@@ -66,6 +68,12 @@ def _check_time_window(start: datetime | None, end: datetime | None, *, end_fiel
         raise ApplicationError(_("Must be later than the start."), field=end_field)
 
 
+def check_starts_in_future(starts_at: datetime | None) -> None:
+    """Events are created (or moved) to start in the future; the past is for records, not for sale."""
+    if starts_at is not None and starts_at <= timezone.now():
+        raise ApplicationError(_("An event must start in the future."), field="starts_at")
+
+
 def _unique_event_slug(organizer: OrganizerProfile, base: str, exclude_pk: int | None = None) -> str:
     root = (slugify(base) or "event")[:200]
     taken = set(
@@ -104,6 +112,7 @@ def _save(instance, fields: list[str]) -> None:
 def event_create(*, organizer: OrganizerProfile, **data: Any) -> Event:
     """A new draft event of ``organizer``."""
     data = {k: v for k, v in data.items() if k in EVENT_FIELDS}
+    check_starts_in_future(data.get("starts_at"))
     _check_time_window(data.get("starts_at"), data.get("ends_at"), end_field="ends_at")
     slug = data.pop("slug", None)
     if slug and Event.objects.alive().filter(organizer=organizer, slug=slug).exists():
@@ -123,6 +132,8 @@ def event_update(*, event: Event, **data: Any) -> Event:
     if event.status == Event.Status.CANCELLED:
         raise EventCancelled()
     data = {k: v for k, v in data.items() if k in EVENT_FIELDS}
+    if "starts_at" in data and data["starts_at"] != event.starts_at:
+        check_starts_in_future(data["starts_at"])
     _check_time_window(data.get("starts_at", event.starts_at), data.get("ends_at", event.ends_at), end_field="ends_at")
     slug = data.get("slug")
     if slug and Event.objects.alive().filter(organizer_id=event.organizer_id, slug=slug).exclude(pk=event.pk).exists():
@@ -144,6 +155,8 @@ def event_publish(*, event: Event) -> Event:
         )
     if event.ends_at <= timezone.now():
         raise EventEnded()
+    if event.starts_at <= timezone.now():
+        raise EventStarted()
     if not TicketType.objects.filter(event=event).exists():
         raise NoTicketTypes()
     event.status = Event.Status.PUBLISHED
@@ -225,7 +238,12 @@ def ticket_type_update(*, ticket_type: TicketType, **data: Any) -> TicketType:
         taken = locked.capacity - locked.available
         if data["capacity"] < taken:
             raise CapacityBelowSold(
-                _("Capacity cannot drop below %(taken)d: that many tickets are sold or held.") % {"taken": taken},
+                ngettext(
+                    "Capacity cannot drop below %(taken)d: that ticket is sold or held.",
+                    "Capacity cannot drop below %(taken)d: that many tickets are sold or held.",
+                    taken,
+                )
+                % {"taken": taken},
                 extra={"sold_and_held": taken},
             )
         locked.available = data["capacity"] - taken

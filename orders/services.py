@@ -22,6 +22,7 @@ from django.db import DatabaseError, OperationalError, connection, transaction
 from django.db.models import Case, F, When
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from accounts.models import User
 from eventflow.api.errors import ApplicationError
@@ -143,7 +144,11 @@ def _validate(event_id: int, lines: Sequence[Line], now: datetime) -> tuple[Even
             )
         if line.quantity > ticket_type.max_per_order:
             raise LimitExceeded(
-                _("At most %(max)d tickets of %(name)s per order.")
+                ngettext(
+                    "At most %(max)d ticket of %(name)s per order.",
+                    "At most %(max)d tickets of %(name)s per order.",
+                    ticket_type.max_per_order,
+                )
                 % {"max": ticket_type.max_per_order, "name": ticket_type.name},
                 extra={"ticket_type": ticket_type.pk, "max_per_order": ticket_type.max_per_order},
             )
@@ -166,7 +171,11 @@ def _check_buyer_limits(
         if limit is not None and totals[line.ticket_type_id] > limit:
             already = totals[line.ticket_type_id] - line.quantity
             raise LimitExceeded(
-                _("One buyer may hold at most %(max)d tickets of %(name)s; you already hold %(already)d.")
+                ngettext(
+                    "One buyer may hold at most %(max)d ticket of %(name)s; you already hold %(already)d.",
+                    "One buyer may hold at most %(max)d tickets of %(name)s; you already hold %(already)d.",
+                    limit,
+                )
                 % {"max": limit, "name": ticket_type.name, "already": already},
                 extra={"ticket_type": ticket_type.pk, "max_per_buyer": limit, "already_held": already},
             )
@@ -175,7 +184,11 @@ def _check_buyer_limits(
     if limit is not None and total > limit:
         already = total - sum(line.quantity for line in lines)
         raise LimitExceeded(
-            _("One buyer may hold at most %(max)d tickets of this event; you already hold %(already)d.")
+            ngettext(
+                "One buyer may hold at most %(max)d ticket of this event; you already hold %(already)d.",
+                "One buyer may hold at most %(max)d tickets of this event; you already hold %(already)d.",
+                limit,
+            )
             % {"max": limit, "already": already},
             extra={"max_tickets_per_buyer": limit, "already_held": already},
         )
@@ -268,8 +281,15 @@ def _due_holds_exist(event_id: int, now: datetime) -> bool:
 def _sold_out(types: dict[int, TicketType], short: _ShortOfStock) -> SoldOut:
     first = short.ticket_type_ids[0]
     left = short.available.get(first, 0)
+    name = types[first].name
+    if left == 0:
+        detail = _("%(name)s is sold out.") % {"name": name}
+    else:
+        detail = ngettext(
+            "Only %(left)d ticket of %(name)s is left.", "Only %(left)d tickets of %(name)s are left.", left
+        ) % {"left": left, "name": name}
     return SoldOut(
-        _("Only %(left)d tickets of %(name)s are left.") % {"left": left, "name": types[first].name},
+        detail,
         extra={"ticket_type": first, "available": left},
     )
 

@@ -310,7 +310,7 @@ def test_a_capacity_change_moves_available_and_never_drops_below_sold_or_held(or
     # then the form says why and nothing changed
     assert r.status_code == 200
     assert r.context["inline_admin_formsets"][0].formset.errors[0]["capacity"] == [
-        "Capacity cannot drop below 10 already sold or held."
+        "Capacity cannot drop below 10 tickets already sold or held."
     ]
     tier.refresh_from_db()
     assert (tier.capacity, tier.available) == (50, 40)

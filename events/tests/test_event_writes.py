@@ -376,3 +376,37 @@ def test_image_upload_missing_file_and_json_body(owner, organizer):
     event = EventFactory(organizer=organizer)
     assert_problem(owner.post(f"{EVENTS}/{event.pk}/image", {}, format="multipart"), 400, "invalid")
     assert_problem(owner.post(f"{EVENTS}/{event.pk}/image", {"image": "x"}), 415, "unsupported_media_type")
+
+
+# --- the past is not for sale ---------------------------------------------------------------
+
+
+def test_an_event_cannot_be_created_to_start_in_the_past(owner):
+    past = timezone.now() - timedelta(hours=1)
+    body = assert_problem(
+        owner.post(EVENTS, event_payload(starts_at=past.isoformat(), ends_at=(past + timedelta(hours=3)).isoformat())),
+        400,
+        "invalid",
+    )
+    assert body["errors"] == {"starts_at": ["An event must start in the future."]}
+    assert Event.objects.count() == 0
+
+
+def test_an_event_that_has_started_cannot_be_published_but_can_still_be_corrected(owner, organizer):
+    started = EventFactory(
+        organizer=organizer,
+        starts_at=timezone.now() - timedelta(minutes=5),
+        ends_at=timezone.now() + timedelta(hours=2),
+    )
+    TicketTypeFactory(event=started)
+    assert_problem(owner.post(f"{EVENTS}/{started.pk}/publish"), 409, "event_started")
+    started.refresh_from_db()
+    assert started.status == Event.Status.DRAFT
+    # fixing a typo is fine; moving the start into the past is not
+    assert owner.patch(f"{EVENTS}/{started.pk}", {"title": "Summer Jam (typo fixed)"}).status_code == 200
+    body = assert_problem(
+        owner.patch(f"{EVENTS}/{started.pk}", {"starts_at": (timezone.now() - timedelta(hours=1)).isoformat()}),
+        400,
+        "invalid",
+    )
+    assert "starts_at" in body["errors"]

@@ -135,3 +135,21 @@ def test_one_buyer_racing_over_two_ticket_types_keeps_the_event_limit():
     assert Counter(status for status, _, _ in results) == {201: 4, 409: 16}
     assert sold(a) + sold(b) == 4
     assert_inventory_clean()
+
+
+@pytest.mark.django_db
+def test_messages_count_tickets_in_proper_plurals(client, event):
+    one = TicketTypeFactory(event=event, name="Solo", capacity=3, max_per_order=1)
+    body = assert_problem(client.post(ORDERS, order_body(event, (one, 2))), 409, "limit_exceeded")
+    assert body["detail"] == "At most 1 ticket of Solo per order."
+    pair = TicketTypeFactory(event=event, name="Pair", capacity=2, max_per_order=5)
+    assert client.post(ORDERS, order_body(event, (pair, 1))).status_code == 201
+    body = assert_problem(client.post(ORDERS, order_body(event, (pair, 2))), 409, "sold_out")
+    assert body["detail"] == "Only 1 ticket of Pair is left."
+    assert client.post(ORDERS, order_body(event, (pair, 1))).status_code == 201
+    body = assert_problem(client.post(ORDERS, order_body(event, (pair, 1))), 409, "sold_out")
+    assert body["detail"] == "Pair is sold out."
+    capped = TicketTypeFactory(event=event, name="Capped", capacity=9, max_per_buyer=1)
+    assert client.post(ORDERS, order_body(event, (capped, 1))).status_code == 201
+    body = assert_problem(client.post(ORDERS, order_body(event, (capped, 1))), 409, "limit_exceeded")
+    assert body["detail"] == "One buyer may hold at most 1 ticket of Capped; you already hold 1."

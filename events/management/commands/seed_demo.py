@@ -31,6 +31,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from accounts import services as account_services
 from accounts.models import OrganizerProfile, User
@@ -514,6 +515,9 @@ class Command(BaseCommand):
 
         created = result.created_count
         if created:
-            self.stdout.write(self.style.SUCCESS(_("Demo data ready: %(count)d objects created.") % {"count": created}))
+            done = ngettext(
+                "Demo data ready: %(count)d object created.", "Demo data ready: %(count)d objects created.", created
+            )
+            self.stdout.write(self.style.SUCCESS(done % {"count": created}))
         else:
             self.stdout.write(self.style.SUCCESS(_("Demo data already present; nothing created.")))
