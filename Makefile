@@ -21,7 +21,7 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 # seed_demo refuses any database but the embedded SQLite one; the leading "-" lets the server start anyway.
 run: $(VENV)/.installed
 	$(PY) manage.py migrate --noinput
-	-$(PY) manage.py seed_demo
+	-$(PY) manage.py seed_demo --base-url http://$(HOST):$(PORT)
 	$(PY) manage.py collectstatic --noinput --verbosity 0
 	@echo "EventFlow on http://$(HOST):$(PORT)/api/v1/  docs: http://$(HOST):$(PORT)/api/docs  admin: http://$(HOST):$(PORT)/admin/"
 	$(PY) manage.py runserver $(HOST):$(PORT)

@@ -182,3 +182,9 @@ def test_refuses_on_postgresql_without_force():
         call_command("seed_demo", stdout=StringIO())
     assert not User.objects.exists()
     assert not Event.objects.exists()
+
+
+def test_it_prints_where_the_server_answers():
+    output = seed("--base-url", "http://127.0.0.1:8001")
+    assert "http://127.0.0.1:8001/admin/" in output
+    assert "http://127.0.0.1:8001/api/docs" in output

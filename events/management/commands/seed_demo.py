@@ -43,8 +43,7 @@ from events.models import Category, Event
 DEFAULT_PASSWORD = "eventflow-demo-2026"  # noqa: S105 - public on purpose, demo accounts only
 PASSWORD_ENV = "DEMO_PASSWORD"  # noqa: S105 - the variable's name, not a secret
 
-ADMIN_URL = "http://127.0.0.1:8000/admin/"
-DOCS_URL = "http://127.0.0.1:8000/api/docs"
+DEFAULT_BASE_URL = "http://127.0.0.1:8000"
 
 
 @dataclass(frozen=True)
@@ -428,6 +427,11 @@ class Command(BaseCommand):
             action="store_true",
             help=_("Seed even though the database is not the embedded SQLite one."),
         )
+        parser.add_argument(
+            "--base-url",
+            default=DEFAULT_BASE_URL,
+            help=_("Where the server answers, for the links printed at the end (make run passes its PORT)."),
+        )
 
     def handle(self, *args: Any, password: str | None, force: bool, verbosity: int, **options: Any) -> None:
         self._refuse_unless_embedded(force=force)
@@ -438,7 +442,7 @@ class Command(BaseCommand):
         except ApplicationError as exc:
             raise CommandError(str(exc.detail)) from exc
         if verbosity > 0:
-            self._report(result, password)
+            self._report(result, password, base_url=options.get("base_url") or DEFAULT_BASE_URL)
 
     def _refuse_unless_embedded(self, *, force: bool) -> None:
         """Known passwords must never reach a real deployment by accident."""
@@ -464,7 +468,7 @@ class Command(BaseCommand):
                     _("The demo password is not acceptable: %(reasons)s") % {"reasons": " ".join(exc.messages)}
                 ) from exc
 
-    def _report(self, result: SeedResult, password: str) -> None:
+    def _report(self, result: SeedResult, password: str, *, base_url: str) -> None:
         events = Event.objects.filter(pk__in=[event.pk for event, _created in result.events]).prefetch_related(
             "ticket_types"
         )
@@ -511,7 +515,9 @@ class Command(BaseCommand):
             rows.append([seeded.user.get_role_display(), seeded.user.email, shown, note])
         self.stdout.write(_table([_("role"), _("email"), _("password"), _("seed")], rows))
         self.stdout.write("")
-        self.stdout.write(_("Admin: %(admin)s   API docs: %(docs)s") % {"admin": ADMIN_URL, "docs": DOCS_URL})
+        base = base_url.rstrip("/")
+        links = {"admin": f"{base}/admin/", "docs": f"{base}/api/docs"}
+        self.stdout.write(_("Admin: %(admin)s   API docs: %(docs)s") % links)
 
         created = result.created_count
         if created:
