@@ -9,6 +9,8 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from eventflow.regional import validate_currency, validate_time_zone
+
 
 def normalize_email(email: str) -> str:
     """Emails are the login and compare case-insensitively: store them lower-cased."""
@@ -140,6 +142,20 @@ class OrganizerProfile(models.Model):
     display_name = models.CharField(_("display name"), max_length=120)
     slug = models.SlugField(_("slug"), max_length=80, unique=True)
     contact_email = models.EmailField(_("contact email"))
+    timezone = models.CharField(
+        _("time zone"),
+        max_length=64,
+        default="UTC",
+        validators=[validate_time_zone],
+        help_text=_("New events start in this time zone unless another is chosen."),
+    )
+    currency = models.CharField(
+        _("currency"),
+        max_length=3,
+        default="EUR",
+        validators=[validate_currency],
+        help_text=_("New events sell in this currency unless another is chosen."),
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

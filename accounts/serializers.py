@@ -5,6 +5,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
 from eventflow.api.serializers import StrictInputSerializer
+from eventflow.regional import validate_currency, validate_time_zone
 
 from .models import OrganizerProfile, User, normalize_email
 
@@ -12,7 +13,7 @@ from .models import OrganizerProfile, User, normalize_email
 class OrganizerProfileOutputSerializer(serializers.ModelSerializer):
     class Meta:
         model = OrganizerProfile
-        fields = ["id", "display_name", "slug", "contact_email", "created_at", "updated_at"]
+        fields = ["id", "display_name", "slug", "contact_email", "timezone", "currency", "created_at", "updated_at"]
         read_only_fields = fields
 
 
@@ -65,9 +66,13 @@ class OrganizerProfileCreateInputSerializer(StrictInputSerializer):
     display_name = serializers.CharField(max_length=120)
     slug = serializers.SlugField(max_length=80, required=False)
     contact_email = serializers.EmailField(required=False)
+    timezone = serializers.CharField(
+        max_length=64, required=False, validators=[validate_time_zone], help_text="Default for new events (IANA)."
+    )
+    currency = serializers.CharField(
+        max_length=3, required=False, validators=[validate_currency], help_text="Default for new events (ISO 4217)."
+    )
 
 
-class OrganizerProfileUpdateInputSerializer(StrictInputSerializer):
+class OrganizerProfileUpdateInputSerializer(OrganizerProfileCreateInputSerializer):
     display_name = serializers.CharField(max_length=120, required=False)
-    slug = serializers.SlugField(max_length=80, required=False)
-    contact_email = serializers.EmailField(required=False)

@@ -11,7 +11,7 @@ from django.contrib.auth.models import Group, Permission
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.http import HttpRequest
-from django.utils import timezone
+from django.utils import timezone as django_timezone
 from django.utils.text import slugify
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.settings import api_settings as jwt_settings
@@ -134,12 +134,12 @@ def session_refresh(*, refresh: str, request: HttpRequest | None = None) -> Toke
         if family is None or family.ended_at is not None or not family.user.is_active:
             raise RefreshRejected()  # ended, or its user was deactivated or deleted
         if family.current_jti != token[jwt_settings.JTI_CLAIM]:
-            family.ended_at, family.end_reason = timezone.now(), TokenFamily.EndReason.REUSE
+            family.ended_at, family.end_reason = django_timezone.now(), TokenFamily.EndReason.REUSE
             family.save(update_fields=["ended_at", "end_reason"])
             reused = True
         else:
             pair = _pair(family, family.user)
-            family.last_used_at = timezone.now()
+            family.last_used_at = django_timezone.now()
             family.user_agent = _user_agent(request) or family.user_agent
             family.save(update_fields=["current_jti", "expires_at", "last_used_at", "user_agent"])
     if reused:  # raised after the commit, so the family stays ended
@@ -156,7 +156,7 @@ def session_end(*, user: User, refresh: str) -> None:
     if str(token.get(jwt_settings.USER_ID_CLAIM)) != str(getattr(user, jwt_settings.USER_ID_FIELD)):
         raise RefreshTokenInvalid()
     ended = TokenFamily.objects.filter(pk=token[FAMILY_CLAIM], user=user, ended_at__isnull=True).update(
-        ended_at=timezone.now(), end_reason=TokenFamily.EndReason.LOGOUT
+        ended_at=django_timezone.now(), end_reason=TokenFamily.EndReason.LOGOUT
     )
     if not ended:
         raise RefreshTokenInvalid()
@@ -165,13 +165,13 @@ def session_end(*, user: User, refresh: str) -> None:
 def sessions_revoke(*, family_ids: list) -> int:
     """End the given sessions (staff, or later their owner): their refresh tokens stop working."""
     return TokenFamily.objects.filter(pk__in=family_ids, ended_at__isnull=True).update(
-        ended_at=timezone.now(), end_reason=TokenFamily.EndReason.REVOKED
+        ended_at=django_timezone.now(), end_reason=TokenFamily.EndReason.REVOKED
     )
 
 
 def sessions_purge(*, older_than: datetime | None = None) -> int:
     """Forget sessions whose newest refresh token has expired (before ``older_than``, default now)."""
-    deleted, _per_model = TokenFamily.objects.filter(expires_at__lt=older_than or timezone.now()).delete()
+    deleted, _per_model = TokenFamily.objects.filter(expires_at__lt=older_than or django_timezone.now()).delete()
     return deleted
 
 
@@ -216,7 +216,13 @@ def organizers_group() -> Group:
 
 @transaction.atomic
 def organizer_profile_create(
-    *, user: User, display_name: str, slug: str | None = None, contact_email: str | None = None
+    *,
+    user: User,
+    display_name: str,
+    slug: str | None = None,
+    contact_email: str | None = None,
+    timezone: str = "UTC",
+    currency: str = "EUR",
 ) -> OrganizerProfile:
     """Make ``user`` an organizer: create their profile, grant the role and open the admin back office
     (staff status and the Organizers group) in one transaction, so no organizer is half made."""
@@ -232,6 +238,8 @@ def organizer_profile_create(
                 display_name=display_name,
                 slug=slug or _unique_slug(display_name),
                 contact_email=contact_email or user.email,
+                timezone=timezone,
+                currency=currency,
             )
     except IntegrityError as exc:
         raise SlugTaken() from exc
@@ -251,8 +259,16 @@ def organizer_profile_update(
     display_name: str | None = None,
     slug: str | None = None,
     contact_email: str | None = None,
+    timezone: str | None = None,
+    currency: str | None = None,
 ) -> OrganizerProfile:
-    changes = {"display_name": display_name, "slug": slug, "contact_email": contact_email}
+    changes = {
+        "display_name": display_name,
+        "slug": slug,
+        "contact_email": contact_email,
+        "timezone": timezone,
+        "currency": currency,
+    }
     changes = {k: v for k, v in changes.items() if v is not None}
     if not changes:
         return profile

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import zoneinfo
-
 from django.contrib.postgres.search import SearchVectorField
-from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
@@ -13,22 +10,14 @@ from django.utils.translation import gettext_lazy as _
 from django_countries.fields import CountryField
 
 from accounts.models import OrganizerProfile
-
-from .currencies import ISO_4217
+from eventflow.regional import validate_currency, validate_time_zone
 
 # Upper bounds of what one ticket type may hold or cost (the API and the admin both enforce them).
 MAX_PRICE_CENTS = 100_000_000  # one million in major units
 MAX_CAPACITY = 1_000_000
 
 
-def validate_time_zone(value: str) -> None:
-    if value not in zoneinfo.available_timezones():
-        raise ValidationError(_("%(value)s is not an IANA time zone."), code="invalid", params={"value": value})
-
-
-def validate_currency(value: str) -> None:
-    if value not in ISO_4217:
-        raise ValidationError(_("%(value)s is not an ISO 4217 currency code."), code="invalid", params={"value": value})
+# validate_time_zone and validate_currency are imported here for the models and their migrations.
 
 
 class Category(models.TextChoices):

@@ -112,6 +112,8 @@ def _save(instance, fields: list[str]) -> None:
 def event_create(*, organizer: OrganizerProfile, **data: Any) -> Event:
     """A new draft event of ``organizer``."""
     data = {k: v for k, v in data.items() if k in EVENT_FIELDS}
+    data.setdefault("timezone", organizer.timezone)  # the organizer's defaults, unless chosen
+    data.setdefault("currency", organizer.currency)
     check_starts_in_future(data.get("starts_at"))
     _check_time_window(data.get("starts_at"), data.get("ends_at"), end_field="ends_at")
     slug = data.pop("slug", None)

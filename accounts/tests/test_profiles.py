@@ -93,3 +93,34 @@ def test_email_is_stored_lowercase_by_the_database():
     user = UserFactory()
     with pytest.raises(IntegrityError), transaction.atomic():
         User.objects.filter(pk=user.pk).update(email="MiXeD@example.com")
+
+
+def test_an_organizer_profile_sets_the_defaults_of_new_events(client):
+    r = client.post(
+        "/api/v1/organizers/me",
+        {"display_name": "Broadway Nights", "timezone": "America/New_York", "currency": "USD"},
+    )
+    assert r.status_code == 201, r.content
+    assert (r.json()["timezone"], r.json()["currency"]) == ("America/New_York", "USD")
+    event = client.post(
+        "/api/v1/events",
+        {"title": "Late show", "starts_at": "2031-05-01T21:30:00-04:00", "ends_at": "2031-05-01T23:30:00-04:00"},
+    )
+    assert event.status_code == 201, event.content
+    assert (event.json()["timezone"], event.json()["currency"]) == ("America/New_York", "USD")
+    # an event can still choose its own
+    other = client.post(
+        "/api/v1/events",
+        {
+            "title": "Paris",
+            "starts_at": "2031-06-01T20:00:00+02:00",
+            "ends_at": "2031-06-01T22:00:00+02:00",
+            "timezone": "Europe/Paris",
+            "currency": "EUR",
+        },
+    )
+    assert (other.json()["timezone"], other.json()["currency"]) == ("Europe/Paris", "EUR")
+    r = client.patch("/api/v1/organizers/me", {"currency": "CAD"})
+    assert r.json()["currency"] == "CAD"
+    body = assert_problem(client.patch("/api/v1/organizers/me", {"timezone": "Mars/Base"}), 400, "invalid")
+    assert "timezone" in body["errors"]
