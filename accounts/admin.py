@@ -2,8 +2,12 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
+from django.db.models import QuerySet
+from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
+
+from eventflow.regional import CURRENCY_CHOICES, TIME_ZONE_CHOICES
 
 from . import services
 from .models import OrganizerProfile, TokenFamily, User, normalize_email
@@ -64,12 +68,38 @@ class UserAdmin(DjangoUserAdmin):
     add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "name", "password1", "password2")}),)
 
 
+class OrganizerProfileForm(forms.ModelForm):
+    timezone = forms.ChoiceField(label=_("time zone"), choices=TIME_ZONE_CHOICES)
+    currency = forms.ChoiceField(label=_("currency"), choices=CURRENCY_CHOICES)
+
+    class Meta:
+        model = OrganizerProfile
+        fields = ["user", "display_name", "slug", "contact_email", "timezone", "currency"]
+
+
 @admin.register(OrganizerProfile)
 class OrganizerProfileAdmin(admin.ModelAdmin):
-    list_display = ["display_name", "slug", "user", "contact_email", "created_at"]
+    """Platform admins see every profile; an organizer sees and edits only their own (the defaults
+    of their new events live here), and can never hand it to another user."""
+
+    form = OrganizerProfileForm
+    list_display = ["display_name", "slug", "user", "contact_email", "timezone", "currency", "created_at"]
     search_fields = ["display_name", "slug", "user__email", "contact_email"]
     prepopulated_fields = {"slug": ["display_name"]}
     raw_id_fields = ["user"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[OrganizerProfile]:
+        qs = super().get_queryset(request)
+        return qs if request.user.is_superuser else qs.filter(user=request.user)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: OrganizerProfile | None = None) -> list[str]:
+        return [] if request.user.is_superuser else ["user"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return request.user.is_superuser  # organizers are made through POST /organizers/me
+
+    def has_delete_permission(self, request: HttpRequest, obj: OrganizerProfile | None = None) -> bool:
+        return request.user.is_superuser and super().has_delete_permission(request, obj)
 
 
 @admin.register(TokenFamily)

@@ -31,13 +31,11 @@ logger = logging.getLogger(__name__)
 
 ORGANIZERS_GROUP_NAME = "Organizers"
 # What an organizer may do in the admin back office, by app label. The admin
-# classes narrow every permission to the organizer's own objects.
-# accounts.view/change_organizerprofile are deliberately absent: the
-# OrganizerProfile admin is not scoped to the user's own profile yet, so those
-# permissions would let any organizer read and rewrite every profile
-# (including which user owns it). Organizers edit their profile through
-# PATCH /api/v1/organizers/me until that admin is scoped.
+# classes narrow every permission to the organizer's own objects (the
+# OrganizerProfile admin shows an organizer their own profile only, and never
+# lets them change which user owns it).
 ORGANIZER_PERMISSIONS: dict[str, tuple[str, ...]] = {
+    "accounts": ("view_organizerprofile", "change_organizerprofile"),
     "events": (
         "add_event",
         "change_event",

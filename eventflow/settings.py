@@ -224,6 +224,12 @@ SERVE_MEDIA = env.bool("SERVE_MEDIA", default=True)
 EVENT_IMAGE_MAX_BYTES = env.int("EVENT_IMAGE_MAX_BYTES", default=5 * 1024 * 1024)
 # Decoded size: width x height (x frames) of an event image, checked before decoding.
 EVENT_IMAGE_MAX_PIXELS = env.int("EVENT_IMAGE_MAX_PIXELS", default=25_000_000)
+# Every upload's bytes are counted as they arrive, and stopped at EVENT_IMAGE_MAX_BYTES (events/images.py).
+FILE_UPLOAD_HANDLERS = [
+    "events.images.SizeLimitedUploadHandler",
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "django.core.files.uploadhandler.TemporaryFileUploadHandler",
+]
 # Serve straight from the apps' static folders when collectstatic has not run
 # (tests, a first `runserver`); production images run collectstatic at build.
 WHITENOISE_USE_FINDERS = env.bool("WHITENOISE_USE_FINDERS", default=True)

@@ -15,23 +15,32 @@ hit so they get an ordinary form error; a refusal the form could not foresee
 
 from __future__ import annotations
 
+import copy
+import functools
+import zoneinfo
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
 from django.db.models import Model, OuterRef, QuerySet, Subquery, Sum
 from django.db.models.functions import Coalesce
 from django.forms.models import BaseInlineFormSet
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
-from django.urls import reverse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.loader import render_to_string
+from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.html import format_html
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from eventflow.api.errors import ApplicationError
+from eventflow.regional import CURRENCY_CHOICES, ISO_4217, TIME_ZONE_CHOICES, format_money, to_major, to_minor
 
-from .errors import EventCancelled, EventHasOrders, LastTicketType, SlugTaken, TicketTypeHasOrders
+from .errors import EventCancelled, EventHasOrders, ImageTooLarge, LastTicketType, SlugTaken, TicketTypeHasOrders
+from .images import reencode
 from .models import MAX_CAPACITY, MAX_PRICE_CENTS, Event, TicketType
 from .selectors import can_manage, event_ids_not_deletable, is_platform_admin, organizer_profile_id
 from .services import (
@@ -40,6 +49,7 @@ from .services import (
     event_create,
     event_delete,
     event_publish,
+    event_set_image,
     event_unpublish,
     event_update,
     ticket_type_create,
@@ -61,22 +71,112 @@ def _adopt(target: Model, source: Model) -> None:
     target._state.db = source._state.db
 
 
+def _sales_chart(days: list[dict], *, width: int = 560, height: int = 120) -> dict[str, Any]:
+    """Bars of tickets sold per day, laid out for a small inline SVG (no script: CSP-friendly)."""
+    if not days:
+        return {"bars": []}
+    peak = max(day["tickets"] for day in days) or 1
+    slot = width / len(days)
+    bar_width = max(1.0, min(24.0, slot * 0.8))
+    baseline = height - 16
+    bars = []
+    for index, day in enumerate(days):
+        bar_height = round((baseline - 4) * day["tickets"] / peak, 1)
+        bars.append(
+            {
+                "x": round(index * slot + (slot - bar_width) / 2, 1),
+                "y": round(baseline - bar_height, 1),
+                "height": bar_height,
+                "tickets": day["tickets"],
+                "label": day["date"].isoformat(),
+            }
+        )
+    return {
+        "bars": bars,
+        "bar_width": round(bar_width, 1),
+        "width": width,
+        "height": height,
+        "baseline": baseline,
+        "peak": peak,
+        "first": days[0]["date"].isoformat(),
+        "last": days[-1]["date"].isoformat(),
+    }
+
+
+def _with_help_text(form_class: type[forms.BaseForm], names: Iterable[str], text: str) -> None:
+    """Per-request help text on a per-request form class, without touching the fields it shares
+    with other requests' classes (declared fields are the same objects)."""
+    for name in names:
+        if name in form_class.base_fields:
+            field = copy.deepcopy(form_class.base_fields[name])
+            field.help_text = text
+            form_class.base_fields[name] = field
+
+
+_TIME_ZONES = frozenset(name for name, _label in TIME_ZONE_CHOICES)
+
+
 # --- Ticket types (inline) ---------------------------------------------------------------
 
 
+# One compact input for a date and a time (the browser's own picker), in the event's time zone:
+# the split date/time widgets with their shortcuts made the inline wider than a laptop screen.
+LOCAL_DATETIME_FORMAT = "%Y-%m-%dT%H:%M"
+
+
+def _local_datetime_field(label: str) -> forms.DateTimeField:
+    return forms.DateTimeField(
+        label=label,
+        required=False,
+        input_formats=[LOCAL_DATETIME_FORMAT, "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M"],
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format=LOCAL_DATETIME_FORMAT),
+    )
+
+
+def _narrow_number(**kwargs: Any) -> forms.NumberInput:
+    return forms.NumberInput(attrs={"class": "vIntegerField", **kwargs})
+
+
 class TicketTypeInlineForm(forms.ModelForm):
-    price_cents = forms.IntegerField(label=_("price (minor units)"), min_value=0, max_value=MAX_PRICE_CENTS)
-    capacity = forms.IntegerField(label=_("capacity"), min_value=0, max_value=MAX_CAPACITY)
+    """A ticket type as an organizer thinks of it: the price in the event's currency (25.00 EUR),
+    stored in minor units (``price_cents``); times in the event's time zone."""
+
+    price = forms.DecimalField(label=_("price"), min_value=0, max_digits=12, decimal_places=3, widget=_narrow_number())
+    capacity = forms.IntegerField(label=_("capacity"), min_value=0, max_value=MAX_CAPACITY, widget=_narrow_number())
+    sales_start = _local_datetime_field(_("sales start"))
+    sales_end = _local_datetime_field(_("sales end"))
 
     class Meta:
         model = TicketType
         fields = [
-            *("name", "price_cents", "capacity", "max_per_order", "max_per_buyer"),
+            *("name", "price", "capacity", "max_per_order", "max_per_buyer"),
             *("sales_start", "sales_end", "seated", "position"),
         ]
+        widgets = {
+            "name": forms.TextInput(attrs={"size": 18}),
+            "max_per_order": _narrow_number(),
+            "max_per_buyer": _narrow_number(),
+            "position": _narrow_number(),
+        }
+
+    def __init__(self, *args: Any, currency: str = "EUR", **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.currency = currency
+        self.fields["price"].help_text = gettext("In %(currency)s.") % {"currency": currency}
+        if self.instance.pk:
+            self.initial["price"] = to_major(self.instance.price_cents, currency)
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
+        price = cleaned.get("price")
+        if price is not None:
+            try:
+                cleaned["price_cents"] = to_minor(price, self.currency)
+            except forms.ValidationError as exc:
+                self.add_error("price", exc)
+            else:
+                if cleaned["price_cents"] > MAX_PRICE_CENTS:
+                    self.add_error("price", gettext("That is more than a ticket may cost."))
         start, end = cleaned.get("sales_start"), cleaned.get("sales_end")
         if start and end and end <= start:
             self.add_error("sales_end", gettext("Must be later than the start."))
@@ -125,7 +225,7 @@ class TicketTypeInline(admin.TabularInline):
     formset = TicketTypeInlineFormSet
     fields = [
         "name",
-        "price_cents",
+        "price",
         "capacity",
         "max_per_order",
         "max_per_buyer",
@@ -139,6 +239,12 @@ class TicketTypeInline(admin.TabularInline):
     ]
     readonly_fields = ["available", "sold", "held"]
     extra = 1
+
+    def get_formset(self, request: HttpRequest, obj: Event | None = None, **kwargs: Any):
+        formset = super().get_formset(request, obj, **kwargs)
+        zone = timezone.get_current_timezone_name()  # EventAdmin.changeform_view activates the event's
+        _with_help_text(formset.form, ("sales_start", "sales_end"), gettext("In %(zone)s.") % {"zone": zone})
+        return formset
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[TicketType]:
         """Sold and held come from the orders, added up in the inline's one query rather than one
@@ -181,7 +287,8 @@ def _save_ticket_types(formset: TicketTypeInlineFormSet, event: Event) -> None:
             fields = {name: value for name, value in form.cleaned_data.items() if name in TICKET_TYPE_FIELDS}
             formset.new_objects.append(ticket_type_create(event=event, **fields))
         else:
-            changes = {name: form.cleaned_data[name] for name in form.changed_data if name in TICKET_TYPE_FIELDS}
+            changed = {"price_cents" if name == "price" else name for name in form.changed_data}
+            changes = {name: form.cleaned_data[name] for name in changed if name in TICKET_TYPE_FIELDS}
             form.instance.event = event
             formset.changed_objects.append(
                 (ticket_type_update(ticket_type=form.instance, **changes), form.changed_data)
@@ -198,8 +305,18 @@ def _save_ticket_types(formset: TicketTypeInlineFormSet, event: Event) -> None:
 
 
 class EventAdminForm(forms.ModelForm):
-    # Set per request by EventAdmin.get_form: whose event a new one becomes when the form has no organizer field.
+    # Set per request by EventAdmin.get_form: whose event a new one becomes when the form has no organizer
+    # field, and the size limit an upload of this request went over (events.images.SizeLimitedUploadHandler).
     acting_organizer_id: int | None = None
+    upload_over_limit: int | None = None
+
+    timezone = forms.ChoiceField(label=_("time zone"), choices=TIME_ZONE_CHOICES)
+    currency = forms.ChoiceField(label=_("currency"), choices=CURRENCY_CHOICES)
+    new_image = forms.FileField(
+        label=_("upload an image"),
+        required=False,
+        help_text=_("JPEG, PNG, GIF or WebP. It is stored re-encoded and replaces the current image."),
+    )
 
     class Meta:
         model = Event
@@ -210,6 +327,18 @@ class EventAdminForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         if "slug" in self.fields:
             self.fields["slug"].required = False
+
+    def clean_new_image(self):
+        """Validated (and re-encoded) here, so a bad image is an error on the field, as in the API."""
+        if self.upload_over_limit is not None:
+            raise forms.ValidationError(str(ImageTooLarge(self.upload_over_limit).detail))
+        upload = self.cleaned_data.get("new_image")
+        if upload is None:
+            return None
+        try:
+            return reencode(upload)
+        except ApplicationError as exc:
+            raise forms.ValidationError(str(exc.detail)) from exc
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
@@ -236,7 +365,7 @@ class EventAdminForm(forms.ModelForm):
 class EventAdmin(admin.ModelAdmin):
     form = EventAdminForm
     inlines = [TicketTypeInline]
-    list_display = ["title", "organizer", "status", "city", "starts_at", "tickets_available"]
+    list_display = ["title", "organizer", "status", "city", "starts_local", "tickets_available"]
     list_filter = ["status", "category", "city", "starts_at"]
     search_fields = ["title", "venue_name", "city", "organizer__display_name"]
     date_hierarchy = "starts_at"
@@ -244,15 +373,26 @@ class EventAdmin(admin.ModelAdmin):
     ordering = ["-starts_at", "-id"]
     prepopulated_fields = {"slug": ["title"]}
     autocomplete_fields = ["organizer"]
-    readonly_fields = ["status", "image", "published_at", "cancelled_at", "created_at", "updated_at"]
+    readonly_fields = [
+        "status",
+        "image_preview",
+        "sales_summary",
+        "published_at",
+        "cancelled_at",
+        "created_at",
+        "updated_at",
+    ]
     fieldsets = [
-        (None, {"fields": ["title", "slug", "organizer", "category", "description", "image"]}),
+        (None, {"fields": ["title", "slug", "organizer", "category", "description", "image_preview", "new_image"]}),
         (_("Venue"), {"fields": ["venue_name", "address", "city", "country", "latitude", "longitude"]}),
-        (_("Dates"), {"fields": ["starts_at", "ends_at", "timezone", "refundable_until"]}),
-        (_("Sales"), {"fields": ["currency", "max_tickets_per_buyer"]}),
+        (_("Dates"), {"fields": ["timezone", "starts_at", "ends_at", "refundable_until"]}),
+        (_("Sales"), {"fields": ["currency", "max_tickets_per_buyer", "sales_summary"]}),
         (_("Status"), {"fields": ["status", "published_at", "cancelled_at", "created_at", "updated_at"]}),
     ]
     actions = ["publish_events", "unpublish_events"]
+
+    class Media:
+        css = {"all": ["events/admin.css"]}
 
     # --- Scoping: another organizer's event does not exist ---------------------------
 
@@ -309,9 +449,26 @@ class EventAdmin(admin.ModelAdmin):
     def get_form(self, request: HttpRequest, obj: Event | None = None, change: bool = False, **kwargs: Any):
         form = super().get_form(request, obj, change=change, **kwargs)
         form.acting_organizer_id = organizer_profile_id(request.user)  # a fresh class per request
+        form.upload_over_limit = getattr(request, "upload_over_limit", None)
+        zone = timezone.get_current_timezone_name()  # changeform_view activated the event's
+        text = gettext("In the event's time zone: %(zone)s.") % {"zone": zone}
+        _with_help_text(form, ("starts_at", "ends_at", "refundable_until"), text)
         return form
 
     # --- Writes through the services ------------------------------------------------
+
+    def _form_zone_and_currency(self, request: HttpRequest, object_id: str | None) -> tuple[str, str]:
+        """The time zone the form's times are in, and the currency of its prices: what the form is
+        being saved with, else the event's, else the organizer's defaults for a new event."""
+        event = self.get_object(request, object_id) if object_id else None  # None for a malformed or foreign id
+        profile = getattr(request.user, "organizer_profile", None) if event is None else None
+        zone = event.timezone if event else (profile.timezone if profile else settings.TIME_ZONE)
+        currency = event.currency if event else (profile.currency if profile else "EUR")
+        if request.method == "POST":
+            posted_zone, posted_currency = request.POST.get("timezone"), request.POST.get("currency")
+            zone = posted_zone if posted_zone in _TIME_ZONES else zone
+            currency = posted_currency if posted_currency in ISO_4217 else currency
+        return zone, currency
 
     def changeform_view(
         self,
@@ -320,14 +477,36 @@ class EventAdmin(admin.ModelAdmin):
         form_url: str = "",
         extra_context: dict[str, Any] | None = None,
     ) -> HttpResponse:
+        zone, currency = self._form_zone_and_currency(request, object_id)
+        request.event_currency = currency  # for the ticket-type rows' prices (get_formset_kwargs)
         try:
-            return super().changeform_view(request, object_id, form_url, extra_context)
+            # Times on the page are the event's local times, shown and read in its time zone.
+            with timezone.override(zoneinfo.ZoneInfo(zone)):
+                response = super().changeform_view(request, object_id, form_url, extra_context)
+                if hasattr(response, "render"):
+                    response.render()  # now, while the zone is active: the widgets format the local times
+                return response
         except ApplicationError as exc:
             # A refusal the form could not foresee (e.g. tickets sold while the page was open).
             # The exception left super()'s transaction, so the event and all its ticket types
             # were rolled back together; nothing half-saved remains.
             self.message_user(request, str(exc.detail), messages.ERROR)
             return HttpResponseRedirect(request.get_full_path())
+
+    def get_changeform_initial_data(self, request: HttpRequest) -> dict[str, Any]:
+        """A new event starts in its organizer's time zone and currency."""
+        initial = super().get_changeform_initial_data(request)
+        profile = getattr(request.user, "organizer_profile", None)
+        if profile is not None:
+            initial.setdefault("timezone", profile.timezone)
+            initial.setdefault("currency", profile.currency)
+        return initial
+
+    def get_formset_kwargs(self, request: HttpRequest, obj: Event, inline, prefix: str) -> dict[str, Any]:
+        kwargs = super().get_formset_kwargs(request, obj, inline, prefix)
+        if isinstance(inline, TicketTypeInline):
+            kwargs["form_kwargs"] = {"currency": getattr(request, "event_currency", "EUR")}
+        return kwargs
 
     def save_model(self, request: HttpRequest, obj: Event, form: forms.ModelForm, change: bool) -> None:
         names = form.changed_data if change else form.cleaned_data
@@ -340,6 +519,8 @@ class EventAdmin(admin.ModelAdmin):
             # Only a superuser's form has the organizer field; anyone else creates for themselves.
             organizer = form.cleaned_data.get("organizer") or request.user.organizer_profile
             saved = event_create(organizer=organizer, **data)
+        if form.cleaned_data.get("new_image") is not None:
+            saved = event_set_image(event=saved, image=form.cleaned_data["new_image"])
         _adopt(obj, saved)
 
     def save_formset(self, request: HttpRequest, form: forms.ModelForm, formset, change: bool) -> None:
@@ -379,6 +560,80 @@ class EventAdmin(admin.ModelAdmin):
                 event_delete(event=event)
             except ApplicationError as exc:
                 self._report_refusal(request, gettext("Could not delete “%(event)s”: %(error)s"), event, exc)
+
+    # --- What the organizer reads ----------------------------------------------------
+
+    @admin.display(description=_("starts"), ordering="starts_at")
+    def starts_local(self, obj: Event) -> str:
+        """In the event's own time zone, named: a New York 21:30 show reads 21:30 EDT."""
+        local = obj.starts_at.astimezone(zoneinfo.ZoneInfo(obj.timezone))
+        return f"{local:%Y-%m-%d %H:%M} {local.tzname()}"
+
+    @admin.display(description=_("current image"))
+    def image_preview(self, obj: Event | None) -> str:
+        if obj is None or not obj.image:
+            return gettext("No image yet.")
+        return format_html('<a href="{0}"><img src="{0}" alt="" class="eventflow-image-preview"></a>', obj.image.url)
+
+    @admin.display(description=_("sales"))
+    def sales_summary(self, obj: Event | None) -> str:
+        """Sold, held and revenue per ticket type, the orders, a chart of sales per day, and the
+        attendee list; the same numbers as GET /events/{id}/sales."""
+        if obj is None or obj.pk is None:
+            return gettext("Sales appear here once the event is saved.")
+        from orders.selectors import event_order_counts, event_sales  # orders build on events
+
+        sales = event_sales(event=obj)
+        prices = dict(TicketType.objects.filter(event=obj).values_list("pk", "price_cents"))
+        money = functools.partial(format_money, currency=obj.currency)
+        rows = [
+            {
+                **row,
+                "price": money(prices.get(row["id"], 0)),
+                "revenue": money(row["gross_cents"]),
+            }
+            for row in sales["ticket_types"]
+        ]
+        totals = {
+            key: sum(row[key] for row in sales["ticket_types"]) for key in ("sold", "held", "available", "capacity")
+        }
+        totals.update(
+            revenue=money(sales["gross_cents"]), fees=money(sales["fees_cents"]), net=money(sales["net_cents"])
+        )
+        tickets = reverse("admin:orders_ticket_changelist")
+        return render_to_string(
+            "admin/events/event/sales_summary.html",
+            {
+                "rows": rows,
+                "totals": totals,
+                "orders": event_order_counts(event=obj),
+                "chart": _sales_chart(sales["days"]),
+                "links": {
+                    "attendees": f"{tickets}?ticket_type__event__id__exact={obj.pk}&status__exact=valid",
+                    "csv": reverse("admin:events_event_attendees_csv", args=[obj.pk]),
+                    "orders": f"{reverse('admin:orders_order_changelist')}?event__id__exact={obj.pk}",
+                },
+            },
+        )
+
+    def get_urls(self):
+        own = [
+            path(
+                "<path:object_id>/attendees.csv",
+                self.admin_site.admin_view(self.attendees_csv),
+                name="events_event_attendees_csv",
+            )
+        ]
+        return own + super().get_urls()
+
+    def attendees_csv(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """The attendee CSV of the API's ?format=csv, for a signed-in organizer of the event."""
+        from orders.exports import attendees_csv_response
+
+        event = self.get_object(request, unquote(object_id))  # another organizer's event: None
+        if event is None or not self.has_view_permission(request, event):
+            raise Http404
+        return attendees_csv_response(event)
 
     # --- Status changes -------------------------------------------------------------
 

@@ -20,7 +20,7 @@ import warnings
 
 from django.conf import settings
 from django.core.files.base import ContentFile
-from django.core.files.uploadhandler import FileUploadHandler
+from django.core.files.uploadhandler import FileUploadHandler, SkipFile
 from django.utils.translation import gettext as _
 from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -37,15 +37,19 @@ def _not_an_image() -> ApplicationError:
 
 
 class SizeLimitedUploadHandler(FileUploadHandler):
-    """Counts an upload's bytes as they arrive and stops the request at the limit.
+    """Counts an upload's bytes as they arrive and stops at ``EVENT_IMAGE_MAX_BYTES``.
 
-    Installed in front of Django's handlers for the image endpoint only; the
-    request body is then not read any further.
+    First in ``FILE_UPLOAD_HANDLERS``, so every upload is counted, the admin's too
+    (its body is parsed by the CSRF check, before any view): there it skips the
+    rest of the file and notes the refusal on the request
+    (``upload_over_limit``), for the form to report. The API's image endpoint
+    installs one that ``raises`` instead, which stops the request with a 400.
     """
 
-    def __init__(self, request=None, *, limit: int) -> None:
+    def __init__(self, request=None, *, limit: int | None = None, raises: bool = False) -> None:
         super().__init__(request)
-        self.limit = limit
+        self.limit = settings.EVENT_IMAGE_MAX_BYTES if limit is None else limit
+        self.raises = raises
         self.received = 0
 
     def new_file(self, *args, **kwargs) -> None:
@@ -55,7 +59,11 @@ class SizeLimitedUploadHandler(FileUploadHandler):
     def receive_data_chunk(self, raw_data: bytes, start: int) -> bytes:
         self.received += len(raw_data)
         if self.received > self.limit:
-            raise ImageTooLarge(self.limit)
+            if self.raises:
+                raise ImageTooLarge(self.limit)
+            if self.request is not None:
+                self.request.upload_over_limit = self.limit
+            raise SkipFile()
         return raw_data  # the next handler stores it
 
     def file_complete(self, file_size: int) -> None:
@@ -75,7 +83,7 @@ def guard_upload(request) -> None:
         declared = 0
     if declared > limit + MULTIPART_OVERHEAD:
         raise ImageTooLarge(limit)
-    request.upload_handlers.insert(0, SizeLimitedUploadHandler(request, limit=limit))
+    request.upload_handlers.insert(0, SizeLimitedUploadHandler(request, limit=limit, raises=True))
 
 
 def reencode(upload) -> ContentFile:
@@ -99,7 +107,9 @@ def reencode(upload) -> ContentFile:
         raise ImageTooManyPixels(limit_pixels) from exc
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
         raise _not_an_image() from exc
-    return ContentFile(output.getvalue(), name=f"{uuid.uuid4().hex}.{EXTENSIONS[image_format]}")
+    stored = ContentFile(output.getvalue(), name=f"{uuid.uuid4().hex}.{EXTENSIONS[image_format]}")
+    stored.reencoded = True  # events.services.event_set_image stores it as it is
+    return stored
 
 
 def _save(image: Image.Image, image_format: str, frames: int, output: io.BytesIO) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -190,10 +191,14 @@ def event_delete(*, event: Event) -> None:
     _save(event, ["deleted_at"])
 
 
-def event_set_image(*, event: Event, image: UploadedFile) -> Event:
+def event_set_image(*, event: Event, image: UploadedFile | ContentFile) -> Event:
     """Store an uploaded image, re-encoded by its real format (events.images), through Django's
-    storage API (local disk, S3, ...). The old file goes once the new one is committed."""
-    image = reencode(image)
+    storage API (local disk, S3, ...). The old file goes once the new one is committed.
+
+    An image ``events.images.reencode`` already produced (the admin form validates the
+    upload that way) is stored as it is."""
+    if not getattr(image, "reencoded", False):
+        image = reencode(image)
     with transaction.atomic():
         event = _lock_event(event)
         if event.status == Event.Status.CANCELLED:

@@ -13,7 +13,6 @@ events, and anybody else's answer as if they did not exist (the same rule as
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Any
 
 from django.contrib import admin, messages
@@ -23,14 +22,13 @@ from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from eventflow.api.errors import ApplicationError
+from eventflow.regional import format_money
 from events.selectors import is_platform_admin, organizer_profile_id
 
 from .models import InventoryEntry, Order, OrderItem, Ticket
 from .services import order_cancel
 
-
-def _money(cents: int, currency: str) -> str:
-    return f"{Decimal(cents) / 100:.2f} {currency}"
+_money = format_money  # in the currency's units and decimals: 25.00 EUR, 2500 JPY
 
 
 def _short_code(code: str) -> str:

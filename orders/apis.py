@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import csv
-from collections.abc import Iterator
-
 from django.http import StreamingHttpResponse
-from django.utils import timezone
 from django_filters import rest_framework as filters
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -23,6 +19,7 @@ from eventflow.api.serializers import NoInputSerializer
 from events import selectors as event_selectors
 
 from . import selectors, services
+from .exports import attendees_csv_response
 from .idempotency import HEADER as IDEMPOTENCY_HEADER
 from .idempotency import idempotent
 from .models import Order
@@ -175,40 +172,6 @@ class CSVRenderer(renderers.BaseRenderer):
         return data if isinstance(data, bytes | str) else b""
 
 
-class _Echo:
-    def write(self, value: str) -> str:
-        return value
-
-
-# A cell a spreadsheet would read as a formula (OWASP, "CSV Injection"): =, +, -, @, tab, CR.
-_FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def spreadsheet_safe(value: object) -> object:
-    """Text starting like a formula gets a leading apostrophe, so Excel and LibreOffice show it as
-    text instead of running it (a buyer named ``=HYPERLINK(...)``). Other values pass unchanged."""
-    if isinstance(value, str) and value.startswith(_FORMULA_TRIGGERS):
-        return f"'{value}"
-    return value
-
-
-def _csv_rows(tickets) -> Iterator[str]:
-    writer = csv.writer(_Echo())
-    yield writer.writerow(["name", "email", "ticket_type", "code", "order", "issued_at"])
-    for ticket in tickets.iterator(chunk_size=2000):
-        yield writer.writerow(
-            spreadsheet_safe(cell)
-            for cell in [
-                ticket.holder.name,
-                ticket.holder.email,
-                ticket.ticket_type.name,
-                ticket.code,
-                ticket.order_id,
-                ticket.issued_at.isoformat(),
-            ]
-        )
-
-
 class EventAttendeesApi(GenericAPIView):
     renderer_classes = [renderers.JSONRenderer, CSVRenderer]
     serializer_class = AttendeeOutputSerializer
@@ -226,13 +189,9 @@ class EventAttendeesApi(GenericAPIView):
     )
     def get(self, request: Request, event_id: int) -> Response | StreamingHttpResponse:
         event = event_selectors.event_get_manageable(event_id=event_id, user=request.user)
-        tickets = selectors.event_attendees(event=event)
         if request.accepted_renderer.format == "csv":
-            response = StreamingHttpResponse(_csv_rows(tickets), content_type="text/csv; charset=utf-8")
-            stamp = timezone.now().strftime("%Y%m%d")
-            response["Content-Disposition"] = f'attachment; filename="event-{event.pk}-attendees-{stamp}.csv"'
-            return response
-        page = self.paginate_queryset(tickets)
+            return attendees_csv_response(event)
+        page = self.paginate_queryset(selectors.event_attendees(event=event))
         return self.get_paginated_response(AttendeeOutputSerializer(page, many=True).data)
 
 

@@ -119,6 +119,18 @@ def event_sales(*, event: Event) -> dict:
     }
 
 
+def event_order_counts(*, event: Event) -> dict[str, int]:
+    """How many of the event's orders are paid, reserved (holding stock) and closed (cancelled, expired,
+    refunded)."""
+    by_status = dict(Order.objects.filter(event=event).values_list("status").annotate(n=Count("pk")).order_by())
+    closed = sum(by_status.get(s, 0) for s in (Order.Status.CANCELLED, Order.Status.EXPIRED, Order.Status.REFUNDED))
+    return {
+        "paid": by_status.get(Order.Status.PAID, 0),
+        "reserved": by_status.get(Order.Status.RESERVED, 0),
+        "closed": closed,
+    }
+
+
 def event_attendees(*, event: Event) -> QuerySet[Ticket]:
     """Valid tickets of the event with their holders, for the door list."""
     return (

@@ -124,3 +124,31 @@ def test_an_organizer_profile_sets_the_defaults_of_new_events(client):
     assert r.json()["currency"] == "CAD"
     body = assert_problem(client.patch("/api/v1/organizers/me", {"timezone": "Mars/Base"}), 400, "invalid")
     assert "timezone" in body["errors"]
+
+
+def test_an_organizer_edits_only_their_own_profile_in_the_admin(client):
+    from django.test import Client
+
+    from accounts.services import organizer_profile_create
+
+    mine = organizer_profile_create(user=UserFactory(), display_name="Mine")
+    theirs = organizer_profile_create(user=UserFactory(), display_name="Theirs")
+    admin = Client()
+    admin.force_login(mine.user)
+    assert admin.get("/admin/accounts/organizerprofile/").context["cl"].result_count == 1
+    assert admin.get(f"/admin/accounts/organizerprofile/{theirs.pk}/change/").status_code == 302  # "does not exist"
+    r = admin.post(
+        f"/admin/accounts/organizerprofile/{mine.pk}/change/",
+        {
+            "user": theirs.user.pk,  # ignored: read-only for an organizer
+            "display_name": "Mine",
+            "slug": mine.slug,
+            "contact_email": mine.contact_email,
+            "timezone": "Asia/Tokyo",
+            "currency": "JPY",
+        },
+    )
+    assert r.status_code == 302, r.context["adminform"].form.errors
+    mine.refresh_from_db()
+    assert (mine.timezone, mine.currency, mine.user_id) == ("Asia/Tokyo", "JPY", mine.user_id)
+    assert mine.user_id != theirs.user_id

@@ -1,7 +1,8 @@
 """The admin as the organizers' back office: scoping, writes through the services, actions."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.test import Client
@@ -12,6 +13,7 @@ from rest_framework.test import APIClient
 from accounts.models import OrganizerProfile, User
 from accounts.services import organizer_profile_create, organizers_group
 from accounts.tests.factories import UserFactory
+from eventflow.regional import to_major
 from events import admin as events_admin
 from events.errors import CapacityBelowSold
 from events.models import Event, TicketType
@@ -50,7 +52,13 @@ def soon() -> datetime:
 
 def draft_of(organizer: OrganizerProfile, **fields: Any) -> Event:
     starts = soon()
+    fields.setdefault("timezone", "Europe/Lisbon")  # the zone the forms below are filled in (ZONE)
     return EventFactory(organizer=organizer, starts_at=starts, ends_at=starts + timedelta(hours=3), **fields)
+
+
+# The form's times are the event's local times (the admin shows and reads them in its time zone).
+ZONE = ZoneInfo("Europe/Lisbon")
+SINGLE_INPUT = {"sales_start", "sales_end"}  # one datetime-local input; the event's times are split
 
 
 def _encode(prefix: str, values: dict[str, Any]) -> dict[str, str]:
@@ -58,10 +66,14 @@ def _encode(prefix: str, values: dict[str, Any]) -> dict[str, str]:
     data: dict[str, str] = {}
     for name, value in values.items():
         key = f"{prefix}{name}"
-        if isinstance(value, datetime):
-            value = value.astimezone(UTC)
+        if isinstance(value, datetime) and name in SINGLE_INPUT:
+            data[key] = value.astimezone(ZONE).strftime("%Y-%m-%dT%H:%M")
+        elif isinstance(value, datetime):
+            value = value.astimezone(ZONE)
             data[f"{key}_0"], data[f"{key}_1"] = value.strftime("%Y-%m-%d"), value.strftime("%H:%M:%S")
-        elif name in {"refundable_until", "sales_start", "sales_end"} and value is None:
+        elif name in SINGLE_INPUT and value is None:
+            data[key] = ""
+        elif name == "refundable_until" and value is None:
             data[f"{key}_0"] = data[f"{key}_1"] = ""
         elif isinstance(value, bool):
             if value:
@@ -105,8 +117,9 @@ def new_row(**fields: Any) -> dict[str, Any]:
 
 def row_of(ticket_type: TicketType, **changes: Any) -> dict[str, Any]:
     """An existing ticket type's inline row as the change page shows it, with ``changes``."""
-    fields = ["name", "price_cents", "capacity", "max_per_order", "sales_start", "sales_end", "seated", "position"]
+    fields = ["name", "capacity", "max_per_order", "sales_start", "sales_end", "seated", "position"]
     values = {name: getattr(ticket_type, name) for name in fields}
+    values["price"] = to_major(ticket_type.price_cents, ticket_type.event.currency)
     return {"id": ticket_type.pk, "event": ticket_type.event_id, **values, **changes}
 
 
@@ -153,8 +166,8 @@ def test_organizer_adds_an_event_with_two_ticket_types_and_publishes_it(organize
         ADD,
         event_form(title="Summer Jam", latitude="38.722252", longitude="-9.139337")
         | inline(
-            new_row(name="Standard", price_cents=2500, capacity=100),
-            new_row(name="VIP", price_cents=9000, capacity=20, max_per_order=2, position=1),
+            new_row(name="Standard", price="25.00", capacity=100),
+            new_row(name="VIP", price="90", capacity=20, max_per_order=2, position=1),
         ),
         follow=True,
     )
@@ -198,7 +211,7 @@ def test_form_errors_are_shown_and_nothing_is_saved(organizer):
     r = client.post(
         ADD,
         event_form(title="Clash", slug="taken", starts_at=starts, ends_at=starts - timedelta(hours=1))
-        | inline(new_row(name="Standard", price_cents=100, capacity=10)),
+        | inline(new_row(name="Standard", price="1.00", capacity=10)),
     )
 
     assert r.status_code == 200
@@ -348,7 +361,7 @@ def test_a_published_event_keeps_at_least_one_ticket_type(organizer):
     # replacing it in the same save is fine
     r = client.post(
         change_url(event),
-        event_form(event) | inline(row_of(tier, DELETE=True), new_row(name="New", price_cents=100, capacity=5)),
+        event_form(event) | inline(row_of(tier, DELETE=True), new_row(name="New", price="1.00", capacity=5)),
     )
     assert r.status_code == 302
     assert list(event.ticket_types.values_list("name", "available")) == [("New", 5)]

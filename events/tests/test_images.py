@@ -128,7 +128,7 @@ def test_a_body_declared_over_the_limit_is_refused_before_it_is_read(owner, even
 
 def test_the_size_limit_is_counted_while_receiving():
     """A body without a usable length (chunked) is stopped by the handler at the limit, not after it."""
-    handler = SizeLimitedUploadHandler(limit=1000)
+    handler = SizeLimitedUploadHandler(limit=1000, raises=True)
     handler.new_file("image", "x.png", "image/png", None)
     assert handler.receive_data_chunk(b"x" * 600, 0) == b"x" * 600
     with pytest.raises(ImageTooLarge) as raised:
