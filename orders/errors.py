@@ -34,6 +34,11 @@ class OrderNotCancellable(Conflict):
     default_detail = _("Only reserved orders can be cancelled.")
 
 
+class OrderNotPayable(Conflict):
+    default_code = "order_not_payable"
+    default_detail = _("Only a reserved order can be paid; this one is expired, cancelled or paid already.")
+
+
 class NotRefundable(Conflict):
     default_code = "not_refundable"
     default_detail = _("This order is paid and cannot be refunded here.")

@@ -30,7 +30,15 @@ from events import cache as catalogue_cache
 from events.models import Event, TicketType
 
 from . import sql
-from .errors import Busy, LimitExceeded, NotRefundable, OrderNotCancellable, SalesClosed, SoldOut
+from .errors import (
+    Busy,
+    LimitExceeded,
+    NotRefundable,
+    OrderNotCancellable,
+    OrderNotPayable,
+    SalesClosed,
+    SoldOut,
+)
 from .models import IdempotencyRecord, InventoryEntry, Order, OrderItem, Ticket
 
 logger = logging.getLogger(__name__)
@@ -388,6 +396,32 @@ def expire_due_holds(*, now: datetime | None = None, event_id: int | None = None
     if expired:
         logger.info("Expired %d reserved orders", expired)
     return expired
+
+
+def order_mark_paid(*, order: Order, paid_at: datetime | None = None) -> Order:
+    """A reservation's payment arrived: it becomes ``paid``, its held tickets ``sold``, and its
+    tickets are issued, once (under a row lock on the order, like every move out of ``reserved``).
+
+    Payment providers will call this when a payment succeeds; ``seed_demo`` calls it for its
+    demo sales (``paid_at`` in the past). Stock does not move: held tickets become sold ones.
+    """
+    with _stock_transaction():
+        locked = Order.objects.select_for_update().get(pk=order.pk)
+        if locked.status != Order.Status.RESERVED:
+            raise OrderNotPayable()
+        items = list(OrderItem.objects.filter(order=locked).values_list("ticket_type_id", "quantity"))
+        InventoryEntry.objects.bulk_create(
+            InventoryEntry(order=locked, ticket_type_id=ticket_type_id, kind=InventoryEntry.Kind.SELL, quantity=q)
+            for ticket_type_id, q in items
+        )
+        Ticket.objects.bulk_create(
+            Ticket(order=locked, ticket_type_id=ticket_type_id, holder_id=locked.buyer_id)
+            for ticket_type_id, quantity in items
+            for _ in range(quantity)
+        )
+        locked.status, locked.paid_at = Order.Status.PAID, paid_at or timezone.now()
+        locked.save(update_fields=["status", "paid_at", "updated_at"])
+    return locked
 
 
 def order_cancel(*, order: Order) -> Order:

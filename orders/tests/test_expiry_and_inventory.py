@@ -133,3 +133,27 @@ def test_the_ledger_is_append_only(event, tier):
         with pytest.raises((IntegrityError, InternalError)), transaction.atomic():
             statement()
     assert InventoryEntry.objects.get().quantity == 1
+
+
+def test_a_paid_reservation_sells_its_held_tickets_once(event, tier, buyer):
+    from django.core.management import call_command
+
+    from orders.errors import OrderNotPayable
+    from orders.models import InventoryEntry, Order, Ticket
+    from orders.services import Line, order_mark_paid, order_place
+
+    order = order_place(buyer=buyer, event_id=event.pk, lines=[Line(tier.pk, 3)])
+    paid = order_mark_paid(order=order)
+    assert paid.status == Order.Status.PAID
+    assert paid.paid_at is not None
+    assert Ticket.objects.filter(order=order, holder=buyer, status=Ticket.Status.VALID).count() == 3
+    assert list(InventoryEntry.objects.filter(order=order).values_list("kind", "quantity")) == [
+        ("hold", 3),
+        ("sell", 3),
+    ]
+    tier.refresh_from_db()
+    assert tier.available == tier.capacity - 3  # held tickets became sold ones: stock did not move
+    with pytest.raises(OrderNotPayable):
+        order_mark_paid(order=order)  # once
+    assert Ticket.objects.filter(order=order).count() == 3
+    call_command("check_inventory")

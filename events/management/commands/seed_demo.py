@@ -60,6 +60,29 @@ ATTENDEES = (
     DemoAccount("bob@example.com", "Bob Attendee", User.Role.ATTENDEE),
 )
 ACCOUNTS = (ADMIN, ORGANIZER, *ATTENDEES)
+# Who bought the demo's tickets: accounts without a usable password (nobody signs in as them),
+# so the attendee lists and sales have real-looking names.
+DEMO_BUYERS = tuple(
+    DemoAccount(f"{name.lower().replace(' ', '.')}@example.net", name, User.Role.ATTENDEE)
+    for name in (
+        "Grace Hopper",
+        "Alan Turing",
+        "Ada Byron",
+        "Katherine Johnson",
+        "Linus Pauling",
+        "Hedy Lamarr",
+        "Tim Berners-Lee",
+        "Margaret Hamilton",
+        "Dennis Ritchie",
+        "Barbara Liskov",
+        "Edsger Dijkstra",
+        "Frances Allen",
+        "Donald Knuth",
+        "Radia Perlman",
+        "Ken Thompson",
+        "Sophie Wilson",
+    )
+)
 ORGANIZER_DISPLAY_NAME = "Demo Live"
 
 
@@ -72,6 +95,8 @@ class DemoTier:
     max_per_order: int = 10
     # Early-bird style tiers stop selling this long before the event starts.
     sales_end_before_start: timedelta | None = None
+    # Tickets already sold when the demo starts (paid orders of the demo buyers, over the past days).
+    sold: int = 0
 
 
 @dataclass(frozen=True)
@@ -116,15 +141,14 @@ EVENTS: tuple[DemoEvent, ...] = (
         local_start=time(21, 30),
         duration=timedelta(hours=2),
         tiers=(
-            DemoTier("General admission", 2500, 115, "Shared tables; two-drink minimum at the venue."),
-            # "Nearly sold out", shown with a tiny capacity: a priced ticket is only sold
-            # once paid, and payments do not exist yet (then: 197 of 200 sold for real).
+            DemoTier("General admission", 2500, 115, "Shared tables; two-drink minimum at the venue.", sold=40),
             DemoTier(
                 "Front row (nearly sold out)",
                 4500,
-                3,
+                12,
                 "Only a handful of seats left right by the stage.",
                 max_per_order=2,
+                sold=10,
             ),
         ),
     ),
@@ -145,8 +169,8 @@ EVENTS: tuple[DemoEvent, ...] = (
         local_start=time(20, 0),
         duration=timedelta(hours=5),
         tiers=(
-            DemoTier("Standing", 3900, 1500),
-            DemoTier("Balcony", 5900, 300, "Seated balcony with a view over the whole stage."),
+            DemoTier("Standing", 3900, 1500, sold=60),
+            DemoTier("Balcony", 5900, 300, "Seated balcony with a view over the whole stage.", sold=24),
         ),
     ),
     DemoEvent(
@@ -166,8 +190,8 @@ EVENTS: tuple[DemoEvent, ...] = (
         local_start=time(10, 0),
         duration=timedelta(hours=6),
         tiers=(
-            DemoTier("Full day", 12000, 30),
-            DemoTier("Student", 4500, 10, "Bring a valid student card.", max_per_order=1),
+            DemoTier("Full day", 12000, 30, sold=12),
+            DemoTier("Student", 4500, 10, "Bring a valid student card.", max_per_order=1, sold=4),
         ),
     ),
     DemoEvent(
@@ -187,8 +211,8 @@ EVENTS: tuple[DemoEvent, ...] = (
         local_start=time(19, 30),
         duration=timedelta(hours=2, minutes=30),
         tiers=(
-            DemoTier("Orchestra", 6500, 400),
-            DemoTier("Balcony", 3500, 250),
+            DemoTier("Orchestra", 6500, 400, sold=36),
+            DemoTier("Balcony", 3500, 250, sold=20),
         ),
     ),
     DemoEvent(
@@ -208,8 +232,8 @@ EVENTS: tuple[DemoEvent, ...] = (
         local_start=time(12, 0),
         duration=timedelta(hours=10),
         tiers=(
-            DemoTier("Free entry", 0, 2000, "Register for free to skip the queue at the gate."),
-            DemoTier("Tasting pass", 2500, 300, "Ten tasting tokens and a festival glass."),
+            DemoTier("Free entry", 0, 2000, "Register for free to skip the queue at the gate.", sold=60),
+            DemoTier("Tasting pass", 2500, 300, "Ten tasting tokens and a festival glass.", sold=20),
         ),
         refundable_days_before=None,
     ),
@@ -236,9 +260,10 @@ EVENTS: tuple[DemoEvent, ...] = (
                 100,
                 "Until three weeks before the event.",
                 sales_end_before_start=timedelta(days=21),
+                sold=80,
             ),
-            DemoTier("Regular", 24900, 400),
-            DemoTier("Student", 4900, 50, "Bring a valid student card.", max_per_order=1),
+            DemoTier("Regular", 24900, 400, sold=30),
+            DemoTier("Student", 4900, 50, "Bring a valid student card.", max_per_order=1, sold=6),
         ),
         refundable_days_before=14,
     ),
@@ -259,8 +284,8 @@ EVENTS: tuple[DemoEvent, ...] = (
         local_start=time(21, 0),
         duration=timedelta(hours=3),
         tiers=(
-            DemoTier("10K runner", 3000, 2000, "Timing chip and finisher's medal.", max_per_order=4),
-            DemoTier("5K fun run", 1500, 1000, max_per_order=6),
+            DemoTier("10K runner", 3000, 2000, "Timing chip and finisher's medal.", max_per_order=4, sold=48),
+            DemoTier("5K fun run", 1500, 1000, max_per_order=6, sold=30),
         ),
     ),
     # A draft, so the admin and `?mine=true` show an event that is not public yet.
@@ -357,6 +382,47 @@ def _event_fields(spec: DemoEvent, now: datetime) -> dict[str, Any]:
     }
 
 
+def _ensure_buyers() -> list[User]:
+    buyers = []
+    for account in DEMO_BUYERS:
+        user = User.objects.filter(email=account.email).first()
+        if user is None:  # no usable password: nobody signs in as a demo buyer
+            user = User.objects.create_user(email=account.email, password=None, name=account.name)
+        buyers.append(user)
+    return buyers
+
+
+# Order sizes the demo buyers cycle through (each capped by the tier's max per order).
+_ORDER_SIZES = (4, 2, 6, 3, 5, 2, 8, 1)
+
+
+def _seed_sales(event: Event, spec: DemoEvent, buyers: list[User], regulars: list[User], now: datetime) -> None:
+    """What a few weeks of selling leaves behind, through the same services as real sales: paid
+    orders for each tier's ``sold`` tickets, paid over the last two weeks; one reservation still
+    held (a buyer in the middle of checking out); one cancelled."""
+    from orders.services import Line, order_cancel, order_mark_paid, order_place  # orders build on events
+
+    tiers = list(event.ticket_types.order_by("position", "pk"))
+    count = 0
+    for tier, tier_spec in zip(tiers, spec.tiers, strict=True):
+        remaining = tier_spec.sold
+        while remaining > 0:
+            quantity = min(_ORDER_SIZES[count % len(_ORDER_SIZES)], tier.max_per_order, remaining)
+            order = order_place(buyer=buyers[count % len(buyers)], event_id=event.pk, lines=[Line(tier.pk, quantity)])
+            if order.status == order.Status.RESERVED:  # priced: its payment arrived on some day of the past two weeks
+                paid_at = now - timedelta(days=(count * 5) % 14, hours=count % 11, minutes=count * 7 % 60)
+                order_mark_paid(order=order, paid_at=paid_at)
+            remaining -= quantity
+            count += 1
+    # a priced tier with room: where one buyer is checking out and another changed their mind
+    priced = [(tier, tier.capacity - tier_spec.sold) for tier, tier_spec in zip(tiers, spec.tiers, strict=True)]
+    open_tier = max((pair for pair in priced if pair[0].price_cents), key=lambda pair: pair[1], default=(None, 0))[0]
+    if open_tier is not None:
+        alice, bob = regulars
+        order_place(buyer=bob, event_id=event.pk, lines=[Line(open_tier.pk, min(2, open_tier.max_per_order))])
+        order_cancel(order=order_place(buyer=alice, event_id=event.pk, lines=[Line(open_tier.pk, 1)]))
+
+
 def _ensure_event(organizer: OrganizerProfile, spec: DemoEvent, now: datetime) -> tuple[Event, bool]:
     """Find the event by (organizer, slug), or create it with its tiers and publish it.
 
@@ -393,6 +459,11 @@ def seed_demo(*, password: str, now: datetime | None = None) -> SeedResult:
     profile, result.profile_created = _ensure_organizer_profile(organizer)
     organizer.refresh_from_db()  # the profile service updated the role (and staff access) on its own copy
     result.events = [_ensure_event(profile, spec, now) for spec in EVENTS]
+    buyers = _ensure_buyers()
+    regulars = [a.user for a in result.accounts if a.account in ATTENDEES]
+    for (event, created), spec in zip(result.events, EVENTS, strict=True):
+        if created and event.status == Event.Status.PUBLISHED:
+            _seed_sales(event, spec, buyers, regulars, now)
     return result
 
 
