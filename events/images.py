@@ -30,6 +30,8 @@ from .errors import ImageTooLarge, ImageTooManyPixels
 
 # Pillow format -> stored extension. Web formats only.
 EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "GIF": "gif", "WEBP": "webp"}
+# An animated poster has no business being longer than this.
+MAX_FRAMES = 300
 
 
 def _not_an_image() -> ApplicationError:
@@ -98,11 +100,14 @@ def reencode(upload) -> ContentFile:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(upload, formats=tuple(EXTENSIONS)) as image:  # reads the header only
                 image_format = image.format
-                frames = getattr(image, "n_frames", 1)
-                if image.width * image.height * frames > limit_pixels:
+                frames = getattr(image, "n_frames", 1)  # counted from frame headers, nothing decoded
+                if frames > MAX_FRAMES or image.width * image.height * frames > limit_pixels:
                     raise ImageTooManyPixels(limit_pixels)
                 output = io.BytesIO()
-                _save(image, image_format, frames, output)
+                if frames > 1:
+                    _save_animation(image, image_format, frames, output, limit_pixels)
+                else:
+                    _save(image, image_format, output)
     except (Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
         raise ImageTooManyPixels(limit_pixels) from exc
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
@@ -112,12 +117,47 @@ def reencode(upload) -> ContentFile:
     return stored
 
 
-def _save(image: Image.Image, image_format: str, frames: int, output: io.BytesIO) -> None:
-    """Write the decoded pixels only: no EXIF, no comments, no ICC tricks, nothing appended."""
-    if frames > 1:  # animated GIF or WebP: keep the animation, frame timing included
-        image.save(output, format=image_format, save_all=True, optimize=False, loop=image.info.get("loop", 0))
-        return
-    upright = ImageOps.exif_transpose(image)  # the orientation EXIF asked for, before EXIF is dropped
+# What a re-encoded image keeps of the original's metadata: only what its pixels need.
+_KEPT_INFO = {"transparency"}
+
+
+def _pixels_only(image: Image.Image) -> Image.Image:
+    """Drop comments, colour profiles, EXIF, XMP and the like: Pillow writes whatever ``info`` holds."""
+    image.info = {key: value for key, value in image.info.items() if key in _KEPT_INFO}
+    return image
+
+
+def _save_animation(image: Image.Image, image_format: str, frames: int, output: io.BytesIO, limit: int) -> None:
+    """An animated GIF or WebP, frame by frame, each checked before it is decoded.
+
+    The pixel count at the door trusts the logical screen size; a frame may claim to be larger
+    (a 1 x 1 GIF whose frames are 8000 x 8000), and Pillow grows the canvas only as it decodes
+    the frame. So each frame's extent is read first (seeking to a frame decodes only the one
+    before it) and must stay within the screen.
+    """
+    screen = image.size
+    copies, durations = [], []
+    for index in range(frames):
+        image.seek(index)
+        inside = all(
+            tile.extents[0] >= 0
+            and tile.extents[1] >= 0
+            and tile.extents[2] <= screen[0]
+            and tile.extents[3] <= screen[1]
+            for tile in image.tile
+        )
+        if image.size != screen or not inside:
+            raise ImageTooManyPixels(limit)
+        durations.append(int(image.info.get("duration", 100)))
+        copies.append(_pixels_only(image.copy()))
+    loop = int(image.info.get("loop", 0))
+    first, rest = copies[0], copies[1:]
+    first.save(output, format=image_format, save_all=True, append_images=rest, duration=durations, loop=loop)
+
+
+def _save(image: Image.Image, image_format: str, output: io.BytesIO) -> None:
+    """Write the decoded pixels only: no EXIF, no comments, no colour profile, nothing appended."""
+    upright = _pixels_only(ImageOps.exif_transpose(image))  # the orientation EXIF asked for, then no EXIF
     if image_format == "JPEG":
         if upright.mode not in ("RGB", "L"):
             upright = upright.convert("RGB")

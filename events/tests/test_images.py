@@ -1,6 +1,7 @@
 """Uploaded images are received within a byte limit, decoded within a pixel limit and stored re-encoded."""
 
 import io
+import time
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -146,3 +147,70 @@ def test_an_upload_over_the_limit_within_the_overhead_is_stopped_by_the_handler(
 @pytest.mark.parametrize("content", [b"", b"GIF89a", b"\x89PNG\r\n\x1a\n" + b"\0" * 50, b"<svg></svg>"])
 def test_truncated_and_non_raster_files_are_refused(owner, event, media, content):
     assert_problem(upload(owner, event, "x.png", content), 400, "invalid")
+
+
+def _gif_frame(size: int) -> bytes:
+    """One image descriptor with its colour table and pixel data, cut out of a GIF Pillow wrote."""
+    buffer = io.BytesIO()
+    Image.new("P", (size, size), 0).save(buffer, format="GIF")
+    data = buffer.getvalue()
+    packed = data[10]
+    table = data[13 : 13 + 3 * 2 ** ((packed & 7) + 1)]
+    index = 13 + len(table)
+    while data[index] == 0x21:  # extensions
+        index += 2
+        while data[index]:
+            index += data[index] + 1
+        index += 1
+    descriptor = bytearray(data[index : index + 10])
+    descriptor[9] = 0x80 | (packed & 7)  # a local colour table
+    end = index + 11
+    while data[end]:
+        end += data[end] + 1
+    return bytes(descriptor) + table + data[index + 10 : end + 1]
+
+
+def test_frames_larger_than_the_image_are_refused_before_they_are_decoded(owner, event, media):
+    """A 1 x 1 GIF whose later frames are 4000 x 4000: the size at the door is 1 pixel per frame."""
+    control = b"\x21\xf9\x04\x00\x0a\x00\x00\x00"
+    bomb = (
+        b"GIF89a\x01\x00\x01\x00\x00\x00\x00"
+        + b"\x21\xff\x0bNETSCAPE2.0\x03\x01\x00\x00\x00"
+        + control
+        + _gif_frame(1)
+        + b"".join(control + _gif_frame(4000) for _ in range(5))
+        + b";"
+    )
+    with Image.open(io.BytesIO(bomb)) as image:
+        assert (image.size, image.n_frames) == ((1, 1), 6)  # what a naive check sees
+    started = time.monotonic()
+    assert_problem(upload(owner, event, "tiny.gif", bomb), 400, "image_too_large")
+    assert time.monotonic() - started < 1  # refused from the headers, nothing big decoded
+    assert list(media.rglob("*.*")) == []
+
+
+@pytest.mark.parametrize("image_format", ["JPEG", "PNG", "GIF"])
+def test_comments_and_colour_profiles_are_not_kept(owner, event, media, image_format):
+    from PIL import ImageCms
+
+    profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    mode = "P" if image_format == "GIF" else "RGB"
+    extra = {"comment": b"<script>alert(1)</script>"}
+    if image_format == "PNG":  # PNG keeps text in its own chunks
+        from PIL.PngImagePlugin import PngInfo
+
+        text = PngInfo()
+        text.add_text("Comment", "<script>alert(1)</script>")
+        extra = {"pnginfo": text}
+    if image_format != "GIF":
+        extra["icc_profile"] = profile
+    content = encoded(image_format, mode=mode, **extra)
+    assert b"<script>" in content
+    assert upload(owner, event, "x", content).status_code == 200
+    event.refresh_from_db()
+    stored = (media / event.image.name).read_bytes()
+    assert b"<script>" not in stored
+    with Image.open(io.BytesIO(stored)) as image:
+        assert "icc_profile" not in image.info
+        assert "comment" not in image.info
+        assert "Comment" not in image.info
