@@ -36,6 +36,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
+from eventflow.admin_mixins import SafeLookupsMixin
 from eventflow.api.errors import ApplicationError
 from eventflow.regional import CURRENCY_CHOICES, ISO_4217, TIME_ZONE_CHOICES, format_money, to_major, to_minor
 
@@ -362,7 +363,7 @@ class EventAdminForm(forms.ModelForm):
 
 
 @admin.register(Event)
-class EventAdmin(admin.ModelAdmin):
+class EventAdmin(SafeLookupsMixin, admin.ModelAdmin):
     form = EventAdminForm
     inlines = [TicketTypeInline]
     list_display = ["title", "organizer", "status", "city", "starts_local", "tickets_available"]
@@ -566,7 +567,10 @@ class EventAdmin(admin.ModelAdmin):
     @admin.display(description=_("starts"), ordering="starts_at")
     def starts_local(self, obj: Event) -> str:
         """In the event's own time zone, named: a New York 21:30 show reads 21:30 EDT."""
-        local = obj.starts_at.astimezone(zoneinfo.ZoneInfo(obj.timezone))
+        try:
+            local = obj.starts_at.astimezone(zoneinfo.ZoneInfo(obj.timezone))
+        except OverflowError:  # a time at the calendar's very end (the API refuses those now)
+            local = obj.starts_at
         return f"{local:%Y-%m-%d %H:%M} {local.tzname()}"
 
     @admin.display(description=_("current image"))

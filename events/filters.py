@@ -16,8 +16,8 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from eventflow.api.filters import StrictFilterSet
-from eventflow.api.serializers import UTC_OFFSET_MESSAGE, impossible_utc_offset
+from eventflow.api.filters import StrictFilterSet, WholeNumberFilter
+from eventflow.api.serializers import datetime_problem
 
 from .models import Category
 from .selectors import event_catalogue
@@ -58,12 +58,14 @@ class StrictBooleanField(forms.Field):
 
 
 class ZonedIsoDateTimeField(IsoDateTimeField):
-    """ISO 8601, with an offset some time zone could have (PostgreSQL refuses +16:00)."""
+    """ISO 8601, with an offset some time zone could have (PostgreSQL refuses +16:00) and within the
+    calendar; a time without an offset is UTC."""
 
     def to_python(self, value):
         value = super().to_python(value)
-        if impossible_utc_offset(value):
-            raise forms.ValidationError(UTC_OFFSET_MESSAGE, code="invalid")
+        problem = datetime_problem(value, require_offset=False)
+        if problem:
+            raise forms.ValidationError(problem, code="invalid")
         return value
 
 
@@ -82,10 +84,8 @@ class LatLngFilter(django_filters.Filter):
 
 
 @extend_schema_field({"type": "integer", "minimum": 0})
-class CentsFilter(django_filters.NumberFilter):
+class CentsFilter(WholeNumberFilter):
     """Whole minor units, 0 or more."""
-
-    field_class = forms.IntegerField
 
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("min_value", 0)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.core.files.base import ContentFile
@@ -69,10 +69,22 @@ def _check_time_window(start: datetime | None, end: datetime | None, *, end_fiel
         raise ApplicationError(_("Must be later than the start."), field=end_field)
 
 
+# How far ahead an event may be put on sale: further is a typo (2207 for 2027), not a plan.
+MAX_YEARS_AHEAD = 10
+
+
 def check_starts_in_future(starts_at: datetime | None) -> None:
-    """Events are created (or moved) to start in the future; the past is for records, not for sale."""
-    if starts_at is not None and starts_at <= timezone.now():
+    """Events are created (or moved) to start in the future, within MAX_YEARS_AHEAD years; the past is
+    for records, not for sale."""
+    if starts_at is None:
+        return
+    now = timezone.now()
+    if starts_at <= now:
         raise ApplicationError(_("An event must start in the future."), field="starts_at")
+    if starts_at > now + timedelta(days=365 * MAX_YEARS_AHEAD):
+        raise ApplicationError(
+            _("An event must start within the next %(years)d years.") % {"years": MAX_YEARS_AHEAD}, field="starts_at"
+        )
 
 
 def _unique_event_slug(organizer: OrganizerProfile, base: str, exclude_pk: int | None = None) -> str:

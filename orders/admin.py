@@ -21,6 +21,7 @@ from django.http import HttpRequest
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
+from eventflow.admin_mixins import SafeLookupsMixin
 from eventflow.api.errors import ApplicationError
 from eventflow.regional import format_money
 from events.selectors import is_platform_admin, organizer_profile_id
@@ -140,7 +141,7 @@ class InventoryEntryInline(ReadOnlyTabularInline):
 
 
 @admin.register(Order)
-class OrderAdmin(ScopedToOrganizerMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+class OrderAdmin(SafeLookupsMixin, ScopedToOrganizerMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     inlines = [OrderItemInline, TicketInline, InventoryEntryInline]
     list_display = ["short_id", "buyer_email", "event", "status", "total", "created_at", "expires_at"]
     list_filter = ["status", ("event", admin.RelatedOnlyFieldListFilter), "created_at"]
@@ -225,7 +226,7 @@ class OrderAdmin(ScopedToOrganizerMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(Ticket)
-class TicketAdmin(ScopedToOrganizerMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+class TicketAdmin(SafeLookupsMixin, ScopedToOrganizerMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     event_path = "order__event"
     list_display = ["short_code", "event_title", "ticket_type_name", "holder_email", "status", "issued_at"]
     list_filter = ["status", ("ticket_type__event", admin.RelatedOnlyFieldListFilter)]

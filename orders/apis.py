@@ -13,7 +13,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from eventflow.api.filters import StrictFilterSet
+from eventflow.api.filters import StrictFilterSet, WholeNumberFilter
 from eventflow.api.schema import problems
 from eventflow.api.serializers import NoInputSerializer
 from events import selectors as event_selectors
@@ -205,8 +205,8 @@ class IsPlatformAdmin(permissions.BasePermission):
 
 class StaffOrderFilter(StrictFilterSet):
     status = filters.ChoiceFilter(choices=Order.Status.choices)
-    event = filters.NumberFilter(min_value=1)
-    user = filters.NumberFilter(min_value=1)
+    event = WholeNumberFilter(min_value=1)
+    user = WholeNumberFilter(min_value=1)
 
     def filter_queryset(self, queryset):
         data = self.form.cleaned_data

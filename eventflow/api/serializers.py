@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.http import QueryDict
 from django.utils.translation import gettext_lazy as _
@@ -12,21 +12,42 @@ from rest_framework import serializers
 MAX_UTC_OFFSET = timedelta(hours=15, minutes=59)
 
 
-UTC_OFFSET_MESSAGE = _("A UTC offset lies between -15:59 and +15:59.")
+# A day of margin at both ends of Python's calendar, so that any time zone can still show a
+# stored time (year 9999 in UTC is year 10000 in Kiritimati, which no datetime can hold).
+_EARLIEST = datetime.min.replace(tzinfo=UTC) + timedelta(days=1)
+_LATEST = datetime.max.replace(tzinfo=UTC) - timedelta(days=1)
 
 
-def impossible_utc_offset(value: datetime | None) -> bool:
-    """An offset no time zone has (``+16:00``): the database cannot even store it."""
-    offset = value.utcoffset() if value is not None else None
-    return offset is not None and abs(offset) > MAX_UTC_OFFSET
+def datetime_problem(value: datetime | None, *, require_offset: bool) -> str | None:
+    """What is wrong with a date-time a client sent, or None.
+
+    An offset no time zone has (``+16:00``; the database cannot even store it), a time
+    so close to the calendar's ends that converting it between zones overflows, and, where
+    required, a missing offset (the contract's times are ISO 8601 *with* an offset).
+    """
+    if value is None:
+        return None
+    offset = value.utcoffset()
+    if offset is None:
+        return str(_("Give the time with its UTC offset, e.g. 2027-03-01T20:00:00+01:00.")) if require_offset else None
+    if abs(offset) > MAX_UTC_OFFSET:
+        return str(_("A UTC offset lies between -15:59 and +15:59."))
+    try:
+        in_utc = value.astimezone(UTC)
+    except OverflowError:
+        in_utc = None
+    if in_utc is None or not _EARLIEST <= in_utc <= _LATEST:
+        return str(_("That date is out of range."))
+    return None
 
 
 class DateTimeField(serializers.DateTimeField):
-    """An ISO 8601 date-time whose offset a real time zone could have; stored in UTC."""
+    """An ISO 8601 date-time with an offset a real time zone could have; stored in UTC."""
 
     def enforce_timezone(self, value: datetime) -> datetime:
-        if impossible_utc_offset(value):
-            raise serializers.ValidationError(UTC_OFFSET_MESSAGE, code="invalid")
+        problem = datetime_problem(value, require_offset=True)
+        if problem:
+            raise serializers.ValidationError(problem, code="invalid")
         return super().enforce_timezone(value)
 
 

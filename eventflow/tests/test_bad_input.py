@@ -301,3 +301,60 @@ def test_every_write_endpoint_refuses_unknown_fields_by_name(organizer_client, u
     event.refresh_from_db()
     assert (event.title, event.status) == (event.title, Event.Status.DRAFT)
     assert Order.objects.get(pk=order.json()["id"]).status == Order.Status.RESERVED
+
+
+# --- The calendar's ends ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "starts_after=9999-12-31T23:59:59-01:00",
+        "starts_before=0001-01-01T00:00:00%2B01:00",
+        "starts_after=0001-01-01T00:00:00%2B15:59",
+    ],
+)
+def test_dates_at_the_calendars_ends_are_400_not_500(api_client, query):
+    body = assert_problem(api_client.get(f"/api/v1/events?{query}"), 400, "invalid")
+    assert body["errors"]
+
+
+def test_event_times_need_an_offset_and_a_sensible_year(organizer_client):
+    client, _profile = organizer_client
+    for starts, ends, message in [
+        ("2031-01-01T20:00:00", "2031-01-01T23:00:00Z", "UTC offset"),
+        ("2031-01-01", "2031-01-02T00:00:00Z", "UTC offset"),
+        ("9999-12-31T20:00:00Z", "9999-12-31T21:00:00Z", "out of range"),
+        ("2400-01-01T20:00:00Z", "2400-01-01T21:00:00Z", "within the next 10 years"),
+    ]:
+        body = assert_problem(
+            client.post("/api/v1/events", {"title": "T", "starts_at": starts, "ends_at": ends}), 400, "invalid"
+        )
+        assert "starts_at" in body["errors"], body
+        assert message in " ".join(body["errors"]["starts_at"]), body
+    assert Event.objects.count() == 0
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/admin/events/event/?starts_at__year=9999&starts_at__month=12&starts_at__day=31",
+        "/admin/events/event/?starts_at__year=99999999999999999999",
+        "/admin/events/event/?starts_at__gte=0001-01-01+00:00:00%2B01:00",
+        "/admin/orders/order/?created_at__year=9999&created_at__month=12&created_at__day=31",
+    ],
+)
+def test_admin_lookups_beyond_the_calendar_are_bad_filters_not_500(admin_client, path):
+    r = admin_client.get(path)
+    # PostgreSQL can hold year 1 + 01:00; the drill-downs to year 10000 cannot be built anywhere
+    assert r.status_code in (200, 302)
+    if r.status_code == 302:
+        assert r["Location"].endswith("?e=1")
+
+
+@pytest.mark.parametrize("method", ["post", "delete", "patch", "put"])
+def test_writes_to_unknown_api_paths_are_404_problems_not_redirects(api_client, method):
+    for path in ("/api/v1/events/abc", "/api/v1/orders/not-a-uuid/cancel", "/api/v1/nothing"):
+        r = getattr(api_client, method)(path, {})
+        assert r.status_code in (404, 405), (method, path, r.status_code)
+        assert r["Content-Type"] == "application/problem+json"

@@ -164,3 +164,11 @@ def test_order_list_query_count_is_flat(client, event, tier, django_assert_max_n
         client.post("/api/v1/orders", {"event": event.pk, "items": [{"ticket_type": tier.pk, "quantity": 1}]})
     with django_assert_max_num_queries(3):
         assert client.get("/api/v1/orders").json()["count"] == 6
+
+
+@pytest.mark.parametrize("value", ["1.5", "1_000", "1e3", "-1", "99999999999999999999999"])
+def test_staff_order_filters_take_whole_ids_only(value):
+    admin = UserFactory(is_staff=True, is_superuser=True, role=User.Role.ADMIN)
+    for name in ("event", "user"):
+        body = assert_problem(as_user(admin).get("/api/v1/admin/orders", {name: value}), 400, "invalid")
+        assert name in body["errors"]
