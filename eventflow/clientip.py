@@ -21,10 +21,17 @@ UNKNOWN = "0.0.0.0"  # noqa: S104 - a key for clients without an address (a test
 
 
 def _valid(address: str) -> str | None:
+    """The address, normalised; an IPv6 address stands for its /64, the block one subscriber gets
+    (counting single IPv6 addresses would give every client 2**64 fresh identities)."""
     try:
-        return str(ipaddress.ip_address(address.strip()))
+        ip = ipaddress.ip_address(address.strip())
     except ValueError:
         return None
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:  # ::ffff:192.0.2.1 is the IPv4 client 192.0.2.1
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False).network_address)
+    return str(ip)
 
 
 def client_ip(request: HttpRequest) -> str:

@@ -198,7 +198,10 @@ PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.ScryptPasswordHasher",
 ]
 AUTH_PASSWORD_VALIDATORS = [
-    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {
+        "NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator",
+        "OPTIONS": {"user_attributes": ("email", "name")},  # our User has one name field, not first/last
+    },
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
@@ -346,6 +349,9 @@ NEAR_DEFAULT_RADIUS_KM = env.int("NEAR_DEFAULT_RADIUS_KM", default=50)
 # Orders: how long a reservation holds stock, and how long a purchase waits for
 # a stock lock before answering 503 "busy" (PostgreSQL lock_timeout).
 ORDER_HOLD_MINUTES = env.int("ORDER_HOLD_MINUTES", default=10)
+# A new ticket type's max_per_buyer when its organizer does not set one (0: no limit): one
+# account may not hold a whole event's stock unless the organizer says so.
+DEFAULT_MAX_PER_BUYER = env.int("DEFAULT_MAX_PER_BUYER", default=10) or None
 ORDER_LOCK_TIMEOUT_MS = env.int("ORDER_LOCK_TIMEOUT_MS", default=3000)
 # Idempotency-Key records are kept this long; one left "in progress" longer than
 # IDEMPOTENCY_STALE_SECONDS (its request died) may be taken over by a retry.

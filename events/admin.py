@@ -164,6 +164,8 @@ class TicketTypeInlineForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         self.currency = currency
         self.fields["price"].help_text = gettext("In %(currency)s.") % {"currency": currency}
+        if not self.instance.pk:
+            self.initial.setdefault("max_per_buyer", settings.DEFAULT_MAX_PER_BUYER)
         if self.instance.pk:
             self.initial["price"] = to_major(self.instance.price_cents, currency)
 

@@ -115,15 +115,38 @@ class EventDetailOutputSerializer(_EventBaseOutputSerializer):
         read_only_fields = fields
 
 
-def buyer_limit_field(what: str) -> serializers.IntegerField:
+def buyer_limit_field(what: str, *, default: str = "") -> serializers.IntegerField:
     """An optional cap on what one buyer may hold across their live orders (null: none)."""
     return serializers.IntegerField(
         min_value=1,
         max_value=MAX_CAPACITY,
         required=False,
         allow_null=True,
-        help_text=f"{what} one buyer may hold across live orders; null: no limit.",
+        help_text=f"{what} one buyer may hold across live orders; null: no limit.{default}",
     )
+
+
+def _degrees_schema(limit: int) -> dict:
+    """A coordinate in a JSON body: a number (52.5065) or a decimal string ("52.506500")."""
+    return {
+        "oneOf": [
+            {"type": "number", "minimum": -limit, "maximum": limit},
+            {"type": "string", "pattern": r"^-?\d{1,3}(\.\d{1,6})?$"},
+        ],
+        "nullable": True,
+    }
+
+
+@extend_schema_field(_degrees_schema(90))
+class LatitudeField(serializers.DecimalField):
+    def __init__(self, **kwargs) -> None:
+        super().__init__(max_digits=9, decimal_places=6, min_value=-90, max_value=90, **kwargs)
+
+
+@extend_schema_field(_degrees_schema(180))
+class LongitudeField(serializers.DecimalField):
+    def __init__(self, **kwargs) -> None:
+        super().__init__(max_digits=9, decimal_places=6, min_value=-180, max_value=180, **kwargs)
 
 
 COUNTRY_CODES = [code for code, _name in countries]
@@ -150,12 +173,8 @@ class EventInputSerializer(StrictInputSerializer):
     address = serializers.CharField(max_length=300, required=False, allow_blank=True)
     city = serializers.CharField(max_length=100, required=False, allow_blank=True)
     country = CountryCodeField(required=False, allow_blank=True)
-    latitude = serializers.DecimalField(
-        max_digits=9, decimal_places=6, min_value=-90, max_value=90, required=False, allow_null=True
-    )
-    longitude = serializers.DecimalField(
-        max_digits=9, decimal_places=6, min_value=-180, max_value=180, required=False, allow_null=True
-    )
+    latitude = LatitudeField(required=False, allow_null=True)
+    longitude = LongitudeField(required=False, allow_null=True)
     starts_at = DateTimeField()
     ends_at = DateTimeField()
     timezone = serializers.CharField(max_length=64, required=False, validators=[validate_time_zone])
@@ -187,7 +206,10 @@ class TicketTypeInputSerializer(StrictInputSerializer):
     price_cents = serializers.IntegerField(min_value=0, max_value=MAX_PRICE_CENTS)
     capacity = serializers.IntegerField(min_value=0, max_value=MAX_CAPACITY)
     max_per_order = serializers.IntegerField(min_value=1, max_value=100, required=False)
-    max_per_buyer = buyer_limit_field("Most tickets of this type")
+    max_per_buyer = buyer_limit_field(
+        "Most tickets of this type",
+        default=f" Left out on creation: {settings.DEFAULT_MAX_PER_BUYER} (DEFAULT_MAX_PER_BUYER).",
+    )
     sales_start = DateTimeField(required=False, allow_null=True)
     sales_end = DateTimeField(required=False, allow_null=True)
     seated = serializers.BooleanField(required=False)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
@@ -233,6 +234,7 @@ def ticket_type_create(*, event: Event, **data: Any) -> TicketType:
     if event.status == Event.Status.CANCELLED:
         raise EventCancelled()
     data = {k: v for k, v in data.items() if k in TICKET_TYPE_FIELDS}
+    data.setdefault("max_per_buyer", settings.DEFAULT_MAX_PER_BUYER)  # an explicit None: no limit
     _check_time_window(data.get("sales_start"), data.get("sales_end"), end_field="sales_end")
     ticket_type = TicketType(event=event, available=data["capacity"], **data)
     ticket_type.save()

@@ -31,7 +31,9 @@ def spreadsheet_safe(value: object) -> object:
 
 
 def _csv_rows(tickets) -> Iterator[str]:
-    writer = csv.writer(_Echo())
+    # Every cell quoted (OWASP): a name like "Max;=1+1" stays one cell in a spreadsheet that splits
+    # on semicolons or tabs, so no formula can start in the middle of it.
+    writer = csv.writer(_Echo(), quoting=csv.QUOTE_ALL)
     yield writer.writerow(["name", "email", "ticket_type", "code", "order", "issued_at"])
     for ticket in tickets.iterator(chunk_size=2000):
         yield writer.writerow(

@@ -190,3 +190,12 @@ def test_rate_limit_counters_live_in_redis(api_client, frozen_ratelimit_clock, s
     api_client.post("/api/v1/auth/register", {"email": "c@example.com", "password": "Tr1cky-Passphrase-42"})
     prefix = settings.CACHES["default"]["KEY_PREFIX"]
     assert any(key.startswith(prefix.encode()) for key in get_redis_connection("default").scan_iter(f"{prefix}:*"))
+
+
+def test_an_ipv6_client_is_one_client_per_64_block(api_client):
+    user = UserFactory()
+    for i in range(5):  # each guess from another address of the same /64
+        login(api_client, user.email, "wrong", f"2001:db8:1:2::{i + 1:x}")
+    assert_problem(login(api_client, user.email, DEFAULT_PASSWORD, "2001:db8:1:2:ffff::9"), 429, "throttled")
+    assert set(AccessAttempt.objects.values_list("ip_address", flat=True)) == {"2001:db8:1:2::"}
+    assert login(api_client, user.email, DEFAULT_PASSWORD, "2001:db8:1:3::1").status_code == 200  # another block

@@ -224,7 +224,7 @@ def test_each_event_page_shows_its_sales_at_a_glance(broadway):
     assert r["Content-Type"].startswith("text/csv")
     rows = b"".join(r.streaming_content).decode().splitlines()
     assert len(rows) == 1 + 3
-    assert rows[1].startswith("Ada,")
+    assert rows[1].startswith('"Ada",')
     rival = organizer_profile_create(user=UserFactory(), display_name="Rival")
     assert logged_in(rival.user).get(csv_url).status_code == 404
 

@@ -153,3 +153,25 @@ def test_messages_count_tickets_in_proper_plurals(client, event):
     assert client.post(ORDERS, order_body(event, (capped, 1))).status_code == 201
     body = assert_problem(client.post(ORDERS, order_body(event, (capped, 1))), 409, "limit_exceeded")
     assert body["detail"] == "One buyer may hold at most 1 ticket of Capped; you already hold 1."
+
+
+@pytest.mark.django_db
+def test_a_new_ticket_type_limits_buyers_unless_the_organizer_says_otherwise(settings):
+    """The issue's reproducer, with no limit set by anyone: ten orders of ten from one account."""
+    profile = OrganizerProfileFactory()
+    owner = APIClient()
+    owner.force_authenticate(profile.user)
+    event = EventFactory(organizer=profile, status=Event.Status.PUBLISHED)
+    r = owner.post(f"/api/v1/events/{event.pk}/ticket-types", {"name": "GA", "price_cents": 0, "capacity": 100})
+    assert r.json()["max_per_buyer"] == settings.DEFAULT_MAX_PER_BUYER == 10
+    hoarder = APIClient()
+    hoarder.force_authenticate(UserFactory())
+    ten = {"event": event.pk, "items": [{"ticket_type": r.json()["id"], "quantity": 10}]}
+    statuses = [hoarder.post(ORDERS, ten).status_code for _ in range(10)]
+    assert statuses == [201] + [409] * 9
+    # an organizer who wants no limit says so explicitly
+    r = owner.post(
+        f"/api/v1/events/{event.pk}/ticket-types",
+        {"name": "Unlimited", "price_cents": 0, "capacity": 100, "max_per_buyer": None},
+    )
+    assert r.json()["max_per_buyer"] is None

@@ -97,6 +97,20 @@ def test_attendee_csv_neutralises_spreadsheet_formulas(event, tier, name):
     )
 
 
+@pytest.mark.parametrize("name", ["Max;=1+1;", "Max\t=cmd|' /C calc'!A0", 'Max,"=1+1"'])
+def test_a_formula_after_a_separator_stays_inside_its_quoted_cell(event, tier, name):
+    free = TicketTypeFactory(event=event, name="GA", price_cents=0, capacity=5)
+    order_place(buyer=UserFactory(name=name, email="max@example.com"), event_id=event.pk, lines=[Line(free.pk, 1)])
+    r = as_user(event.organizer.user).get(f"/api/v1/events/{event.pk}/attendees", {"format": "csv"})
+    text = b"".join(r.streaming_content).decode()
+    line = text.splitlines()[1]
+    quoted = name.replace('"', '""')
+    assert line.startswith(f'"{quoted}","max@example.com","GA",')  # every cell in quotes
+    for separator in (";", "\t"):  # read as a semicolon- or tab-locale spreadsheet would: quotes hold the cell
+        (row,) = csv.reader(io.StringIO(line), delimiter=separator)
+        assert not any(cell.startswith(("=", "+", "@")) for cell in row), row
+
+
 def test_ticket_codes_never_start_like_a_formula():
     from orders.models import new_ticket_code
 

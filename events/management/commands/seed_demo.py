@@ -97,6 +97,7 @@ class DemoTier:
     sales_end_before_start: timedelta | None = None
     # Tickets already sold when the demo starts (paid orders of the demo buyers, over the past days).
     sold: int = 0
+    max_per_buyer: int | None = 20
 
 
 @dataclass(frozen=True)
@@ -442,6 +443,7 @@ def _ensure_event(organizer: OrganizerProfile, spec: DemoEvent, now: datetime) -
             price_cents=tier.price_cents,
             capacity=tier.capacity,
             max_per_order=tier.max_per_order,
+            max_per_buyer=tier.max_per_buyer,
             sales_end=sales_end,
             position=position,
         )
