@@ -392,10 +392,38 @@ def nginx_checks(port: int, gunicorn_log: Path) -> list[str]:
             b"Content-Length: 7340032\r\n\r\n"
         )
         head = s.recv(4096).decode(errors="replace")
-    status_line = head.split("\r\n", 1)[0]
-    ctype = re.search(r"(?im)^content-type:\s*(\S+)", head)
-    lines.append(f"7 MiB upload (headers only): {status_line}; {ctype.group(1) if ctype else 'no content-type'}")
+    lines.append(f"7 MiB upload (headers only): {_status_and_type(head)}")
+    refusals = {
+        "3 MiB JSON body to /auth/login (headers only)": (
+            b"POST /api/v1/auth/login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 3145728\r\n\r\n"
+        ),
+        "3 MiB image upload (headers only)": (
+            b"POST /api/v1/events/1/image HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: image/png\r\n"
+            b"Content-Length: 3145728\r\n\r\n"
+        ),
+        "10,000-byte request line": b"GET /api/v1/events?q=" + b"x" * 10_000 + b" HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+        "20,000-byte header": b"GET /api/v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: "
+        + b"x" * 20_000
+        + b"\r\n\r\n",
+        "malformed request line": b"GET /\x01 HTTP/9\r\nHost: 127.0.0.1\r\n\r\n",
+    }
+    for label, raw in refusals.items():
+        with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
+            s.sendall(raw)
+            try:
+                head = s.recv(4096).decode(errors="replace")
+            except TimeoutError:  # nginx accepted the headers and is waiting for the body
+                lines.append(f"{label}: accepted, nginx waits for the body")
+                continue
+        lines.append(f"{label}: {_status_and_type(head)}")
     return lines
+
+
+def _status_and_type(head: str) -> str:
+    status_line = head.split("\r\n", 1)[0] or "(no answer)"
+    ctype = re.search(r"(?im)^content-type:\s*(\S+)", head)
+    return f"{status_line}; {ctype.group(1) if ctype else 'no content-type'}"
 
 
 # --- Scenarios -----------------------------------------------------------------------------------------
