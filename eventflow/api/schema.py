@@ -74,11 +74,22 @@ class AutoSchema(BaseAutoSchema):
         defaults: dict[int, list[str]] = {}
         if self.method in ("POST", "PUT", "PATCH"):
             defaults[400] = ["invalid", "parse_error"]
+            defaults[413] = ["request_too_large"]
+            defaults[415] = ["unsupported_media_type"]
         elif self._has_query_parameters():
             defaults[400] = ["invalid"]  # a malformed filter, or a NUL anywhere in the query
         needs_auth = any(not issubclass(p, permissions.AllowAny) for p in getattr(view, "permission_classes", []))
         if needs_auth and getattr(view, "authentication_classes", None):
-            defaults[401] = ["not_authenticated", "token_not_valid", "token_expired"]
+            # token_expired: refresh and retry; the others: sign in again (a malformed
+            # Authorization header, or an account deleted or deactivated since).
+            defaults[401] = [
+                "not_authenticated",
+                "token_not_valid",
+                "token_expired",
+                "bad_authorization_header",
+                "user_not_found",
+                "user_inactive",
+            ]
         if "{" in self.path or (self._is_list_view() and self._get_paginator() is not None):
             defaults[404] = ["not_found"]  # a missing object, or a page past the last one
         if getattr(view, "throttle_classes", None):

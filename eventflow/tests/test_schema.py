@@ -24,6 +24,20 @@ def test_schema_endpoint_documents_auth_and_problems(api_client):
     assert "RegisterInputRequest" in schema["components"]["schemas"]
 
 
+def test_schema_lists_what_the_server_answers_before_any_view_runs(api_client):
+    """Body limits, media types and every 401 code the authentication can give are documented."""
+    r = api_client.get("/api/v1/schema", HTTP_ACCEPT="application/vnd.oai.openapi+json")
+    order_create = r.json()["paths"]["/api/v1/orders"]["post"]["responses"]
+    assert "`request_too_large`" in order_create["413"]["description"]
+    assert "`unsupported_media_type`" in order_create["415"]["description"]
+    for code in ("token_expired", "bad_authorization_header", "user_not_found", "user_inactive"):
+        assert f"`{code}`" in order_create["401"]["description"]
+    # and the server does give them
+    token = "Bearer a b"
+    assert api_client.get("/api/v1/users/me", HTTP_AUTHORIZATION=token).json()["code"] == "bad_authorization_header"
+    assert api_client.post("/api/v1/auth/login", "x", content_type="text/plain").status_code == 415
+
+
 @pytest.mark.parametrize("path", ["/api/docs", "/api/redoc"])
 def test_docs_pages_use_local_assets(api_client, path):
     r = api_client.get(path)
