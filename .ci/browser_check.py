@@ -1,9 +1,14 @@
-"""Real-browser check of the Content-Security-Policy: the admin, Swagger UI and ReDoc must work.
+"""Real-browser check of the back office, the API docs and the Content-Security-Policy.
 
 Run through ``bash .ci/browser-check``, which starts ``make run`` on a throw-away data directory
-and calls this script with ``--base-url``. It drives headless Chromium through chromedriver
-(Selenium), uses the pages the way an organizer and the platform admin would, and fails on any
-broken page and on any CSP violation, collected two ways:
+and calls this script with ``--base-url``. It drives headless Chromium (a 1400 px wide window)
+through chromedriver (Selenium), uses the pages the way an organizer and the platform admin
+would, and fails on any broken page. The organizer's part is the back office end to end: a
+seeded New York show's page shows local times, prices in dollars and the same sales as
+``GET /events/{id}/sales`` (chart, attendee list, CSV); a new event is created with two ticket
+types in New York time and dollars, given an image, published from the changelist, and the API
+must then show the same times, prices and image. Each failing step leaves a screenshot. It also
+fails on any CSP violation, collected two ways:
 
 * a ``securitypolicyviolation`` listener installed before any page script runs (CDP
   ``Page.addScriptToEvaluateOnNewDocument``), which keeps what it saw in sessionStorage and also
@@ -22,16 +27,22 @@ import contextlib
 import json
 import os
 import re
+import secrets
 import shutil
 import signal
 import sys
 import tempfile
 import time
 import traceback
+import urllib.parse
 import urllib.request
 from collections.abc import Callable
+from datetime import datetime, timedelta
+from datetime import time as dt_time
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
+from PIL import Image
 from selenium import webdriver
 from selenium.common.exceptions import StaleElementReferenceException, TimeoutException, WebDriverException
 from selenium.webdriver.chrome.service import Service
@@ -39,7 +50,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support import expected_conditions as ec
-from selenium.webdriver.support.ui import WebDriverWait
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 # The demo accounts `make run` seeds (README); demo data only, never a real secret.
 DEMO_PASSWORD = os.environ.get("DEMO_PASSWORD", "eventflow-demo-2026")
@@ -56,7 +67,7 @@ CHROMIUM_FLAGS = [
     "--disable-component-update",
     "--disable-sync",
     "--disable-dev-shm-usage",
-    "--window-size=1366,900",
+    "--window-size=1400,900",  # the back office must fit a 1400 px wide window
 ]
 
 VIOLATIONS_KEY = "__eventflowCspViolations"
@@ -95,6 +106,31 @@ UNLOADED_STYLESHEETS_JS = """
 return Array.from(document.querySelectorAll('link[rel~="stylesheet"]'))
   .filter((l) => !l.sheet).map((l) => l.href);
 """
+
+
+# How far a table sticks out of the window, and which of the named columns (th.column-NAME) are out of view.
+FITS_JS = """
+const table = document.querySelector(arguments[0]);
+const viewport = document.documentElement.clientWidth;
+const hidden = arguments[1].filter((name) => {
+  const th = table.querySelector("th.column-" + name);
+  return !th || th.getBoundingClientRect().right > viewport + 0.5;
+});
+return {viewport: viewport, width: Math.round(table.getBoundingClientRect().width),
+        overflow: document.documentElement.scrollWidth - viewport, hidden: hidden};
+"""
+
+
+# GET a same-origin URL with the page's session; the status, content type and line count (async script).
+FETCH_TEXT_JS = """
+const done = arguments[arguments.length - 1];
+fetch(arguments[0], {credentials: "same-origin"})
+  .then((r) => r.text().then((t) => done({status: r.status, type: r.headers.get("content-type") || "",
+                                         lines: t.split("\\n").filter((l) => l.trim()).length})))
+  .catch((e) => done({status: 0, type: String(e), lines: 0}));
+"""
+# A seeded event with sales (seed_demo): the issue's New York show.
+SEEDED_SHOW = "Late Show: Stand-up in the Village"
 
 
 class CheckFailed(Exception):
@@ -358,15 +394,23 @@ class BrowserCheck:
         self.click(add)
         self.wait(lambda d: len(self.all(rows_css)) == before + 1, "a new ticket type row")
         new_row = self.all(rows_css)[-1]
-        if not new_row.find_elements(By.CSS_SELECTOR, ".datetimeshortcuts"):
-            raise CheckFailed("the added row's date/time fields have no calendar/clock shortcuts")
+        pickers = new_row.find_elements(By.CSS_SELECTOR, "input[type='datetime-local']")
+        if len(pickers) != 2:
+            raise CheckFailed(f"the added row has {len(pickers)} date-and-time inputs, not 2 (sales start and end)")
         if not new_row.find_elements(By.CSS_SELECTOR, ".inline-deletelink"):
             raise CheckFailed("the added row has no remove link")
         self.driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", group)
+        fit = self.driver.execute_script(FITS_JS, "#ticket_types-group table", ["available", "sold", "held"])
+        if fit["overflow"] > 0 or fit["hidden"]:
+            raise CheckFailed(
+                f"the ticket types inline does not fit a {fit['viewport']} px window: {fit['overflow']} px too wide, "
+                f"columns out of view: {fit['hidden']}"
+            )
         self.shot("event-change")
         collapsible = len(self.all("fieldset details, fieldset.collapse"))
         return (
-            f"{existing} ticket type(s); {link_text!r}: rows {before} → {before + 1}, new row has date/time shortcuts"
+            f"{existing} ticket type(s); {link_text!r}: rows {before} → {before + 1}, new row has date-and-time inputs"
+            f"; inline {fit['width']} px wide in a {fit['viewport']} px window, available/sold/held in view"
             f"; {collapsible} collapsible fieldset(s)"
         )
 
@@ -411,6 +455,200 @@ class BrowserCheck:
         return (
             f"slug prepopulated; Today/Now filled {date_input.get_attribute('value')} "
             f"{time_input.get_attribute('value')}; calendar and clock pop-ups open"
+        )
+
+    # --- the organizers' back office, end to end ------------------------------------------------
+
+    def api(self, path: str, token: str | None = None, data: dict | None = None) -> dict:
+        """The public API, as a client sees it: JSON in, JSON out."""
+        method = "POST" if data is not None else "GET"
+        request = urllib.request.Request(self.base + path, method=method)  # noqa: S310 (http://127.0.0.1)
+        request.add_header("Accept", "application/json")
+        if token:
+            request.add_header("Authorization", f"Bearer {token}")
+        body = None
+        if data is not None:
+            request.add_header("Content-Type", "application/json")
+            body = json.dumps(data).encode()
+        with urllib.request.urlopen(request, body, timeout=self.timeout) as response:  # noqa: S310 (http://127.0.0.1)
+            return json.loads(response.read())
+
+    def open_event(self, title: str) -> int:
+        """The event's change page, found by searching the changelist as an organizer would."""
+        self.get("/admin/events/event/?q=" + urllib.parse.quote(title))
+        links = [a for a in self.all("#result_list tbody tr th a") if a.text == title]
+        if not links:
+            raise CheckFailed(f"the Events changelist has no {title!r}")
+        self.click(links[0])
+        self.visible("#event_form")
+        match = re.search(r"/admin/events/event/(\d+)/change/", self.driver.current_url)
+        if not match:
+            raise CheckFailed(f"unexpected change page address {self.driver.current_url}")
+        return int(match.group(1))
+
+    def check_sales_at_a_glance(self) -> str:
+        """A seeded New York show: local times, prices in dollars, its sales, chart and attendees."""
+        event_id = self.open_event(SEEDED_SHOW)
+        event = self.api(f"/api/v1/events/{event_id}")
+        local = datetime.fromisoformat(event["starts_at"]).astimezone(ZoneInfo(event["timezone"]))
+        shown = (
+            self.driver.find_element(By.ID, "id_starts_at_0").get_attribute("value"),
+            self.driver.find_element(By.ID, "id_starts_at_1").get_attribute("value"),
+        )
+        if shown != (local.strftime("%Y-%m-%d"), local.strftime("%H:%M:%S")):
+            raise CheckFailed(f"starts at is shown as {shown}, the API says {local:%Y-%m-%d %H:%M:%S} {local.tzname()}")
+        help_text = self.driver.find_element(By.CSS_SELECTOR, ".field-starts_at .help:not(.timezonewarning)").text
+        if event["timezone"] not in help_text:
+            raise CheckFailed(f"the form does not name the time zone {event['timezone']}: {help_text!r}")
+        prices = [
+            self.driver.find_element(By.ID, f"id_ticket_types-{i}-price").get_attribute("value")
+            for i in range(len(event["ticket_types"]))
+        ]
+        expected = [f"{tier['price_cents'] / 100:.2f}" for tier in event["ticket_types"]]
+        if sorted(prices) != sorted(expected):
+            raise CheckFailed(f"ticket type prices shown {prices}, the API's are {expected} ({event['currency']})")
+        summary = self.visible(".eventflow-sales", "the sales summary")
+        self.driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", summary)
+        total = summary.find_elements(By.CSS_SELECTOR, "tfoot td")
+        sold, revenue = int(total[1].text), total[5].text
+        sales = self.sales_as_the_api_says(event_id)
+        if sold != sales["sold"] or sold == 0:
+            raise CheckFailed(f"the summary says {sold} sold, GET /sales {sales['sold']}")
+        if revenue != f"{sales['gross_cents'] / 100:.2f} {event['currency']}":
+            raise CheckFailed(f"the summary's revenue {revenue!r} is not GET /sales' {sales['gross_cents']} cents")
+        bars = summary.find_elements(By.CSS_SELECTOR, "svg rect")
+        if not bars:
+            raise CheckFailed("the sales summary has no chart of sales per day")
+        self.shot("event-sales-summary")
+        csv_url = summary.find_element(By.PARTIAL_LINK_TEXT, "CSV").get_attribute("href")
+        csv_head = self.driver.execute_async_script(FETCH_TEXT_JS, csv_url)
+        if csv_head["status"] != 200 or "text/csv" not in csv_head["type"] or csv_head["lines"] < 2:
+            raise CheckFailed(f"the attendee CSV link answered {csv_head}")
+        self.click(summary.find_element(By.LINK_TEXT, "Attendee list"))
+        self.visible("#result_list", "the attendee list (tickets of this event)")
+        attendees = len(self.all("#result_list tbody tr"))
+        self.shot("event-attendees")
+        return (
+            f"{SEEDED_SHOW!r}: starts {shown[0]} {shown[1]} {local.tzname()}, prices {prices} {event['currency']}; "
+            f"{sold} sold, revenue {revenue} (= GET /sales), {len(bars)}-day chart; CSV {csv_head['lines'] - 1} "
+            f"attendee(s); attendee list {attendees} row(s)"
+        )
+
+    def sales_as_the_api_says(self, event_id: int) -> dict:
+        token = self.api("/api/v1/auth/login", data={"email": ORGANIZER, "password": DEMO_PASSWORD})["access"]
+        sales = self.api(f"/api/v1/events/{event_id}/sales", token=token)
+        return {"sold": sum(t["sold"] for t in sales["ticket_types"]), "gross_cents": sales["gross_cents"]}
+
+    def check_create_and_publish_event(self) -> str:
+        """The issue's walk: a new event in New York time with two ticket types priced in dollars and an
+        image, published from the changelist; the API then shows the same times and prices."""
+        token = self.api("/api/v1/auth/login", data={"email": ORGANIZER, "password": DEMO_PASSWORD})["access"]
+        profile = self.api("/api/v1/organizers/me", token=token)
+        zone = ZoneInfo("America/New_York")
+        day = (datetime.now(zone) + timedelta(days=120)).date()
+        title = f"Browser Check Night {secrets.token_hex(3)}"
+        starts_local = datetime.combine(day, dt_time(21, 30), tzinfo=zone)
+        ends_local = datetime.combine(day, dt_time(23, 45), tzinfo=zone)
+        sales_end_local = datetime.combine(day, dt_time(18, 0), tzinfo=zone)
+
+        self.get("/admin/events/event/add/")
+        self.visible("#event_form")
+        defaults = (
+            Select(self.driver.find_element(By.ID, "id_timezone")).first_selected_option.get_attribute("value"),
+            Select(self.driver.find_element(By.ID, "id_currency")).first_selected_option.get_attribute("value"),
+        )
+        if defaults != (profile["timezone"], profile["currency"]):
+            raise CheckFailed(
+                f"a new event starts with {defaults}, the organizer's defaults are "
+                f"{(profile['timezone'], profile['currency'])}"
+            )
+        self.driver.find_element(By.ID, "id_title").send_keys(title)
+        self.driver.find_element(By.ID, "id_venue_name").send_keys("Blue Note")
+        self.driver.find_element(By.ID, "id_city").send_keys("New York")
+        Select(self.driver.find_element(By.ID, "id_country")).select_by_value("US")
+        Select(self.driver.find_element(By.ID, "id_timezone")).select_by_value("America/New_York")
+        Select(self.driver.find_element(By.ID, "id_currency")).select_by_value("USD")
+        for field, when in (("starts_at", starts_local), ("ends_at", ends_local)):
+            for suffix, value in (("0", when.strftime("%Y-%m-%d")), ("1", when.strftime("%H:%M:%S"))):
+                box = self.driver.find_element(By.ID, f"id_{field}_{suffix}")
+                box.clear()
+                box.send_keys(value)
+        poster = Path(self.profile) / "poster.png"
+        Image.new("RGB", (1200, 630), "#417690").save(poster)  # what a poster upload looks like
+        self.driver.find_element(By.ID, "id_new_image").send_keys(str(poster))
+
+        tiers = [("Table", "25.00", "120"), ("Bar standing", "12.50", "60")]
+        group = self.visible("#ticket_types-group")
+        add = group.find_element(By.CSS_SELECTOR, ".add-row a")
+        self.click(add)
+        self.wait(lambda d: d.find_elements(By.ID, "id_ticket_types-1-name"), "a second ticket type row")
+        for index, (name, price, capacity) in enumerate(tiers):
+            for field, value in (("name", name), ("price", price), ("capacity", capacity)):
+                box = self.driver.find_element(By.ID, f"id_ticket_types-{index}-{field}")
+                box.clear()
+                box.send_keys(value)
+        # The browser's own date-and-time picker takes its value in the ISO form it submits.
+        self.driver.execute_script(
+            "arguments[0].value = arguments[1]; arguments[0].dispatchEvent(new Event('change', {bubbles: true}));",
+            self.driver.find_element(By.ID, "id_ticket_types-1-sales_end"),
+            sales_end_local.strftime("%Y-%m-%dT%H:%M"),
+        )
+        self.shot("event-create-filled")
+        self.click(self.driver.find_element(By.CSS_SELECTOR, "input[name='_continue']"))
+        self.wait(
+            lambda d: "/add/" not in d.current_url or d.find_elements(By.CSS_SELECTOR, ".errornote"),
+            "the saved event's page",
+        )
+        errors = [e.text for e in self.all(".errornote, .errorlist li")]
+        if errors:
+            raise CheckFailed(f"saving the event was refused: {errors}")
+        match = re.search(r"/admin/events/event/(\d+)/change/", self.driver.current_url)
+        if not match:
+            raise CheckFailed(f"unexpected page after saving: {self.driver.current_url}")
+        event_id = int(match.group(1))
+        shown = (
+            self.driver.find_element(By.ID, "id_starts_at_1").get_attribute("value"),
+            [self.driver.find_element(By.ID, f"id_ticket_types-{i}-price").get_attribute("value") for i in (0, 1)],
+            self.driver.find_element(By.ID, "id_ticket_types-1-sales_end").get_attribute("value"),
+        )
+        if shown != ("21:30:00", ["25.00", "12.50"], sales_end_local.strftime("%Y-%m-%dT%H:%M")):
+            raise CheckFailed(f"after saving the page shows starts {shown[0]}, prices {shown[1]}, sales end {shown[2]}")
+        preview = self.visible(".eventflow-image-preview", "the uploaded image's preview")
+        self.wait(
+            lambda d: d.execute_script("return arguments[0].complete && arguments[0].naturalWidth", preview),
+            "the uploaded image to load",
+        )
+
+        self.get("/admin/events/event/?q=" + urllib.parse.quote(title))
+        self.click(self.visible(f"#result_list input.action-select[value='{event_id}']"))
+        Select(self.driver.find_element(By.CSS_SELECTOR, "select[name='action']")).select_by_value("publish_events")
+        self.click(self.driver.find_element(By.CSS_SELECTOR, "#changelist-form button[name='index']"))
+        self.visible(".messagelist", "the publish action's message")
+        self.shot("event-published")
+
+        event = self.api(f"/api/v1/events/{event_id}")  # anonymous: only a published event is found
+        tiers_by_name = {tier["name"]: tier for tier in event["ticket_types"]}
+        problems = []
+        if event["status"] != "published":
+            problems.append(f"status {event['status']}")
+        if (event["timezone"], event["currency"]) != ("America/New_York", "USD"):
+            problems.append(f"zone and currency {event['timezone']}, {event['currency']}")
+        for field, want in (("starts_at", starts_local), ("ends_at", ends_local)):
+            if datetime.fromisoformat(event[field]) != want:
+                problems.append(f"{field} {event[field]} is not {want.isoformat()}")
+        if {name: t["price_cents"] for name, t in tiers_by_name.items()} != {"Table": 2500, "Bar standing": 1250}:
+            problems.append(f"prices {[(n, t['price_cents']) for n, t in tiers_by_name.items()]}")
+        sales_end = tiers_by_name.get("Bar standing", {}).get("sales_end")
+        if not sales_end or datetime.fromisoformat(sales_end) != sales_end_local:
+            problems.append(f"Bar standing sales_end {sales_end} is not {sales_end_local.isoformat()}")
+        image = self.driver.execute_async_script(FETCH_TEXT_JS, event.get("image_url") or "")
+        if image["status"] != 200 or not image["type"].startswith("image/"):
+            problems.append(f"image_url {event.get('image_url')} answered {image}")
+        if problems:
+            raise CheckFailed("the API disagrees with the admin: " + "; ".join(problems))
+        return (
+            f"event {event_id} saved with 21:30 New York and 25.00 / 12.50 USD; API: starts_at {event['starts_at']}, "
+            f"price_cents 2500 / 1250, image {image['type']}, published"
         )
 
     def sign_out(self) -> str:
@@ -515,8 +753,8 @@ class BrowserCheck:
             "ReDoc's menu",
         )
         self.wait(
-            lambda d: d.find_elements(By.XPATH, "//*[not(*) and normalize-space(.)='events_list']"),
-            "the events_list operation",
+            lambda d: d.find_elements(By.XPATH, "//*[not(*) and normalize-space(.)='Search the catalogue']"),
+            "the events_list operation (its summary, “Search the catalogue”)",
         )
         self.styles_loaded()
         self.shot("redoc")
@@ -524,12 +762,12 @@ class BrowserCheck:
         self.visible("input.search-input, input[placeholder^='Search']", "ReDoc's search box").send_keys("availability")
         results_css = "[data-role='search:results'] li"
         self.wait(
-            lambda d: [r for r in d.find_elements(By.CSS_SELECTOR, results_css) if "events_availability" in r.text],
+            lambda d: [r for r in d.find_elements(By.CSS_SELECTOR, results_css) if "Live availability" in r.text],
             "ReDoc's search results (its search worker)",
         )
         searched = f"; search 'availability' found {len(self.all(results_css))} item(s)"
         self.shot("redoc-search")
-        return f"{heading.text.splitlines()[0]!r}, {len(menu)} menu items, events_list shown{searched}"
+        return f"{heading.text.splitlines()[0]!r}, {len(menu)} menu items, “Search the catalogue” shown{searched}"
 
 
 def main() -> int:
@@ -575,6 +813,8 @@ def main() -> int:
         check.run("events-search", check.check_events_search)
         check.run("event-change-inline-add-another", check.check_event_change_page)
         check.run("event-add-datetime-widgets", check.check_event_add_page)
+        check.run("back-office-sales-at-a-glance", check.check_sales_at_a_glance)
+        check.run("back-office-create-and-publish", check.check_create_and_publish_event)
         check.run("admin-sign-out-organizer", check.sign_out)
         check.run("admin-sign-in-admin", check.check_admin_sign_in)
         check.run("users-changelist-and-change", check.check_users)

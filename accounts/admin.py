@@ -69,8 +69,8 @@ class UserAdmin(DjangoUserAdmin):
 
 
 class OrganizerProfileForm(forms.ModelForm):
-    timezone = forms.ChoiceField(label=_("time zone"), choices=TIME_ZONE_CHOICES)
-    currency = forms.ChoiceField(label=_("currency"), choices=CURRENCY_CHOICES)
+    timezone = forms.ChoiceField(label=_("Time zone"), choices=TIME_ZONE_CHOICES)
+    currency = forms.ChoiceField(label=_("Currency"), choices=CURRENCY_CHOICES)
 
     class Meta:
         model = OrganizerProfile

@@ -142,10 +142,10 @@ class TicketTypeInlineForm(forms.ModelForm):
     """A ticket type as an organizer thinks of it: the price in the event's currency (25.00 EUR),
     stored in minor units (``price_cents``); times in the event's time zone."""
 
-    price = forms.DecimalField(label=_("price"), min_value=0, max_digits=12, decimal_places=3, widget=_narrow_number())
-    capacity = forms.IntegerField(label=_("capacity"), min_value=0, max_value=MAX_CAPACITY, widget=_narrow_number())
-    sales_start = _local_datetime_field(_("sales start"))
-    sales_end = _local_datetime_field(_("sales end"))
+    price = forms.DecimalField(label=_("Price"), min_value=0, max_digits=12, decimal_places=3, widget=_narrow_number())
+    capacity = forms.IntegerField(label=_("Capacity"), min_value=0, max_value=MAX_CAPACITY, widget=_narrow_number())
+    sales_start = _local_datetime_field(_("Sales start"))
+    sales_end = _local_datetime_field(_("Sales end"))
 
     class Meta:
         model = TicketType
@@ -256,13 +256,14 @@ class TicketTypeInline(admin.TabularInline):
 
         return with_sold_and_held(super().get_queryset(request).select_related("event"))
 
+    # A new row has no sales yet: shown as the admin's empty value ("-"), like "available".
     @admin.display(description=_("Sold"))
-    def sold(self, obj: TicketType) -> int | None:
-        return obj.sold if obj.pk else None  # a new row has none: shown as empty
+    def sold(self, obj: TicketType) -> int | str:
+        return obj.sold if obj.pk else self.get_empty_value_display()
 
     @admin.display(description=_("Held"))
-    def held(self, obj: TicketType) -> int | None:
-        return obj.held if obj.pk else None
+    def held(self, obj: TicketType) -> int | str:
+        return obj.held if obj.pk else self.get_empty_value_display()
 
     def _parent_editable(self, request: HttpRequest, obj: Event | None) -> bool:
         """Ticket types of a cancelled event are frozen, like the event itself."""
@@ -313,10 +314,10 @@ class EventAdminForm(forms.ModelForm):
     acting_organizer_id: int | None = None
     upload_over_limit: int | None = None
 
-    timezone = forms.ChoiceField(label=_("time zone"), choices=TIME_ZONE_CHOICES)
-    currency = forms.ChoiceField(label=_("currency"), choices=CURRENCY_CHOICES)
+    timezone = forms.ChoiceField(label=_("Time zone"), choices=TIME_ZONE_CHOICES)
+    currency = forms.ChoiceField(label=_("Currency"), choices=CURRENCY_CHOICES)
     new_image = forms.FileField(
-        label=_("upload an image"),
+        label=_("Upload an image"),
         required=False,
         help_text=_("JPEG, PNG, GIF or WebP. It is stored re-encoded and replaces the current image."),
     )
@@ -482,6 +483,9 @@ class EventAdmin(SafeLookupsMixin, admin.ModelAdmin):
     ) -> HttpResponse:
         zone, currency = self._form_zone_and_currency(request, object_id)
         request.event_currency = currency  # for the ticket-type rows' prices (get_formset_kwargs)
+        # The ticket-type rows need the page's whole width (a 1400 px window shows every column with
+        # available, sold and held); the navigation sidebar's links are in the breadcrumbs too.
+        extra_context = {"is_nav_sidebar_enabled": False, **(extra_context or {})}
         try:
             # Times on the page are the event's local times, shown and read in its time zone.
             with timezone.override(zoneinfo.ZoneInfo(zone)):
