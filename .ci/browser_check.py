@@ -337,9 +337,27 @@ class BrowserCheck:
         self.shot("admin-login")
         return f"login form rendered, styled (header {header})"
 
+    def check_front_door(self) -> str:
+        """``/`` is a page with working links, and the admin's “View site” leads there."""
+        self.get("/")
+        links = {a.get_attribute("href") for a in self.wait(lambda d: d.find_elements(By.CSS_SELECTOR, "a"), "links")}
+        broken = {}
+        for href in sorted(h for h in links if h and h.startswith(self.base)):
+            answer = self.driver.execute_async_script(FETCH_TEXT_JS, href)
+            if answer["status"] != 200:
+                broken[href] = answer["status"]
+        if broken:
+            raise CheckFailed(f"links on / that do not answer 200: {broken}")
+        self.styles_loaded()
+        self.shot("front-door")
+        return f"/ links to {len(links)} page(s), all answering 200"
+
     def check_organizer_sign_in(self) -> str:
         self.sign_in(ORGANIZER)
         self.styles_loaded()
+        view_site = self.visible("#user-tools a[href]", "“View site”").get_attribute("href")
+        if view_site.rstrip("/") != self.base:
+            raise CheckFailed(f"the admin's “View site” points at {view_site}, not the start page")
         self.shot("admin-index-organizer")
         return f"signed in as {ORGANIZER}"
 
@@ -807,6 +825,7 @@ def main() -> int:
         )
         check.run("csp-header", check.check_csp_header)
         check.run("violation-detector-self-test", check.check_detector)
+        check.run("front-door", check.check_front_door)
         check.run("admin-login-page", check.check_admin_login_page)
         check.run("admin-sign-in-organizer", check.check_organizer_sign_in)
         check.run("events-changelist", check.check_events_changelist)
