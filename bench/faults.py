@@ -98,7 +98,6 @@ import threading
 import time
 from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
-from datetime import timedelta
 from pathlib import Path
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -107,7 +106,6 @@ GUNICORN = PROJECT_DIR / ".venv" / "bin" / "gunicorn"
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 HOST = "127.0.0.1"
 BUYERS = 50
-PRICE_CENTS = 4900
 ANON_RATE = "5/min"
 RETRIES = 3  # a purchase answered 503 (or not at all) is retried up to this many times, same key
 RETRY_GRACE = 12.0  # seconds after the load stops that due retries are still sent
@@ -431,43 +429,38 @@ class Stack:
         if self.redis and self.redis.poll() is None:
             with contextlib.suppress(OSError):
                 self.redis.send_signal(signal.SIGCONT)  # a stopped Redis would hold the workers up
-        if self.gunicorn and self.gunicorn.poll() is None:
-            with contextlib.suppress(OSError):
-                self.gunicorn.terminate()
-            try:
-                self.gunicorn.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(OSError):
-                    os.killpg(self.gunicorn.pid, signal.SIGKILL)
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    self.gunicorn.wait(timeout=5)
-        if self.gunicorn:  # workers left behind by a master that died
-            with contextlib.suppress(OSError):
-                os.killpg(self.gunicorn.pid, signal.SIGKILL)
+        if self.gunicorn:
+            _stop_group(self.gunicorn, signal.SIGTERM, grace=5)
         if self.redis and self.redis.poll() is None:
             with contextlib.suppress(OSError):
                 self.redis.kill()
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self.redis.wait(timeout=5)
-        if self.pg and self.pg.poll() is None:
-            with contextlib.suppress(OSError):
-                self.pg.send_signal(signal.SIGINT)
-            try:
-                self.pg.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(OSError):
-                    os.killpg(self.pg.pid, signal.SIGKILL)
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    self.pg.wait(timeout=5)
-        if self.pg:  # backends of a postmaster that was killed
-            with contextlib.suppress(OSError):
-                os.killpg(self.pg.pid, signal.SIGKILL)
+        if self.pg:
+            _stop_group(self.pg, signal.SIGINT, grace=20)  # SIGINT: PostgreSQL's fast shutdown
         with contextlib.suppress(OSError):
             os.chdir(PROJECT_DIR)
         if self.args.keep:
             print(f"kept {self.tmp} (logs: gunicorn.log, postgres.log, redis.log)")
         else:
             shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def _stop_group(proc: subprocess.Popen, first: signal.Signals, *, grace: float) -> None:
+    """Ask a process that leads its own group to stop, kill it after ``grace`` seconds, and then kill
+    whatever of its group is left (gunicorn's workers, PostgreSQL's backends); never raises."""
+    if proc.poll() is None:
+        with contextlib.suppress(OSError):
+            proc.send_signal(first)
+        try:
+            proc.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(OSError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=5)
+    with contextlib.suppress(OSError):
+        os.killpg(proc.pid, signal.SIGKILL)
 
 
 # --- Django, in this process (seeding and checking) ------------------------------------------------
@@ -519,29 +512,12 @@ class Sale:
 
 
 def seed_sale(tag: str, capacity: int) -> Sale:
-    from django.utils import timezone
-
-    from accounts.models import User
-    from accounts.services import organizer_profile_create
-    from events.services import event_create, event_publish, ticket_type_create
+    from sale import create_sale
 
     close_db()
-    organizer = User.objects.create_user(email=f"faults-{tag}-organizer@example.com", password=None, name="Faults")
-    profile = organizer_profile_create(user=organizer, display_name=f"Faults organizer {tag}")
-    starts_at = timezone.now() + timedelta(days=30)
-    event = event_create(
-        organizer=profile,
-        title=f"Faults during a sale {tag}",
-        starts_at=starts_at,
-        ends_at=starts_at + timedelta(hours=3),
-        city="Berlin",
-        currency="EUR",
-        timezone="UTC",
+    event, (ticket_type,) = create_sale(
+        email_prefix=f"faults-{tag}", title=f"Faults during a sale {tag}", capacity=capacity
     )
-    ticket_type = ticket_type_create(
-        event=event, name="General", price_cents=PRICE_CENTS, capacity=capacity, max_per_order=10, position=0
-    )
-    event_publish(event=event)
     return Sale(tag=tag, event_id=event.pk, ticket_type_id=ticket_type.pk, capacity=capacity)
 
 

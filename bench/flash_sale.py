@@ -47,7 +47,6 @@ import time
 import urllib.parse
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from datetime import timedelta
 from pathlib import Path
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -125,33 +124,15 @@ def seed(args: argparse.Namespace) -> Seed:
     from django.db import transaction
     from django.utils import timezone
     from rest_framework_simplejwt.tokens import AccessToken
+    from sale import create_sale
 
     from accounts.models import User
-    from accounts.services import organizer_profile_create
-    from events.services import event_create, event_publish, ticket_type_create
 
     started = time.perf_counter()
     run_id = time.strftime("%Y%m%d%H%M%S") + "-" + secrets.token_hex(3)
-
-    organizer = User.objects.create_user(email=f"bench-{run_id}-organizer@example.com", password=None, name="Bench")
-    profile = organizer_profile_create(user=organizer, display_name=f"Bench organizer {run_id}")
-    starts_at = timezone.now() + timedelta(days=30)
-    event = event_create(
-        organizer=profile,
-        title=f"Flash sale {run_id}",
-        starts_at=starts_at,
-        ends_at=starts_at + timedelta(hours=3),
-        city="Berlin",
-        currency="EUR",
-        timezone="UTC",
+    event, ticket_types = create_sale(
+        email_prefix=f"bench-{run_id}", title=f"Flash sale {run_id}", capacity=args.capacity, tiers=args.ticket_types
     )
-    ticket_types = [
-        ticket_type_create(
-            event=event, name=f"Tier {k + 1}", price_cents=4900, capacity=args.capacity, max_per_order=10, position=k
-        )
-        for k in range(args.ticket_types)
-    ]
-    event_publish(event=event)
 
     # One Argon2 hash shared by every buyer: hashing 1000 passwords one by one takes minutes.
     password_hash = make_password(secrets.token_urlsafe(16))
