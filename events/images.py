@@ -101,6 +101,10 @@ def reencode(upload) -> ContentFile:
             with Image.open(upload, formats=tuple(EXTENSIONS)) as image:  # reads the header only
                 image_format = image.format
                 frames = getattr(image, "n_frames", 1)  # counted from frame headers, nothing decoded
+                if image_format == "MPO":
+                    # A camera's multi-picture JPEG (stereo, depth): Pillow's JPEG reader opens it as
+                    # MPO. A poster is its first picture, stored as a plain JPEG.
+                    image_format, frames = "JPEG", 1
                 if frames > MAX_FRAMES or image.width * image.height * frames > limit_pixels:
                     raise ImageTooManyPixels(limit_pixels)
                 output = io.BytesIO()

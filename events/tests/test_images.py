@@ -72,6 +72,18 @@ def test_stored_under_the_detected_format_never_the_clients_extension(
         assert stored.format == image_format
 
 
+def test_a_cameras_multi_picture_jpeg_is_stored_as_its_first_picture(owner, event, media):
+    """Pillow opens an MPO (stereo or depth photo) as format "MPO", not "JPEG"; it was a 500."""
+    stereo = encoded("MPO", size=(24, 12), save_all=True, append_images=[Image.new("RGB", (24, 12), "blue")])
+    r = upload(owner, event, "stereo.jpg", stereo)
+    assert r.status_code == 200, r.content
+    event.refresh_from_db()
+    assert event.image.name.endswith(".jpg")
+    with Image.open(media / event.image.name) as stored:
+        assert (stored.format, stored.size, getattr(stored, "n_frames", 1)) == ("JPEG", (24, 12), 1)
+        assert stored.getpixel((0, 0))[0] > 200  # the first picture (red), not the second
+
+
 def test_metadata_and_trailing_bytes_are_not_kept(owner, event, media):
     exif = Image.Exif()
     exif[0x010F] = "CameraMaker"  # Make
