@@ -38,7 +38,15 @@ from django.utils.translation import gettext_lazy as _
 
 from eventflow.admin_mixins import SafeLookupsMixin
 from eventflow.api.errors import ApplicationError
-from eventflow.regional import CURRENCY_CHOICES, ISO_4217, TIME_ZONE_CHOICES, format_money, to_major, to_minor
+from eventflow.regional import (
+    CURRENCY_CHOICES,
+    ISO_4217,
+    TIME_ZONE_CHOICES,
+    TIME_ZONES,
+    format_money,
+    to_major,
+    to_minor,
+)
 
 from .errors import EventCancelled, EventHasOrders, ImageTooLarge, LastTicketType, SlugTaken, TicketTypeHasOrders
 from .images import reencode
@@ -47,6 +55,8 @@ from .selectors import can_manage, event_ids_not_deletable, is_platform_admin, o
 from .services import (
     EVENT_FIELDS,
     TICKET_TYPE_FIELDS,
+    check_starts_in_future,
+    check_time_window,
     event_create,
     event_delete,
     event_publish,
@@ -114,9 +124,6 @@ def _with_help_text(form_class: type[forms.BaseForm], names: Iterable[str], text
             form_class.base_fields[name] = field
 
 
-_TIME_ZONES = frozenset(name for name, _label in TIME_ZONE_CHOICES)
-
-
 # --- Ticket types (inline) ---------------------------------------------------------------
 
 
@@ -180,9 +187,10 @@ class TicketTypeInlineForm(forms.ModelForm):
             else:
                 if cleaned["price_cents"] > MAX_PRICE_CENTS:
                     self.add_error("price", gettext("That is more than a ticket may cost."))
-        start, end = cleaned.get("sales_start"), cleaned.get("sales_end")
-        if start and end and end <= start:
-            self.add_error("sales_end", gettext("Must be later than the start."))
+        try:
+            check_time_window(cleaned.get("sales_start"), cleaned.get("sales_end"), end_field="sales_end")
+        except ApplicationError as exc:
+            self.add_error(exc.field, str(exc.detail))
         capacity = cleaned.get("capacity")
         if self.instance.pk and capacity is not None and "capacity" in self.changed_data:
             # Read the row as it is now, not as the page showed it: tickets may have sold since.
@@ -349,10 +357,13 @@ class EventAdminForm(forms.ModelForm):
         if self.instance.pk and self.instance.status == Event.Status.CANCELLED:
             raise forms.ValidationError(EventCancelled.default_detail)
         starts, ends = cleaned.get("starts_at"), cleaned.get("ends_at")
-        if starts and ends and ends <= starts:
-            self.add_error("ends_at", gettext("Must be later than the start."))
-        if starts and "starts_at" in self.changed_data and starts <= timezone.now():
-            self.add_error("starts_at", gettext("An event must start in the future."))
+        # The services' own rules, checked here too so a refusal shows on its field.
+        try:
+            check_time_window(starts, ends, end_field="ends_at")
+            if "starts_at" in self.changed_data:
+                check_starts_in_future(starts)
+        except ApplicationError as exc:
+            self.add_error(exc.field, str(exc.detail))
         if (cleaned.get("latitude") is None) != (cleaned.get("longitude") is None):
             self.add_error("longitude", gettext("Give latitude and longitude together."))
         slug = cleaned.get("slug")
@@ -470,7 +481,7 @@ class EventAdmin(SafeLookupsMixin, admin.ModelAdmin):
         currency = event.currency if event else (profile.currency if profile else "EUR")
         if request.method == "POST":
             posted_zone, posted_currency = request.POST.get("timezone"), request.POST.get("currency")
-            zone = posted_zone if posted_zone in _TIME_ZONES else zone
+            zone = posted_zone if posted_zone in TIME_ZONES else zone
             currency = posted_currency if posted_currency in ISO_4217 else currency
         return zone, currency
 

@@ -65,7 +65,7 @@ TICKET_TYPE_FIELDS = {
 }
 
 
-def _check_time_window(start: datetime | None, end: datetime | None, *, end_field: str) -> None:
+def check_time_window(start: datetime | None, end: datetime | None, *, end_field: str) -> None:
     if start is not None and end is not None and end <= start:
         raise ApplicationError(_("Must be later than the start."), field=end_field)
 
@@ -129,7 +129,7 @@ def event_create(*, organizer: OrganizerProfile, **data: Any) -> Event:
     data.setdefault("timezone", organizer.timezone)  # the organizer's defaults, unless chosen
     data.setdefault("currency", organizer.currency)
     check_starts_in_future(data.get("starts_at"))
-    _check_time_window(data.get("starts_at"), data.get("ends_at"), end_field="ends_at")
+    check_time_window(data.get("starts_at"), data.get("ends_at"), end_field="ends_at")
     slug = data.pop("slug", None)
     if slug and Event.objects.alive().filter(organizer=organizer, slug=slug).exists():
         raise SlugTaken()
@@ -150,7 +150,7 @@ def event_update(*, event: Event, **data: Any) -> Event:
     data = {k: v for k, v in data.items() if k in EVENT_FIELDS}
     if "starts_at" in data and data["starts_at"] != event.starts_at:
         check_starts_in_future(data["starts_at"])
-    _check_time_window(data.get("starts_at", event.starts_at), data.get("ends_at", event.ends_at), end_field="ends_at")
+    check_time_window(data.get("starts_at", event.starts_at), data.get("ends_at", event.ends_at), end_field="ends_at")
     slug = data.get("slug")
     if slug and Event.objects.alive().filter(organizer_id=event.organizer_id, slug=slug).exclude(pk=event.pk).exists():
         raise SlugTaken()
@@ -235,7 +235,7 @@ def ticket_type_create(*, event: Event, **data: Any) -> TicketType:
         raise EventCancelled()
     data = {k: v for k, v in data.items() if k in TICKET_TYPE_FIELDS}
     data.setdefault("max_per_buyer", settings.DEFAULT_MAX_PER_BUYER)  # an explicit None: no limit
-    _check_time_window(data.get("sales_start"), data.get("sales_end"), end_field="sales_end")
+    check_time_window(data.get("sales_start"), data.get("sales_end"), end_field="sales_end")
     ticket_type = TicketType(event=event, available=data["capacity"], **data)
     ticket_type.save()
     return ticket_type
@@ -251,7 +251,7 @@ def ticket_type_update(*, ticket_type: TicketType, **data: Any) -> TicketType:
     if event.status == Event.Status.CANCELLED:
         raise EventCancelled()
     data = {k: v for k, v in data.items() if k in TICKET_TYPE_FIELDS}
-    _check_time_window(
+    check_time_window(
         data.get("sales_start", locked.sales_start), data.get("sales_end", locked.sales_end), end_field="sales_end"
     )
     fields = list(data)
