@@ -35,12 +35,15 @@ _MINOR_UNITS = {
     **dict.fromkeys(_THREE_DECIMALS.split(), 3),
 }
 
+# IANA time zone names, read once: zoneinfo.available_timezones() walks the tz database on every call.
+TIME_ZONES = frozenset(zoneinfo.available_timezones())
+
 CURRENCY_CHOICES = [(code, code) for code in sorted(ISO_4217)]
-TIME_ZONE_CHOICES = [(name, name.replace("_", " ")) for name in sorted(zoneinfo.available_timezones())]
+TIME_ZONE_CHOICES = [(name, name.replace("_", " ")) for name in sorted(TIME_ZONES)]
 
 
 def validate_time_zone(value: str) -> None:
-    if value not in zoneinfo.available_timezones():
+    if value not in TIME_ZONES:
         raise ValidationError(_("%(value)s is not an IANA time zone."), code="invalid", params={"value": value})
 
 
