@@ -208,17 +208,6 @@ def _has_buyer_limits(event: Event, lines: Sequence[Line], types: dict[int, Tick
     )
 
 
-def _held_by_buyer(buyer: User, event: Event, now: datetime) -> dict[int, int]:
-    """Lock the buyer, then add up the tickets their live orders of ``event`` hold, per ticket type.
-
-    The buyer's row lock serialises their purchases, so two orders racing for
-    the last allowed ticket count each other: the second one waits for the
-    first to commit, then sees its items. Holds that ran out but were not swept
-    yet do not count against the buyer. (Hand-written SQL: orders/sql.py.)
-    """
-    return sql.lock_buyer_and_count_held(buyer_id=buyer.pk, event_id=event.pk, now=now)
-
-
 def _place(
     buyer: User,
     event: Event,
@@ -254,21 +243,18 @@ def _place(
         for item in items:
             item.ticket_type = types[item.ticket_type_id]
         order._prefetched_objects_cache = {"items": items}
-        kinds = [InventoryEntry.Kind.HOLD, InventoryEntry.Kind.SELL] if free else [InventoryEntry.Kind.HOLD]
-        InventoryEntry.objects.bulk_create(
-            InventoryEntry(order=order, ticket_type_id=line.ticket_type_id, kind=kind, quantity=line.quantity)
-            for kind in kinds
-            for line in lines
-        )
-        if free:
-            Ticket.objects.bulk_create(
-                Ticket(order=order, ticket_type_id=line.ticket_type_id, holder=buyer)
-                for line in lines
-                for _ in range(line.quantity)
-            )
+        quantities = [(line.ticket_type_id, line.quantity) for line in lines]
+        hold = _ledger(order, InventoryEntry.Kind.HOLD, quantities)
+        if free:  # held and sold at once, in the one INSERT
+            _sell(order, quantities, also=hold)
+        else:
+            InventoryEntry.objects.bulk_create(hold)
         if _has_buyer_limits(event, lines, types):
-            # Counted before the stock lock (under the buyer's own lock), so the hot row is not held longer.
-            _check_buyer_limits(event, lines, types, held=_held_by_buyer(buyer, event, now))
+            # The buyer's row lock serialises their purchases, so two orders racing for the last
+            # allowed ticket count each other; holds that ran out do not count. Taken before the
+            # stock lock, so the hot row is not held longer.
+            held = sql.lock_buyer_and_count_held(buyer_id=buyer.pk, event_id=event.pk, now=now)
+            _check_buyer_limits(event, lines, types, held=held)
         if in_transaction is not None:
             in_transaction(order)
 
@@ -280,6 +266,24 @@ def _place(
         _move_stock(deltas)
         _after_stock_moved(event.pk, available, deltas)
     return order
+
+
+def _ledger(order: Order, kind: str, quantities: Sequence[tuple[int, int]]) -> list[InventoryEntry]:
+    return [
+        InventoryEntry(order=order, ticket_type_id=ticket_type_id, kind=kind, quantity=quantity)
+        for ticket_type_id, quantity in quantities
+    ]
+
+
+def _sell(order: Order, quantities: Sequence[tuple[int, int]], *, also: Sequence[InventoryEntry] = ()) -> None:
+    """Held tickets become sold: the ledger's SELL entries (with ``also``, in the same INSERT) and one
+    ticket per seat, held by the buyer. For a free order at once, for a paid one when payment arrives."""
+    InventoryEntry.objects.bulk_create([*also, *_ledger(order, InventoryEntry.Kind.SELL, quantities)])
+    Ticket.objects.bulk_create(
+        Ticket(order=order, ticket_type_id=ticket_type_id, holder_id=order.buyer_id)
+        for ticket_type_id, quantity in quantities
+        for _ in range(quantity)
+    )
 
 
 def _due_holds_exist(event_id: int, now: datetime) -> bool:
@@ -409,16 +413,7 @@ def order_mark_paid(*, order: Order, paid_at: datetime | None = None) -> Order:
         locked = Order.objects.select_for_update().get(pk=order.pk)
         if locked.status != Order.Status.RESERVED:
             raise OrderNotPayable()
-        items = list(OrderItem.objects.filter(order=locked).values_list("ticket_type_id", "quantity"))
-        InventoryEntry.objects.bulk_create(
-            InventoryEntry(order=locked, ticket_type_id=ticket_type_id, kind=InventoryEntry.Kind.SELL, quantity=q)
-            for ticket_type_id, q in items
-        )
-        Ticket.objects.bulk_create(
-            Ticket(order=locked, ticket_type_id=ticket_type_id, holder_id=locked.buyer_id)
-            for ticket_type_id, quantity in items
-            for _ in range(quantity)
-        )
+        _sell(locked, list(OrderItem.objects.filter(order=locked).values_list("ticket_type_id", "quantity")))
         locked.status, locked.paid_at = Order.Status.PAID, paid_at or timezone.now()
         locked.save(update_fields=["status", "paid_at", "updated_at"])
     return locked
