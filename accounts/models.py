@@ -88,9 +88,6 @@ class User(AbstractBaseUser, PermissionsMixin):
 
 
 class TokenFamilyQuerySet(models.QuerySet):
-    def active(self) -> TokenFamilyQuerySet:
-        return self.filter(ended_at__isnull=True, expires_at__gt=timezone.now())
-
     def end_all(self, *, user: User, reason: str) -> int:
         return self.filter(user=user, ended_at__isnull=True).update(ended_at=timezone.now(), end_reason=reason)
 

@@ -219,8 +219,8 @@ def organizer_profile_create(
     display_name: str,
     slug: str | None = None,
     contact_email: str | None = None,
-    timezone: str = "UTC",
-    currency: str = "EUR",
+    timezone: str | None = None,
+    currency: str | None = None,
 ) -> OrganizerProfile:
     """Make ``user`` an organizer: create their profile, grant the role and open the admin back office
     (staff status and the Organizers group) in one transaction, so no organizer is half made."""
@@ -236,8 +236,8 @@ def organizer_profile_create(
                 display_name=display_name,
                 slug=slug or _unique_slug(display_name),
                 contact_email=contact_email or user.email,
-                timezone=timezone,
-                currency=currency,
+                # the model's defaults (UTC, EUR) unless the new organizer chose
+                **{k: v for k, v in (("timezone", timezone), ("currency", currency)) if v is not None},
             )
     except IntegrityError as exc:
         raise SlugTaken() from exc
