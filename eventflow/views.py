@@ -40,7 +40,6 @@ class ApiRootApi(APIView):
     @extend_schema(
         tags=["system"],
         operation_id="api_root",
-        summary="List the API's resources",
         description="Absolute URLs of the collections and endpoints a client starts from, plus the docs. "
         "The OpenAPI schema describes every operation.",
         responses=inline_serializer(
