@@ -51,6 +51,23 @@ def test_replaying_a_rotated_refresh_token_ends_the_whole_family(api_client):
     assert family.ended_at is not None
 
 
+def test_an_expired_refresh_token_means_signing_in_again_not_refreshing(api_client, monkeypatch):
+    """token_expired tells a client to refresh; a refresh token past its lifetime cannot be refreshed,
+    so it answers token_not_valid (sign in again), and the session is left as it was."""
+    from datetime import timedelta
+
+    from rest_framework_simplejwt import tokens
+    from rest_framework_simplejwt.settings import api_settings
+
+    user = UserFactory()
+    token = sign_in(api_client, user)["refresh"]
+    later = tokens.aware_utcnow() + api_settings.REFRESH_TOKEN_LIFETIME + timedelta(seconds=1)
+    monkeypatch.setattr(tokens, "aware_utcnow", lambda: later)
+    assert_problem(refresh(api_client, token), 401, "token_not_valid")
+    family = TokenFamily.objects.get(user=user)
+    assert (family.ended_at, family.end_reason) == (None, "")
+
+
 def test_other_sessions_survive_a_reuse(api_client):
     user = UserFactory()
     laptop = sign_in(api_client, user)["refresh"]

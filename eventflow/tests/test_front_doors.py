@@ -45,12 +45,15 @@ def test_no_redirect_to_what_does_not_exist(api_client, path):
     r = api_client.get(path)
     assert r.status_code == 404
     assert "Location" not in r
+    if path.startswith("/api/"):
+        assert r.json()["code"] == "not_found"
 
 
 def test_writes_with_a_trailing_slash_are_not_redirected(api_client):
     r = api_client.post("/api/v1/auth/login/", {"email": "a@b.cd", "password": "x"})
     assert r.status_code == 404
     assert r["Content-Type"] == "application/problem+json"
+    assert r.json()["code"] == "not_found"
 
 
 def test_the_admin_keeps_its_slashes_and_view_site_goes_home(admin_client):

@@ -1,7 +1,12 @@
 """The OpenAPI schema and the documentation pages, served without any CDN."""
 
+import json
+
 import pytest
 from django.core.management import call_command
+
+from accounts.models import User
+from accounts.tests.test_auth import assert_problem
 
 pytestmark = pytest.mark.django_db
 
@@ -35,7 +40,12 @@ def test_schema_lists_what_the_server_answers_before_any_view_runs(api_client):
     # and the server does give them
     token = "Bearer a b"
     assert api_client.get("/api/v1/users/me", HTTP_AUTHORIZATION=token).json()["code"] == "bad_authorization_header"
-    assert api_client.post("/api/v1/auth/login", "x", content_type="text/plain").status_code == 415
+    assert_problem(api_client.post("/api/v1/auth/login", "x", content_type="text/plain"), 415, "unsupported_media_type")
+    big = json.dumps({"email": "a@example.com", "password": "x" * 3_000_000})  # over DATA_UPLOAD_MAX_MEMORY_SIZE
+    assert_problem(
+        api_client.post("/api/v1/auth/register", big, content_type="application/json"), 413, "request_too_large"
+    )
+    assert not User.objects.filter(email="a@example.com").exists()
 
 
 @pytest.mark.parametrize("path", ["/api/docs", "/api/redoc"])

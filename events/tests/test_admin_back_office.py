@@ -201,7 +201,7 @@ def test_each_event_page_shows_its_sales_at_a_glance(broadway):
     event = EventFactory(organizer=broadway, status=Event.Status.PUBLISHED, currency="USD")
     free = TicketTypeFactory(event=event, name="Rush", price_cents=0, capacity=50)
     paid = TicketTypeFactory(event=event, name="Orchestra", price_cents=12950, capacity=100)
-    ada, bob = UserFactory(name="Ada"), UserFactory(name="=Bob")
+    ada, bob = UserFactory(name="=Ada"), UserFactory(name="Bob")  # a name a spreadsheet would run
     order_place(buyer=ada, event_id=event.pk, lines=[Line(free.pk, 3)])  # sold (free: paid at once)
     order_place(buyer=bob, event_id=event.pk, lines=[Line(paid.pk, 2)])  # held
     cancelled = order_place(buyer=bob, event_id=event.pk, lines=[Line(paid.pk, 1)])
@@ -224,7 +224,7 @@ def test_each_event_page_shows_its_sales_at_a_glance(broadway):
     assert r["Content-Type"].startswith("text/csv")
     rows = b"".join(r.streaming_content).decode().splitlines()
     assert len(rows) == 1 + 3
-    assert rows[1].startswith('"Ada",')
+    assert rows[1].startswith('"\'=Ada",')  # shown as text, not run
     rival = organizer_profile_create(user=UserFactory(), display_name="Rival")
     assert logged_in(rival.user).get(csv_url).status_code == 404
 
@@ -259,3 +259,24 @@ def test_a_past_start_is_refused_on_the_form(broadway):
     )
     assert r.status_code == 200
     assert "An event must start in the future." in r.content.decode()
+    assert not Event.objects.filter(organizer=broadway).exists()
+
+
+def test_a_start_more_than_ten_years_ahead_is_refused_on_its_field(broadway):
+    """The form applies the service's own rule, so the refusal shows on the field, not as a page error."""
+    far = timezone.now() + timedelta(days=365 * 11)
+    r = logged_in(broadway.user).post(
+        ADD,
+        add_form(
+            starts_at_0=far.astimezone(NEW_YORK).strftime("%Y-%m-%d"),
+            ends_at_0=(far + timedelta(days=1)).astimezone(NEW_YORK).strftime("%Y-%m-%d"),
+        ),
+    )
+    assert r.status_code == 200
+    assert r.context["adminform"].form.errors["starts_at"] == ["An event must start within the next 10 years."]
+    assert not Event.objects.filter(organizer=broadway).exists()
+
+
+def test_a_new_ticket_type_row_offers_the_default_per_buyer_cap(broadway, settings):
+    html = logged_in(broadway.user).get(ADD).content.decode()
+    assert f'name="{PREFIX}-0-max_per_buyer" value="{settings.DEFAULT_MAX_PER_BUYER}"' in html

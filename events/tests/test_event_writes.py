@@ -403,10 +403,13 @@ def test_an_event_that_has_started_cannot_be_published_but_can_still_be_correcte
     started.refresh_from_db()
     assert started.status == Event.Status.DRAFT
     # fixing a typo is fine; moving the start into the past is not
-    assert owner.patch(f"{EVENTS}/{started.pk}", {"title": "Summer Jam (typo fixed)"}).status_code == 200
+    r = owner.patch(f"{EVENTS}/{started.pk}", {"title": "Summer Jam (typo fixed)"})
+    assert (r.status_code, r.json()["title"]) == (200, "Summer Jam (typo fixed)")
+    before = Event.objects.values_list("starts_at", "title").get(pk=started.pk)
     body = assert_problem(
         owner.patch(f"{EVENTS}/{started.pk}", {"starts_at": (timezone.now() - timedelta(hours=1)).isoformat()}),
         400,
         "invalid",
     )
     assert "starts_at" in body["errors"]
+    assert Event.objects.values_list("starts_at", "title").get(pk=started.pk) == before

@@ -4,6 +4,7 @@ import threading
 from datetime import timedelta
 
 import pytest
+from django.apps import apps
 from django.core.signals import request_started
 from django.utils import timezone
 
@@ -58,7 +59,23 @@ def test_the_thread_starts_once_per_process(monkeypatch):
     assert sweeper.start(stop) is False
 
 
-def test_it_starts_on_a_request_only_where_there_is_no_broker(settings):
+def _connected() -> bool:
+    return any(receiver[0][0] == "orders.sweeper" for receiver in request_started.receivers)
+
+
+def test_it_starts_on_a_request_only_where_there_is_no_broker(settings, monkeypatch, client):
     # the suite runs with a broker (Redis): beat's job, nothing is connected
     assert not settings.EXPIRY_SWEEP_IN_PROCESS
-    assert not any(receiver[0][0] == "orders.sweeper" for receiver in request_started.receivers)
+    assert not _connected()
+    # the embedded default (no broker): the app connects it, and the first request starts the thread
+    started = []
+    monkeypatch.setattr(sweeper, "start", lambda: started.append(1))
+    settings.EXPIRY_SWEEP_IN_PROCESS = True
+    try:
+        apps.get_app_config("orders").ready()
+        assert _connected()
+        client.get("/api/v1/health")
+        assert started
+    finally:
+        request_started.disconnect(dispatch_uid="orders.sweeper")
+    assert not _connected()
