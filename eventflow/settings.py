@@ -7,8 +7,11 @@ to PostgreSQL and Redis, which production and the test suite use.
 ``.env.example`` lists every variable.
 """
 
+import hashlib
+import hmac
 import secrets
 from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import environ
@@ -357,6 +360,31 @@ ORDER_LOCK_TIMEOUT_MS = env.int("ORDER_LOCK_TIMEOUT_MS", default=3000)
 # IDEMPOTENCY_STALE_SECONDS (its request died) may be taken over by a retry.
 IDEMPOTENCY_KEY_TTL_HOURS = env.int("IDEMPOTENCY_KEY_TTL_HOURS", default=24)
 IDEMPOTENCY_STALE_SECONDS = env.int("IDEMPOTENCY_STALE_SECONDS", default=120)
+
+# Payments. PAYMENT_PROVIDER takes new payments: "test" (a simulated gateway, the embedded
+# default), "stripe" or "paystack". A provider's webhooks are accepted while it is configured.
+# The test provider lets a buyer complete their own payment: it is on only when PAYMENT_PROVIDER
+# is "test" or TEST_PAYMENTS_ENABLED says so, and `check --deploy` warns while it is.
+PAYMENT_PROVIDER = env.str("PAYMENT_PROVIDER", default="test")
+TEST_PAYMENTS_ENABLED = env.bool("TEST_PAYMENTS_ENABLED", default=PAYMENT_PROVIDER == "test")
+TEST_PAYMENTS_WEBHOOK_SECRET = (
+    env.str("TEST_PAYMENTS_WEBHOOK_SECRET", default="")
+    or hmac.new(SECRET_KEY.encode(), b"eventflow.payments.test.webhook", hashlib.sha256).hexdigest()
+)
+STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")
+STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
+PAYSTACK_SECRET_KEY = env.str("PAYSTACK_SECRET_KEY", default="")
+_refuse_placeholder("STRIPE_SECRET_KEY", STRIPE_SECRET_KEY)
+_refuse_placeholder("PAYSTACK_SECRET_KEY", PAYSTACK_SECRET_KEY)
+# A signed webhook older (or newer) than this is refused as a replay.
+PAYMENT_WEBHOOK_TOLERANCE_SECONDS = env.int("PAYMENT_WEBHOOK_TOLERANCE_SECONDS", default=300)
+# The platform's fee, recorded on every payment: a percentage of the total plus a fixed amount
+# in minor units (charged only on orders that cost something; never more than the total).
+PLATFORM_FEE_PERCENT = Decimal(env.str("PLATFORM_FEE_PERCENT", default="5"))
+PLATFORM_FEE_FIXED_CENTS = env.int("PLATFORM_FEE_FIXED_CENTS", default=0)
+# Refunds the gateway refuses are retried with exponential backoff this many times, then
+# marked failed for staff to retry from the admin.
+REFUND_MAX_RETRIES = env.int("REFUND_MAX_RETRIES", default=8)
 
 # Problem details carry "type": <base><code>.
 PROBLEM_TYPE_BASE_URI = env.str("PROBLEM_TYPE_BASE_URI", default="urn:eventflow:problem:")

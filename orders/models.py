@@ -180,3 +180,113 @@ class IdempotencyRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.scope}:{self.key}"
+
+
+class Payment(models.Model):
+    """One attempt to collect an order's total through a provider.
+
+    An order has at most one ``pending`` payment at a time, so a retried
+    ``pay`` reuses it instead of opening a second charge. ``succeeded`` means
+    the gateway has the money; whether the order became ``paid`` is the
+    order's status (a late or mismatched payment may instead be refunded or
+    flagged for staff, ``needs_review``).
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        SUCCEEDED = "succeeded", _("Succeeded")
+        FAILED = "failed", _("Failed")
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="payments")
+    provider = models.CharField(_("provider"), max_length=16)
+    reference = models.CharField(_("provider reference"), max_length=255, blank=True, default="")
+    amount_cents = models.PositiveIntegerField(_("amount (minor units)"))
+    currency = models.CharField(_("currency"), max_length=3)
+    fee_cents = models.PositiveIntegerField(_("platform fee (minor units)"), default=0)
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.PENDING)
+    client_secret = models.CharField(max_length=255, blank=True, default="")
+    checkout_url = models.URLField(max_length=500, blank=True, default="")
+    needs_review = models.BooleanField(
+        _("needs review"), default=False, help_text=_("The gateway reported something staff must look at.")
+    )
+    review_note = models.TextField(_("review note"), blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    succeeded_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["order"], condition=Q(status="pending"), name="payment_one_pending_per_order"
+            ),
+            models.UniqueConstraint(
+                fields=["provider", "reference"], condition=~Q(reference=""), name="payment_reference_per_provider"
+            ),
+            models.CheckConstraint(
+                condition=Q(fee_cents__lte=models.F("amount_cents")), name="payment_fee_within_amount"
+            ),
+        ]
+        indexes = [models.Index(fields=["needs_review"], condition=Q(needs_review=True), name="payment_needs_review")]
+
+    def __str__(self) -> str:
+        return f"Payment {self.pk} ({self.provider}, {self.status})"
+
+
+class Refund(models.Model):
+    """Money going back for one payment, in full. One per payment, so asking twice refunds once.
+
+    The row commits with the order's move to ``refunded`` (and its tickets
+    voided, its stock returned); the gateway is called afterwards with the
+    refund's id as idempotency key, and retried until it succeeds.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        SUCCEEDED = "succeeded", _("Succeeded")
+        FAILED = "failed", _("Failed")
+
+    class Reason(models.TextChoices):
+        REQUESTED_BY_BUYER = "requested_by_buyer", _("Requested by the buyer")
+        EVENT_CANCELLED = "event_cancelled", _("Event cancelled")
+        LATE_PAYMENT = "late_payment", _("Paid after the hold expired, nothing left")
+        DUPLICATE_PAYMENT = "duplicate_payment", _("The order was already paid")
+        STAFF = "staff", _("Refunded by staff")
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    payment = models.OneToOneField(Payment, on_delete=models.PROTECT, related_name="refund")
+    amount_cents = models.PositiveIntegerField(_("amount (minor units)"))
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.PENDING)
+    reason = models.CharField(_("reason"), max_length=32, choices=Reason.choices)
+    reference = models.CharField(_("provider reference"), max_length=255, blank=True, default="")
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["status"], condition=~Q(status="succeeded"), name="refund_open")]
+
+    def __str__(self) -> str:
+        return f"Refund {self.pk} ({self.status})"
+
+
+class WebhookEvent(models.Model):
+    """A provider's notification, stored once per (provider, event id): a redelivery changes nothing."""
+
+    provider = models.CharField(max_length=16)
+    event_id = models.CharField(max_length=255)
+    kind = models.CharField(max_length=32)
+    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    outcome = models.CharField(max_length=32, help_text=_("What processing the event did."))
+    payload = models.JSONField(encoder=DjangoJSONEncoder)
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-received_at"]
+        constraints = [models.UniqueConstraint(fields=["provider", "event_id"], name="webhook_event_once")]
+
+    def __str__(self) -> str:
+        return f"{self.provider}:{self.event_id}"
