@@ -46,6 +46,7 @@ schema: $(VENV)/.installed
 ## check-deploy: Django's deployment checklist with production-like settings
 check-deploy: $(VENV)/.installed
 	DEBUG=false HTTPS=true ALLOWED_HOSTS=tickets.example.com \
+		PAYMENT_PROVIDER=stripe STRIPE_SECRET_KEY=sk_live_check STRIPE_WEBHOOK_SECRET=whsec_check \
 		SECRET_KEY=$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(64))') \
 		DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) \
 		$(PY) manage.py check --deploy --fail-level WARNING

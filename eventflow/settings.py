@@ -382,9 +382,10 @@ PAYMENT_WEBHOOK_TOLERANCE_SECONDS = env.int("PAYMENT_WEBHOOK_TOLERANCE_SECONDS",
 # in minor units (charged only on orders that cost something; never more than the total).
 PLATFORM_FEE_PERCENT = Decimal(env.str("PLATFORM_FEE_PERCENT", default="5"))
 PLATFORM_FEE_FIXED_CENTS = env.int("PLATFORM_FEE_FIXED_CENTS", default=0)
-# Refunds the gateway refuses are retried with exponential backoff this many times, then
-# marked failed for staff to retry from the admin.
+# Refunds the gateway refuses are retried with exponential backoff (base doubling, at most an
+# hour) this many times, then marked failed for staff to retry from the admin.
 REFUND_MAX_RETRIES = env.int("REFUND_MAX_RETRIES", default=8)
+REFUND_RETRY_BASE_SECONDS = env.int("REFUND_RETRY_BASE_SECONDS", default=5)
 
 # Problem details carry "type": <base><code>.
 PROBLEM_TYPE_BASE_URI = env.str("PROBLEM_TYPE_BASE_URI", default="urn:eventflow:problem:")
@@ -406,6 +407,7 @@ SPECTACULAR_SETTINGS = {
         {"name": "organizers", "description": "Becoming an organizer, and the organizer profile."},
         {"name": "events", "description": "The catalogue, and organizers' events, ticket types, sales, attendees."},
         {"name": "orders", "description": "Reserving tickets, orders and their tickets."},
+        {"name": "payments", "description": "Paying orders: the gateways' webhooks and the simulated test gateway."},
         {"name": "system", "description": "The API's own endpoints: resource index, health, schema."},
         {"name": "staff", "description": "Platform administrators only."},
     ],
@@ -433,13 +435,19 @@ CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=CELERY_B
 # Without a broker there is no beat: the server process sweeps due holds itself (orders/sweeper.py).
 EXPIRY_SWEEP_SECONDS = env.int("EXPIRY_SWEEP_SECONDS", default=30)
 EXPIRY_SWEEP_IN_PROCESS = env.bool("EXPIRY_SWEEP_IN_PROCESS", default=CELERY_BROKER_URL == "memory://")
+CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery")
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600, "socket_connect_timeout": 2, "socket_timeout": 5}
+# A task a killed worker had taken (acks_late) is delivered again after this many seconds.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600),
+    "socket_connect_timeout": 2,
+    "socket_timeout": 5,
+}
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
@@ -451,6 +459,10 @@ CELERY_BEAT_SCHEDULE = {
     "purge-idempotency-records": {
         "task": "orders.tasks.purge_idempotency_records",
         "schedule": timedelta(hours=1),
+    },
+    "resend-stuck-refunds": {
+        "task": "orders.tasks.resend_stuck_refunds",
+        "schedule": timedelta(minutes=5),
     },
     "purge-expired-sessions": {
         "task": "accounts.tasks.purge_expired_sessions",

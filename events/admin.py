@@ -57,6 +57,7 @@ from .services import (
     TICKET_TYPE_FIELDS,
     check_starts_in_future,
     check_time_window,
+    event_cancel,
     event_create,
     event_delete,
     event_publish,
@@ -400,11 +401,11 @@ class EventAdmin(SafeLookupsMixin, admin.ModelAdmin):
     fieldsets = [
         (None, {"fields": ["title", "slug", "organizer", "category", "description", "image_preview", "new_image"]}),
         (_("Venue"), {"fields": ["venue_name", "address", "city", "country", "latitude", "longitude"]}),
-        (_("Dates"), {"fields": ["timezone", "starts_at", "ends_at", "refundable_until"]}),
+        (_("Dates"), {"fields": ["timezone", "starts_at", "ends_at", "refundable_until_hours_before"]}),
         (_("Sales"), {"fields": ["currency", "max_tickets_per_buyer", "sales_summary"]}),
         (_("Status"), {"fields": ["status", "published_at", "cancelled_at", "created_at", "updated_at"]}),
     ]
-    actions = ["publish_events", "unpublish_events"]
+    actions = ["publish_events", "unpublish_events", "cancel_events"]
 
     class Media:
         css = {"all": ["events/admin.css"]}
@@ -467,7 +468,7 @@ class EventAdmin(SafeLookupsMixin, admin.ModelAdmin):
         form.upload_over_limit = getattr(request, "upload_over_limit", None)
         zone = timezone.get_current_timezone_name()  # changeform_view activated the event's
         text = gettext("In the event's time zone: %(zone)s.") % {"zone": zone}
-        _with_help_text(form, ("starts_at", "ends_at", "refundable_until"), text)
+        _with_help_text(form, ("starts_at", "ends_at"), text)
         return form
 
     # --- Writes through the services ------------------------------------------------
@@ -619,7 +620,10 @@ class EventAdmin(SafeLookupsMixin, admin.ModelAdmin):
             key: sum(row[key] for row in sales["ticket_types"]) for key in ("sold", "held", "available", "capacity")
         }
         totals.update(
-            revenue=money(sales["gross_cents"]), fees=money(sales["fees_cents"]), net=money(sales["net_cents"])
+            revenue=money(sales["gross_cents"]),
+            fees=money(sales["fees_cents"]),
+            refunds=money(sales["refunds_cents"]),
+            net=money(sales["net_cents"]),
         )
         tickets = reverse("admin:orders_ticket_changelist")
         return render_to_string(
@@ -629,7 +633,10 @@ class EventAdmin(SafeLookupsMixin, admin.ModelAdmin):
                 "totals": totals,
                 "orders": event_order_counts(event=obj),
                 "chart": _sales_chart(sales["days"]),
+                "cancelled": obj.status == Event.Status.CANCELLED,
+                "refunds": sales["refund_progress"],
                 "links": {
+                    "failed_refunds": f"{reverse('admin:orders_refund_changelist')}?status__exact=failed",
                     "attendees": f"{tickets}?ticket_type__event__id__exact={obj.pk}&status__exact=valid",
                     "csv": reverse("admin:events_event_attendees_csv", args=[obj.pk]),
                     "orders": f"{reverse('admin:orders_order_changelist')}?event__id__exact={obj.pk}",
@@ -681,6 +688,21 @@ class EventAdmin(SafeLookupsMixin, admin.ModelAdmin):
             self.message_user(
                 request,
                 ngettext("%(count)d event was unpublished.", "%(count)d events were unpublished.", done)
+                % {"count": done},
+                messages.SUCCESS,
+            )
+
+    @admin.action(description=_("Cancel selected events and refund every buyer"), permissions=["change"])
+    def cancel_events(self, request: HttpRequest, queryset: QuerySet[Event]) -> None:
+        done = self._transition(request, queryset, event_cancel, gettext("Could not cancel “%(event)s”: %(error)s"))
+        if done:
+            self.message_user(
+                request,
+                ngettext(
+                    "%(count)d event was cancelled; its buyers are being refunded (progress under Sales).",
+                    "%(count)d events were cancelled; their buyers are being refunded (progress under Sales).",
+                    done,
+                )
                 % {"count": done},
                 messages.SUCCESS,
             )

@@ -7,7 +7,7 @@ from urllib.parse import urlencode
 from django.http import Http404
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import extend_schema, extend_schema_view
-from rest_framework import permissions, status, viewsets
+from rest_framework import permissions, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotAuthenticated
 from rest_framework.parsers import FormParser, MultiPartParser
@@ -17,6 +17,8 @@ from rest_framework.response import Response
 from accounts.models import OrganizerProfile
 from eventflow.api.schema import problems
 from eventflow.api.serializers import NoInputSerializer
+from orders import selectors as order_selectors
+from orders.serializers import RefundProgressSerializer
 
 from . import cache, images, selectors, services
 from .errors import NotAnOrganizer
@@ -51,6 +53,13 @@ def _availability_snapshot(event_id: int) -> dict | None:
         }
 
     return cache.availability(event_id, build)
+
+
+class EventCancelOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    status = serializers.CharField()
+    cancelled_at = serializers.DateTimeField()
+    refund_progress = RefundProgressSerializer()
 
 
 @extend_schema_view(
@@ -169,6 +178,27 @@ class EventViewSet(viewsets.GenericViewSet):
         event = selectors.event_get_manageable(event_id=int(pk), user=request.user)
         NoInputSerializer(data=request.data).is_valid(raise_exception=True)
         return self._detail(services.event_publish(event=event))
+
+    @extend_schema(
+        operation_id="events_cancel",
+        request=None,
+        responses={
+            202: EventCancelOutputSerializer,
+            **problems({**MANAGE_ERRORS, 409: ["invalid_status_transition"]}),
+        },
+        description="Call the event off: it leaves the catalogue at once, its holds are released, and every "
+        "paid order is refunded in the background (whatever the refund policy), each exactly once, and its "
+        "buyer notified. `refund_progress` here and in `GET /events/{id}/sales` shows how far that got. "
+        "Cancelling again only retries what is left.",
+    )
+    @action(detail=True, methods=["post"])
+    def cancel(self, request: Request, pk: str) -> Response:
+        event = selectors.event_get_manageable(event_id=int(pk), user=request.user)
+        NoInputSerializer(data=request.data).is_valid(raise_exception=True)
+        event = services.event_cancel(event=event)
+        body = {"id": event.pk, "status": event.status, "cancelled_at": event.cancelled_at}
+        body["refund_progress"] = order_selectors.event_refund_progress(event=event)
+        return Response(EventCancelOutputSerializer(body).data, status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(
         operation_id="events_image",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.contrib.postgres.search import SearchVectorField
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
@@ -15,6 +17,7 @@ from eventflow.regional import validate_currency, validate_time_zone
 # Upper bounds of what one ticket type may hold or cost (the API and the admin both enforce them).
 MAX_PRICE_CENTS = 100_000_000  # one million in major units
 MAX_CAPACITY = 1_000_000
+MAX_REFUND_HOURS = 24 * 366  # a refund policy reaches at most a year before the start
 
 
 # validate_time_zone and validate_currency are imported here for the models and their migrations.
@@ -79,8 +82,15 @@ class Event(models.Model):
 
     status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.DRAFT)
     image = models.ImageField(_("image"), upload_to="events/%Y/%m/", blank=True)
-    refundable_until = models.DateTimeField(
-        _("refundable until"), null=True, blank=True, help_text=_("Paid orders can be refunded until then.")
+    refundable_until_hours_before = models.PositiveIntegerField(
+        _("refundable until (hours before the start)"),
+        null=True,
+        blank=True,
+        validators=[MaxValueValidator(MAX_REFUND_HOURS)],
+        help_text=_(
+            "Buyers may cancel paid orders for a refund until this many hours before the start; "
+            "empty: tickets are not refundable."
+        ),
     )
     max_tickets_per_buyer = models.PositiveIntegerField(
         _("max tickets per buyer"),
@@ -133,6 +143,12 @@ class Event(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+    @property
+    def refundable_until(self):
+        """The moment the refund policy closes; None when tickets are not refundable."""
+        hours = self.refundable_until_hours_before
+        return None if hours is None else self.starts_at - timedelta(hours=hours)
 
     @property
     def is_public(self) -> bool:

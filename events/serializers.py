@@ -10,7 +10,16 @@ from rest_framework import serializers
 
 from eventflow.api.serializers import DateTimeField, StrictInputSerializer
 
-from .models import MAX_CAPACITY, MAX_PRICE_CENTS, Category, Event, TicketType, validate_currency, validate_time_zone
+from .models import (
+    MAX_CAPACITY,
+    MAX_PRICE_CENTS,
+    MAX_REFUND_HOURS,
+    Category,
+    Event,
+    TicketType,
+    validate_currency,
+    validate_time_zone,
+)
 
 
 class OrganizerSummarySerializer(serializers.Serializer):
@@ -45,7 +54,7 @@ class TicketTypeOutputSerializer(serializers.ModelSerializer):
         return obj.available == 0
 
 
-class _EventBaseOutputSerializer(serializers.ModelSerializer):
+class EventBaseOutputSerializer(serializers.ModelSerializer):
     organizer = OrganizerSummarySerializer()
     country = serializers.CharField(help_text="ISO 3166-1 alpha-2 code, or empty.")
     image_url = serializers.SerializerMethodField()
@@ -79,7 +88,7 @@ SUMMARY_FIELDS = [
 ]
 
 
-class EventListOutputSerializer(_EventBaseOutputSerializer):
+class EventListOutputSerializer(EventBaseOutputSerializer):
     min_price_cents = serializers.IntegerField(allow_null=True, read_only=True)
     max_price_cents = serializers.IntegerField(allow_null=True, read_only=True)
     has_availability = serializers.BooleanField(read_only=True)
@@ -96,8 +105,33 @@ class EventListOutputSerializer(_EventBaseOutputSerializer):
         return round(distance, 3) if distance is not None else None
 
 
-class EventDetailOutputSerializer(_EventBaseOutputSerializer):
+class RefundPolicySerializer(serializers.Serializer):
+    refundable_until_hours_before = serializers.IntegerField(
+        min_value=0,
+        max_value=MAX_REFUND_HOURS,
+        help_text="Paid orders may be cancelled for a refund until this many hours before the start.",
+    )
+
+
+class RefundPolicyOutputSerializer(RefundPolicySerializer):
+    refundable_until = serializers.DateTimeField(help_text="When refunds close.")
+
+
+class RefundPolicyInputSerializer(StrictInputSerializer, RefundPolicySerializer):
+    pass
+
+
+class EventDetailOutputSerializer(EventBaseOutputSerializer):
     ticket_types = TicketTypeOutputSerializer(many=True)
+    refund_policy = serializers.SerializerMethodField(
+        help_text="null: tickets are not refundable (buyers' cancellations of paid orders get 409 not_refundable)."
+    )
+
+    @extend_schema_field(RefundPolicyOutputSerializer(allow_null=True))
+    def get_refund_policy(self, obj: Event) -> dict | None:
+        if obj.refundable_until_hours_before is None:
+            return None
+        return RefundPolicyOutputSerializer(obj).data
 
     class Meta:
         model = Event
@@ -105,7 +139,7 @@ class EventDetailOutputSerializer(_EventBaseOutputSerializer):
             *SUMMARY_FIELDS,
             "description",
             "address",
-            "refundable_until",
+            "refund_policy",
             "max_tickets_per_buyer",
             "published_at",
             "created_at",
@@ -179,7 +213,9 @@ class EventInputSerializer(StrictInputSerializer):
     ends_at = DateTimeField()
     timezone = serializers.CharField(max_length=64, required=False, validators=[validate_time_zone])
     currency = serializers.CharField(max_length=3, required=False, validators=[validate_currency])
-    refundable_until = DateTimeField(required=False, allow_null=True)
+    refund_policy = RefundPolicyInputSerializer(
+        required=False, allow_null=True, help_text="null: paid orders are not refundable."
+    )
     max_tickets_per_buyer = buyer_limit_field("Most tickets of this event (all types)")
 
     def validate(self, attrs):
@@ -187,6 +223,9 @@ class EventInputSerializer(StrictInputSerializer):
             (attrs.get("latitude") is None) != (attrs.get("longitude") is None)
         ):
             raise serializers.ValidationError({"longitude": [_("Give latitude and longitude together.")]})
+        if "refund_policy" in attrs:
+            policy = attrs.pop("refund_policy")
+            attrs["refundable_until_hours_before"] = policy["refundable_until_hours_before"] if policy else None
         return attrs
 
 

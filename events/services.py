@@ -32,6 +32,7 @@ from .errors import (
 from .images import reencode
 from .models import Event, TicketType
 from .selectors import event_ids_not_deletable, event_ids_with_tickets_taken
+from .signals import event_cancelled
 
 EVENT_FIELDS = {
     "title",
@@ -48,7 +49,7 @@ EVENT_FIELDS = {
     "ends_at",
     "timezone",
     "currency",
-    "refundable_until",
+    "refundable_until_hours_before",
     "max_tickets_per_buyer",
 }
 TICKET_TYPE_FIELDS = {
@@ -191,6 +192,22 @@ def event_unpublish(*, event: Event) -> Event:
         raise EventHasOrders(_("Tickets have been sold or are held; cancel the event instead."))
     event.status = Event.Status.DRAFT
     _save(event, ["status"])
+    return event
+
+
+@transaction.atomic
+def event_cancel(*, event: Event) -> Event:
+    """Call an event off: it leaves the catalogue at once, and after commit its holds are released
+    and every paid order is refunded in the background (``event_cancelled`` signal). Cancelling
+    a cancelled event again only asks for the refunds again, which is safe."""
+    event = _lock_event(event)
+    if event.status == Event.Status.DRAFT:
+        raise InvalidStatusTransition(_("A draft event is not on sale; delete it instead of cancelling it."))
+    if event.status == Event.Status.PUBLISHED:
+        event.status = Event.Status.CANCELLED
+        event.cancelled_at = timezone.now()
+        _save(event, ["status", "cancelled_at"])
+    transaction.on_commit(lambda: event_cancelled.send(sender=Event, event_id=event.pk))
     return event
 
 

@@ -1,11 +1,16 @@
 """Cache invalidation: every saved or deleted event or ticket type, from any code path
-(API, admin, shell), bumps the catalogue's cache versions after commit."""
+(API, admin, shell), bumps the catalogue's cache versions after commit. And the catalogue's
+own domain signals, for the apps that build on it."""
 
 from django.db.models.signals import post_delete, post_save
-from django.dispatch import receiver
+from django.dispatch import Signal, receiver
 
 from . import cache
 from .models import Event, TicketType
+
+# Sent after an event's cancellation commits, with ``event_id``: the orders app refunds its
+# buyers. Apps that build on the catalogue listen here instead of the catalogue calling them.
+event_cancelled = Signal()
 
 
 @receiver([post_save, post_delete], sender=Event, dispatch_uid="events_event_changed")

@@ -1,9 +1,10 @@
-"""Orders in the back office: read-only, scoped like events.
+"""Orders and money in the back office: read-only, scoped like events.
 
-Orders, their items, tickets and inventory ledger are records of what
-happened; nothing here edits, adds or deletes them. The one state change is
-the "Cancel selected reservations" action, which calls the same service as
-the API's cancel, so stock goes back exactly once whoever cancels.
+Orders, their items, tickets, payments, refunds and inventory ledger are
+records of what happened; nothing here edits, adds or deletes them. State
+changes are actions that call the same services as the API ("Cancel selected
+reservations", "Refund selected orders", staff's payment and refund actions),
+so stock and money move exactly once whoever asks.
 
 Superusers see every order; an organizer sees the orders of their own
 events, and anybody else's answer as if they did not exist (the same rule as
@@ -15,9 +16,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.template.response import TemplateResponse
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
@@ -26,7 +30,10 @@ from eventflow.api.errors import ApplicationError
 from eventflow.regional import format_money
 from events.selectors import is_platform_admin, organizer_profile_id
 
-from .models import InventoryEntry, Order, OrderItem, Ticket
+from .models import InventoryEntry, Order, OrderItem, Payment, Payout, Refund, Ticket, WebhookEvent
+from .payments import services as payment_services
+from .payments import test as test_gateway
+from .selectors import payouts
 from .services import order_cancel
 
 _money = format_money  # in the currency's units and decimals: 25.00 EUR, 2500 JPY
@@ -121,6 +128,27 @@ class TicketInline(ReadOnlyTabularInline):
         return obj.holder.email
 
 
+class PaymentInline(ReadOnlyTabularInline):
+    model = Payment
+    fields = ["provider", "reference", "status", "amount", "fee", "needs_review", "refund_status", "created_at"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Payment]:
+        return super().get_queryset(request).select_related("refund")
+
+    @admin.display(description=_("amount"))
+    def amount(self, obj: Payment) -> str:
+        return _money(obj.amount_cents, obj.currency)
+
+    @admin.display(description=_("platform fee"))
+    def fee(self, obj: Payment) -> str:
+        return _money(obj.fee_cents, obj.currency)
+
+    @admin.display(description=_("refund"))
+    def refund_status(self, obj: Payment) -> str:
+        refund = getattr(obj, "refund", None)
+        return refund.get_status_display() if refund else ""
+
+
 class InventoryEntryInline(ReadOnlyTabularInline):
     """The order's lines in the append-only stock ledger: what it held, released, sold or refunded."""
 
@@ -142,7 +170,7 @@ class InventoryEntryInline(ReadOnlyTabularInline):
 
 @admin.register(Order)
 class OrderAdmin(SafeLookupsMixin, ScopedToOrganizerMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
-    inlines = [OrderItemInline, TicketInline, InventoryEntryInline]
+    inlines = [OrderItemInline, PaymentInline, TicketInline, InventoryEntryInline]
     list_display = ["short_id", "buyer_email", "event", "status", "total", "created_at", "expires_at"]
     list_filter = ["status", ("event", admin.RelatedOnlyFieldListFilter), "created_at"]
     search_fields = ["id", "buyer__email", "buyer__name", "event__title"]
@@ -168,7 +196,7 @@ class OrderAdmin(SafeLookupsMixin, ScopedToOrganizerMixin, ReadOnlyAdminMixin, a
         "closed_at",
         "updated_at",
     ]
-    actions = ["cancel_reservations"]
+    actions = ["cancel_reservations", "refund_orders"]
 
     @admin.display(description=_("order"), ordering="pk")
     def short_id(self, obj: Order) -> str:
@@ -198,6 +226,14 @@ class OrderAdmin(SafeLookupsMixin, ScopedToOrganizerMixin, ReadOnlyAdminMixin, a
         not undo the others, and each is reported so the user knows what happened."""
         done = 0
         for order in queryset.order_by("created_at", "pk"):
+            if order.status == Order.Status.PAID:
+                self.message_user(
+                    request,
+                    gettext("Order %(order)s is paid: use “Refund selected paid orders”.")
+                    % {"order": str(order.pk)[:8]},
+                    messages.ERROR,
+                )
+                continue
             try:
                 order_cancel(order=order)
             except ApplicationError as exc:
@@ -220,6 +256,211 @@ class OrderAdmin(SafeLookupsMixin, ScopedToOrganizerMixin, ReadOnlyAdminMixin, a
                 % {"count": done},
                 messages.SUCCESS,
             )
+
+    @admin.action(description=_("Refund selected paid orders"), permissions=["cancel"])
+    def refund_orders(self, request: HttpRequest, queryset: QuerySet[Order]) -> None:
+        """The organizer's goodwill refund, whatever the event's refund policy: tickets void, stock
+        back on sale, money back through the order's payment provider (the API's refund service)."""
+        done = 0
+        for order in queryset.order_by("created_at", "pk"):
+            try:
+                payment_services.order_refund(order=order, reason=Refund.Reason.STAFF, by_policy=False)
+            except ApplicationError as exc:
+                self.message_user(
+                    request,
+                    gettext("Could not refund order %(order)s: %(error)s")
+                    % {"order": str(order.pk)[:8], "error": exc.detail},
+                    messages.ERROR,
+                )
+            else:
+                done += 1
+        if done:
+            self.message_user(
+                request,
+                ngettext(
+                    "%(count)d order was refunded; its tickets are void and back on sale.",
+                    "%(count)d orders were refunded; their tickets are void and back on sale.",
+                    done,
+                )
+                % {"count": done},
+                messages.SUCCESS,
+            )
+
+
+# --- Payments, refunds and webhooks, for platform admins -----------------------------------
+
+
+class PlatformAdminOnlyMixin:
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return is_platform_admin(request.user) and super().has_view_permission(request, obj)
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return is_platform_admin(request.user)
+
+
+def _each(modeladmin, request, objects, action, done_message: str) -> None:
+    """Run ``action`` on each object on its own; report refusals one by one and the rest together."""
+    done = 0
+    for obj in objects:
+        try:
+            action(obj)
+        except ApplicationError as exc:
+            modeladmin.message_user(request, f"{obj}: {exc.detail}", messages.ERROR)
+        else:
+            done += 1
+    if done:
+        modeladmin.message_user(request, done_message % {"count": done}, messages.SUCCESS)
+
+
+@admin.register(Payment)
+class PaymentAdmin(PlatformAdminOnlyMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["pk", "order", "provider", "status", "amount", "fee", "needs_review", "created_at"]
+    list_filter = ["status", "provider", "needs_review", "created_at"]
+    search_fields = ["=id", "=order__id", "reference", "order__buyer__email"]
+    list_select_related = ["order"]
+    ordering = ["-created_at", "-pk"]
+    fields = [
+        "id",
+        "order",
+        "provider",
+        "reference",
+        "status",
+        "amount",
+        "fee",
+        "needs_review",
+        "review_note",
+        "created_at",
+        "succeeded_at",
+    ]
+    readonly_fields = fields
+    actions = ["complete_test_payments", "fail_test_payments", "refund_payments"]
+
+    @admin.display(description=_("amount"), ordering="amount_cents")
+    def amount(self, obj: Payment) -> str:
+        return _money(obj.amount_cents, obj.currency)
+
+    @admin.display(description=_("platform fee"))
+    def fee(self, obj: Payment) -> str:
+        return _money(obj.fee_cents, obj.currency)
+
+    def get_actions(self, request: HttpRequest):
+        actions = super().get_actions(request)
+        if not settings.TEST_PAYMENTS_ENABLED:  # the simulated gateway's buttons exist only while it does
+            actions.pop("complete_test_payments", None)
+            actions.pop("fail_test_payments", None)
+        return actions
+
+    def has_staff_permission(self, request: HttpRequest) -> bool:
+        return is_platform_admin(request.user)
+
+    def _test_deliver(self, request: HttpRequest, queryset: QuerySet[Payment], *, succeeded: bool) -> None:
+        outcomes = []
+        for payment in queryset.filter(provider=test_gateway.TestProvider.name).order_by("created_at"):
+            result = test_gateway.deliver(payment, succeeded=succeeded)
+            outcomes.append(f"{str(payment.pk)[:8]}: {result.outcome}")
+        skipped = queryset.exclude(provider=test_gateway.TestProvider.name).count()
+        if outcomes:
+            self.message_user(request, gettext("Webhooks delivered: %s") % ", ".join(outcomes), messages.SUCCESS)
+        if skipped:
+            self.message_user(
+                request,
+                ngettext(
+                    "%(count)d payment is not a test payment and was left alone.",
+                    "%(count)d payments are not test payments and were left alone.",
+                    skipped,
+                )
+                % {"count": skipped},
+                messages.WARNING,
+            )
+
+    @admin.action(description=_("Test gateway: complete the payment"), permissions=["staff"])
+    def complete_test_payments(self, request: HttpRequest, queryset: QuerySet[Payment]) -> None:
+        self._test_deliver(request, queryset, succeeded=True)
+
+    @admin.action(description=_("Test gateway: decline the payment"), permissions=["staff"])
+    def fail_test_payments(self, request: HttpRequest, queryset: QuerySet[Payment]) -> None:
+        self._test_deliver(request, queryset, succeeded=False)
+
+    @admin.action(description=_("Refund selected payments that paid for nothing"), permissions=["staff"])
+    def refund_payments(self, request: HttpRequest, queryset: QuerySet[Payment]) -> None:
+        _each(
+            self,
+            request,
+            queryset,
+            lambda payment: payment_services.payment_refund(payment=payment),
+            gettext("%(count)d payments are being refunded."),
+        )
+
+
+@admin.register(Refund)
+class RefundAdmin(PlatformAdminOnlyMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["pk", "payment", "status", "reason", "amount", "attempts", "created_at", "completed_at"]
+    list_filter = ["status", "reason", "created_at"]
+    search_fields = ["=id", "=payment__order__id", "reference"]
+    list_select_related = ["payment"]
+    ordering = ["-created_at", "-pk"]
+    fields = [
+        "id",
+        "payment",
+        "status",
+        "reason",
+        "amount",
+        "reference",
+        "attempts",
+        "last_error",
+        "created_at",
+        "completed_at",
+    ]
+    readonly_fields = fields
+    actions = ["retry_refunds"]
+
+    @admin.display(description=_("amount"), ordering="amount_cents")
+    def amount(self, obj: Refund) -> str:
+        return _money(obj.amount_cents, obj.payment.currency)
+
+    def has_staff_permission(self, request: HttpRequest) -> bool:
+        return is_platform_admin(request.user)
+
+    @admin.action(description=_("Retry selected failed refunds"), permissions=["staff"])
+    def retry_refunds(self, request: HttpRequest, queryset: QuerySet[Refund]) -> None:
+        _each(
+            self,
+            request,
+            queryset,
+            lambda refund: payment_services.refund_retry(refund=refund),
+            gettext("%(count)d refunds were sent again."),
+        )
+
+
+@admin.register(WebhookEvent)
+class WebhookEventAdmin(PlatformAdminOnlyMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["event_id", "provider", "kind", "outcome", "payment", "received_at"]
+    list_filter = ["provider", "kind", "outcome", "received_at"]
+    search_fields = ["event_id", "=payment__id"]
+    ordering = ["-received_at", "-pk"]
+    fields = ["provider", "event_id", "kind", "outcome", "payment", "payload", "received_at"]
+    readonly_fields = fields
+
+
+@admin.register(Payout)
+class PayoutAdmin(PlatformAdminOnlyMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Net revenue owed per organizer and currency: gross - platform fees - refunds (GET /admin/payouts)."""
+
+    def changelist_view(self, request: HttpRequest, extra_context=None):
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        rows = [
+            {
+                **row,
+                "gross": _money(row["gross_cents"], row["currency"]),
+                "fees": _money(row["fees_cents"], row["currency"]),
+                "refunds": _money(row["refunds_cents"], row["currency"]),
+                "net": _money(row["net_cents"], row["currency"]),
+            }
+            for row in payouts()
+        ]
+        context = {**self.admin_site.each_context(request), "title": _("Payouts"), "rows": rows, "opts": self.opts}
+        return TemplateResponse(request, "admin/orders/payouts.html", context)
 
 
 # --- Tickets ------------------------------------------------------------------------------

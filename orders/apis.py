@@ -6,7 +6,7 @@ from django.http import StreamingHttpResponse
 from django_filters import rest_framework as filters
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import permissions, renderers, status, viewsets
+from rest_framework import permissions, renderers, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.generics import GenericAPIView, ListAPIView
 from rest_framework.request import Request
@@ -17,16 +17,21 @@ from eventflow.api.filters import StrictFilterSet, WholeNumberFilter
 from eventflow.api.schema import problems
 from eventflow.api.serializers import NoInputSerializer
 from events import selectors as event_selectors
+from events.models import Event
+from events.serializers import SUMMARY_FIELDS, EventBaseOutputSerializer
 
 from . import selectors, services
 from .exports import attendees_csv_response
 from .idempotency import HEADER as IDEMPOTENCY_HEADER
 from .idempotency import idempotent
 from .models import Order
+from .payments import services as payment_services
 from .serializers import (
     AttendeeOutputSerializer,
     OrderCreateInputSerializer,
     OrderOutputSerializer,
+    PayoutOutputSerializer,
+    PayOutputSerializer,
     SalesOutputSerializer,
     StaffOrderOutputSerializer,
     StaffStatsOutputSerializer,
@@ -113,7 +118,9 @@ class OrderViewSet(viewsets.GenericViewSet):
             200: OrderOutputSerializer,
             **problems({**ORDER_404, 409: ["order_not_cancellable", "not_refundable"], 503: ["busy"]}),
         },
-        description="Cancel a reserved order; its tickets go back on sale at once.",
+        description="Cancel an order. A reserved one: its tickets go back on sale at once (`cancelled`). A paid "
+        "one: refunded in full through its payment provider (`refunded`, tickets void, back on sale) while the "
+        "event's `refund_policy` allows it, else 409 `not_refundable`.",
     )
     @action(detail=True, methods=["post"])
     def cancel(self, request: Request, pk: str) -> Response:
@@ -121,6 +128,45 @@ class OrderViewSet(viewsets.GenericViewSet):
         NoInputSerializer(data=request.data).is_valid(raise_exception=True)
         services.order_cancel(order=order)
         return Response(OrderOutputSerializer(self._order(pk)).data)
+
+    @extend_schema(
+        operation_id="orders_pay",
+        request=None,
+        parameters=[
+            OpenApiParameter(
+                IDEMPOTENCY_HEADER,
+                OpenApiTypes.STR,
+                OpenApiParameter.HEADER,
+                description="Recommended. A retry with the same key replays the first response.",
+            )
+        ],
+        responses={
+            200: PayOutputSerializer,
+            **problems(
+                {
+                    **ORDER_404,
+                    409: ["order_not_payable", "idempotency_in_progress"],
+                    422: ["idempotency_key_reused"],
+                    503: ["payment_provider_unavailable"],
+                }
+            ),
+        },
+        description="Start paying a reserved order before its hold expires. The answer carries what the app "
+        "needs to collect the money: a `client_secret` (test and Stripe providers) or a `checkout_url` "
+        "(Paystack). Asking again, with or without the same key, returns the same pending payment: never "
+        "a second charge. The order becomes `paid` when the provider's webhook confirms the payment; with "
+        "the test provider, `POST /payments/test/{payment id}/complete` plays the gateway.",
+    )
+    @action(detail=True, methods=["post"])
+    def pay(self, request: Request, pk: str) -> Response:
+        order = self._order(pk)
+
+        def pay(remember) -> Response:
+            NoInputSerializer(data=request.data).is_valid(raise_exception=True)
+            payment = payment_services.payment_start(order=order)
+            return Response(PayOutputSerializer({"payment": payment}).data)
+
+        return idempotent(request, scope="orders.pay", handler=pay)
 
     @extend_schema(
         operation_id="orders_tickets",
@@ -140,6 +186,41 @@ class MyTicketsApi(ListAPIView):
         return selectors.valid_tickets_of(user=self.request.user)
 
     @extend_schema(operation_id="users_me_tickets", description="The caller's valid tickets, soonest event first.")
+    def get(self, request: Request, *args, **kwargs) -> Response:
+        return super().get(request, *args, **kwargs)
+
+
+class MyEventsQuerySerializer(serializers.Serializer):
+    role = serializers.ChoiceField(choices=["attendee", "organizer"], default="attendee")
+
+
+class MyEventOutputSerializer(EventBaseOutputSerializer):
+    tickets_held = serializers.IntegerField(
+        allow_null=True, help_text="role=attendee: how many valid tickets the caller holds; else null."
+    )
+
+    class Meta:
+        model = Event
+        fields = [*SUMMARY_FIELDS, "tickets_held"]
+        read_only_fields = fields
+
+
+class MyEventsApi(ListAPIView):
+    serializer_class = MyEventOutputSerializer
+
+    def get_queryset(self):
+        query = MyEventsQuerySerializer(data=self.request.query_params)
+        query.is_valid(raise_exception=True)
+        return selectors.events_of_user(user=self.request.user, role=query.validated_data["role"])
+
+    @extend_schema(
+        tags=["users"],
+        operation_id="users_me_events",
+        parameters=[MyEventsQuerySerializer],
+        responses={200: MyEventOutputSerializer(many=True), **problems({400: ["invalid"]})},
+        description="`role=attendee` (default): events the caller holds valid tickets for, soonest first, with "
+        "`tickets_held`; `role=organizer`: the events the caller organizes, drafts included.",
+    )
     def get(self, request: Request, *args, **kwargs) -> Response:
         return super().get(request, *args, **kwargs)
 
@@ -227,6 +308,19 @@ class StaffOrdersApi(ListAPIView):
     )
     def get(self, request: Request, *args, **kwargs) -> Response:
         return super().get(request, *args, **kwargs)
+
+
+class StaffPayoutsApi(APIView):
+    permission_classes = [permissions.IsAuthenticated, IsPlatformAdmin]
+
+    @extend_schema(
+        tags=["staff"],
+        operation_id="staff_payouts",
+        responses={200: PayoutOutputSerializer(many=True), **problems({403: ["permission_denied"]})},
+        description="Net revenue owed per organizer and currency: gross - platform fees - refunds.",
+    )
+    def get(self, request: Request) -> Response:
+        return Response(PayoutOutputSerializer(selectors.payouts(), many=True).data)
 
 
 class StaffStatsApi(APIView):

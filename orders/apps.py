@@ -9,6 +9,13 @@ class OrdersConfig(AppConfig):
         from django.conf import settings
         from django.core.signals import request_started
 
+        from events.signals import event_cancelled
+
+        from . import checks  # noqa: F401  (registers the payment configuration checks)
+        from .receivers import refund_cancelled_event
+
+        event_cancelled.connect(refund_cancelled_event, dispatch_uid="orders.refund_cancelled_event")
+
         if settings.EXPIRY_SWEEP_IN_PROCESS:
             from .sweeper import start_on_first_request
 

@@ -57,3 +57,23 @@ class IdempotencyInProgress(Conflict):
     def __init__(self) -> None:
         super().__init__()
         self.wait = 1  # sent as Retry-After
+
+
+class PaymentProviderUnavailable(ServiceUnavailable):
+    default_code = "payment_provider_unavailable"
+    default_detail = _("The payment provider could not be reached. Retry in a moment with the same Idempotency-Key.")
+
+    def __init__(self) -> None:
+        super().__init__(retry_after=5)
+
+
+class InvalidWebhookSignature(ApplicationError):
+    default_code = "invalid_signature"
+    default_detail = _("The webhook's signature is missing, wrong or too old.")
+
+
+class PaymentUnknown(Conflict):
+    """Answered non-2xx on purpose: the provider delivers the event again later."""
+
+    default_code = "payment_unknown"
+    default_detail = _("No payment matches this event yet; deliver it again later.")

@@ -290,3 +290,12 @@ class WebhookEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.provider}:{self.event_id}"
+
+
+class Payout(Order):
+    """The back office's payouts page (net owed per organizer); no table of its own."""
+
+    class Meta:
+        proxy = True
+        verbose_name = _("payout")
+        verbose_name_plural = _("payouts")

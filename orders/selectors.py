@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import timedelta
 
-from django.db.models import Count, F, Prefetch, Q, QuerySet, Sum
+from django.db.models import Count, F, IntegerField, Prefetch, Q, QuerySet, Sum, Value
 from django.db.models.functions import Coalesce, TruncDate
 from django.http import Http404
+from django.utils import timezone
 
 from accounts.models import User
 from events.models import Event, TicketType
 
-from .models import InventoryEntry, Order, OrderItem, Ticket
+from .models import InventoryEntry, Order, OrderItem, Payment, Refund, Ticket
 
 
 def _orders() -> QuerySet[Order]:
@@ -31,6 +33,24 @@ def order_of(*, buyer: User, order_id) -> Order:
     if order is None:
         raise Http404
     return order
+
+
+def payment_of(*, buyer: User, payment_id, provider: str) -> Payment:
+    """The buyer's payment through ``provider``; anyone else's is a 404."""
+    payment = Payment.objects.filter(pk=payment_id, order__buyer=buyer, provider=provider).first()
+    if payment is None:
+        raise Http404
+    return payment
+
+
+def events_of_user(*, user: User, role: str) -> QuerySet[Event]:
+    """``attendee``: events the user holds valid tickets for, with how many; ``organizer``: the
+    events of their organizer profile, drafts included (none when they are not an organizer)."""
+    events = Event.objects.alive().select_related("organizer").order_by("starts_at", "pk")
+    if role == "organizer":
+        return events.filter(organizer__user=user).annotate(tickets_held=Value(None, output_field=IntegerField()))
+    valid = Q(ticket_types__tickets__holder=user, ticket_types__tickets__status=Ticket.Status.VALID)
+    return events.filter(valid).annotate(tickets_held=Count("ticket_types__tickets", filter=valid))
 
 
 def _tickets() -> QuerySet[Ticket]:
@@ -68,12 +88,7 @@ def event_sales(*, event: Event) -> dict:
         .values_list("ticket_type_id")
         .annotate(gross=Sum(F("quantity") * F("unit_price_cents")))
     )
-    totals = Order.objects.filter(event=event, status=Order.Status.PAID).aggregate(
-        orders=Count("pk"), gross=Coalesce(Sum("total_cents"), 0), fees=Coalesce(Sum("fee_cents"), 0)
-    )
-    refunded = Order.objects.filter(event=event, status=Order.Status.REFUNDED).aggregate(
-        refunds=Coalesce(Sum("total_cents"), 0)
-    )["refunds"]
+    totals = _money(Order.objects.filter(event=event))
     per_day = (
         Order.objects.filter(event=event, status=Order.Status.PAID)
         .annotate(day=TruncDate("paid_at"))
@@ -112,11 +127,49 @@ def event_sales(*, event: Event) -> dict:
             for row in per_day
         ],
         "orders": totals["orders"],
-        "gross_cents": totals["gross"],
-        "fees_cents": totals["fees"],
-        "refunds_cents": refunded,
-        "net_cents": totals["gross"] - totals["fees"],
+        **{name: totals[name] for name in ("gross_cents", "fees_cents", "refunds_cents", "net_cents")},
+        "refund_progress": event_refund_progress(event=event),
     }
+
+
+def _money_columns() -> dict:
+    """Gross is every order that was sold (paid, or paid and then refunded); the platform keeps its
+    fee only on orders that stay paid; so ``net = gross - fees - refunds`` is what the organizer is
+    owed. One definition for an event's sales, the staff stats and the payouts."""
+    return {
+        "gross_cents": Coalesce(Sum("total_cents", filter=Q(status__in=[Order.Status.PAID, Order.Status.REFUNDED])), 0),
+        "fees_cents": Coalesce(Sum("fee_cents", filter=Q(status=Order.Status.PAID)), 0),
+        "refunds_cents": Coalesce(Sum("total_cents", filter=Q(status=Order.Status.REFUNDED)), 0),
+    }
+
+
+def _net(row: dict) -> dict:
+    row["net_cents"] = row["gross_cents"] - row["fees_cents"] - row["refunds_cents"]
+    return row
+
+
+def _money(orders: QuerySet[Order]) -> dict[str, int]:
+    return _net(orders.aggregate(orders=Count("pk", filter=Q(status=Order.Status.PAID)), **_money_columns()))
+
+
+def payouts() -> list[dict]:
+    """Net revenue owed per organizer and currency (never added up across currencies)."""
+    rows = (
+        Order.objects.values("event__organizer_id", "event__organizer__display_name", "currency")
+        .annotate(paid_orders=Count("pk", filter=Q(status=Order.Status.PAID)), **_money_columns())
+        .filter(gross_cents__gt=0)
+        .order_by("event__organizer__display_name", "event__organizer_id", "currency")
+    )
+    return [
+        _net(
+            {
+                "organizer": row.pop("event__organizer_id"),
+                "organizer_name": row.pop("event__organizer__display_name"),
+                **row,
+            }
+        )
+        for row in rows
+    ]
 
 
 def event_order_counts(*, event: Event) -> dict[str, int]:
@@ -156,22 +209,14 @@ def staff_orders(
 def staff_stats() -> dict:
     by_status = dict(Order.objects.values_list("status").annotate(n=Count("pk")))
     # Money is only ever added up within one currency.
-    money = (
-        Order.objects.values("currency")
-        .annotate(
-            gross_cents=Coalesce(Sum("total_cents", filter=Q(status=Order.Status.PAID)), 0),
-            fees_cents=Coalesce(Sum("fee_cents", filter=Q(status=Order.Status.PAID)), 0),
-            refunds_cents=Coalesce(Sum("total_cents", filter=Q(status=Order.Status.REFUNDED)), 0),
-        )
-        .order_by("currency")
-    )
+    money = Order.objects.values("currency").annotate(**_money_columns()).order_by("currency")
     return {
         "users": User.objects.count(),
         "events": Event.objects.alive().count(),
         "events_published": Event.objects.public().count(),
         "orders_by_status": {status: by_status.get(status, 0) for status in Order.Status.values},
         "tickets_sold": Ticket.objects.filter(status=Ticket.Status.VALID).count(),
-        "revenue": list(money),
+        "revenue": [_net(row) for row in money],
     }
 
 
@@ -235,3 +280,60 @@ def inventory_report(*, event_id: int | None = None) -> list[dict]:
             }
         )
     return report
+
+
+def event_refund_progress(*, event: Event) -> dict:
+    """What the organizer watches after cancelling: paid orders still to refund, refunds done,
+    waiting for the gateway, and failed (for staff to retry)."""
+    status = Refund.Status
+    refunds = Refund.objects.filter(payment__order__event=event).aggregate(
+        succeeded=Count("pk", filter=Q(status=status.SUCCEEDED)),
+        pending=Count("pk", filter=Q(status=status.PENDING)),
+        failed=Count("pk", filter=Q(status=status.FAILED)),
+        refunded_cents=Coalesce(Sum("amount_cents", filter=Q(status=status.SUCCEEDED)), 0),
+    )
+    return {
+        "paid_orders_to_refund": Order.objects.filter(event=event, status=Order.Status.PAID).count(),
+        "refunds_succeeded": refunds["succeeded"],
+        "refunds_pending": refunds["pending"],
+        "refunds_failed": refunds["failed"],
+        "refunded_cents": refunds["refunded_cents"],
+    }
+
+
+def payments_report(*, stale_after: timedelta = timedelta(hours=24)) -> list[str]:
+    """Where the money trail and the orders disagree; empty when every cent is accounted for.
+
+    A paid order has exactly one kept payment of its total; a refunded one has a refund for each
+    of its payments; money taken for an order that is neither (late, duplicate, flagged) is being
+    refunded or waits for staff; refunds do not fail or hang.
+    """
+    problems: list[str] = []
+    succeeded = Payment.Status.SUCCEEDED
+    kept = Count("payments", filter=Q(payments__status=succeeded, payments__refund__isnull=True))
+    kept_amount = Sum("payments__amount_cents", filter=Q(payments__status=succeeded, payments__refund__isnull=True))
+    for order_id, count, amount, total in (
+        Order.objects.filter(status=Order.Status.PAID, total_cents__gt=0)
+        .annotate(kept=kept, kept_amount=kept_amount)
+        .exclude(kept=1, kept_amount=F("total_cents"))
+        .values_list("pk", "kept", "kept_amount", "total_cents")
+    ):
+        problems.append(f"paid order {order_id}: {count} kept payments of {amount or 0} for a total of {total}")
+    for order_id in (
+        Order.objects.filter(status=Order.Status.REFUNDED, payments__status=succeeded, payments__refund__isnull=True)
+        .values_list("pk", flat=True)
+        .distinct()
+    ):
+        problems.append(f"refunded order {order_id}: a succeeded payment has no refund")
+    for payment_id, order_status, flagged in (
+        Payment.objects.filter(status=succeeded, refund__isnull=True)
+        .exclude(order__status=Order.Status.PAID)
+        .values_list("pk", "order__status", "needs_review")
+    ):
+        why = "flagged for review" if flagged else "not refunded"
+        problems.append(f"payment {payment_id}: money taken for a {order_status} order, {why}")
+    for refund_id, status in Refund.objects.filter(
+        Q(status=Refund.Status.FAILED) | Q(status=Refund.Status.PENDING, created_at__lte=timezone.now() - stale_after)
+    ).values_list("pk", "status"):
+        problems.append(f"refund {refund_id}: {status}")
+    return problems

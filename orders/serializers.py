@@ -4,7 +4,7 @@ from rest_framework import serializers
 
 from eventflow.api.serializers import StrictInputSerializer
 
-from .models import Order, OrderItem, Ticket
+from .models import Order, OrderItem, Payment, Ticket
 
 MAX_LINES = 20
 
@@ -53,6 +53,20 @@ class OrderOutputSerializer(serializers.ModelSerializer):
             "created_at",
         ]
         read_only_fields = fields
+
+
+class PaymentOutputSerializer(serializers.ModelSerializer):
+    client_secret = serializers.CharField(help_text="Stripe-like providers: for the app's payment sheet.")
+    checkout_url = serializers.CharField(help_text="Redirect providers (Paystack): the page to send the buyer to.")
+
+    class Meta:
+        model = Payment
+        fields = ["id", "provider", "status", "amount_cents", "currency", "client_secret", "checkout_url", "created_at"]
+        read_only_fields = fields
+
+
+class PayOutputSerializer(serializers.Serializer):
+    payment = PaymentOutputSerializer()
 
 
 class StaffOrderOutputSerializer(OrderOutputSerializer):
@@ -106,6 +120,14 @@ class SalesDaySerializer(serializers.Serializer):
     gross_cents = serializers.IntegerField()
 
 
+class RefundProgressSerializer(serializers.Serializer):
+    paid_orders_to_refund = serializers.IntegerField(help_text="Paid orders not refunded yet.")
+    refunds_succeeded = serializers.IntegerField()
+    refunds_pending = serializers.IntegerField(help_text="Committed, waiting for the payment provider.")
+    refunds_failed = serializers.IntegerField(help_text="Refused by the provider after every retry; staff retry them.")
+    refunded_cents = serializers.IntegerField()
+
+
 class SalesOutputSerializer(serializers.Serializer):
     event = serializers.IntegerField()
     currency = serializers.CharField()
@@ -115,7 +137,8 @@ class SalesOutputSerializer(serializers.Serializer):
     gross_cents = serializers.IntegerField()
     fees_cents = serializers.IntegerField()
     refunds_cents = serializers.IntegerField()
-    net_cents = serializers.IntegerField()
+    net_cents = serializers.IntegerField(help_text="gross - fees - refunds: what the organizer is owed.")
+    refund_progress = RefundProgressSerializer()
 
 
 class RevenueSerializer(serializers.Serializer):
@@ -123,6 +146,13 @@ class RevenueSerializer(serializers.Serializer):
     gross_cents = serializers.IntegerField()
     fees_cents = serializers.IntegerField()
     refunds_cents = serializers.IntegerField()
+    net_cents = serializers.IntegerField()
+
+
+class PayoutOutputSerializer(RevenueSerializer):
+    organizer = serializers.IntegerField()
+    organizer_name = serializers.CharField()
+    paid_orders = serializers.IntegerField()
 
 
 class StaffStatsOutputSerializer(serializers.Serializer):

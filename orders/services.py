@@ -33,7 +33,6 @@ from . import sql
 from .errors import (
     Busy,
     LimitExceeded,
-    NotRefundable,
     OrderNotCancellable,
     OrderNotPayable,
     SalesClosed,
@@ -67,7 +66,7 @@ def _is_busy(exc: DatabaseError) -> bool:
 
 
 @contextmanager
-def _stock_transaction() -> Iterator[None]:
+def stock_transaction() -> Iterator[None]:
     """One transaction that gives up on a stuck lock after ORDER_LOCK_TIMEOUT_MS with 503 busy."""
     try:
         with transaction.atomic():
@@ -219,7 +218,7 @@ def _place(
     total = sum(types[line.ticket_type_id].price_cents * line.quantity for line in lines)
     free = total == 0
     lines = sorted(lines, key=lambda line: line.ticket_type_id)
-    with _stock_transaction():
+    with stock_transaction():
         # Write everything first; the stock lock comes last and a shortage rolls it all back.
         order = Order.objects.create(
             buyer=buyer,
@@ -246,7 +245,7 @@ def _place(
         quantities = [(line.ticket_type_id, line.quantity) for line in lines]
         hold = _ledger(order, InventoryEntry.Kind.HOLD, quantities)
         if free:  # held and sold at once, in the one INSERT
-            _sell(order, quantities, also=hold)
+            sell(order, quantities, also=hold)
         else:
             InventoryEntry.objects.bulk_create(hold)
         if _has_buyer_limits(event, lines, types):
@@ -275,7 +274,7 @@ def _ledger(order: Order, kind: str, quantities: Sequence[tuple[int, int]]) -> l
     ]
 
 
-def _sell(order: Order, quantities: Sequence[tuple[int, int]], *, also: Sequence[InventoryEntry] = ()) -> None:
+def sell(order: Order, quantities: Sequence[tuple[int, int]], *, also: Sequence[InventoryEntry] = ()) -> None:
     """Held tickets become sold: the ledger's SELL entries (with ``also``, in the same INSERT) and one
     ticket per seat, held by the buyer. For a free order at once, for a paid one when payment arrives."""
     InventoryEntry.objects.bulk_create([*also, *_ledger(order, InventoryEntry.Kind.SELL, quantities)])
@@ -284,6 +283,33 @@ def _sell(order: Order, quantities: Sequence[tuple[int, int]], *, also: Sequence
         for ticket_type_id, quantity in quantities
         for _ in range(quantity)
     )
+
+
+def retake(order: Order, quantities: Sequence[tuple[int, int]]) -> bool:
+    """A payment landed after the order's hold was released: take its stock again and sell it, if
+    there is enough left (False, and nothing changed, when there is not). Caller holds the order lock."""
+    ids = [ticket_type_id for ticket_type_id, _quantity in quantities]
+    available = _lock_ticket_types(sorted(ids))
+    if any(available.get(ticket_type_id, 0) < quantity for ticket_type_id, quantity in quantities):
+        return False
+    deltas = {ticket_type_id: -quantity for ticket_type_id, quantity in quantities}
+    _move_stock(deltas)
+    sell(order, quantities, also=_ledger(order, InventoryEntry.Kind.HOLD, quantities))
+    _after_stock_moved(order.event_id, available, deltas)
+    return True
+
+
+def give_back_sold(order: Order, quantities: Sequence[tuple[int, int]]) -> None:
+    """A paid order is refunded: its sold tickets are back on sale. Caller holds the order lock."""
+    deltas = {ticket_type_id: quantity for ticket_type_id, quantity in quantities}
+    before = _lock_ticket_types(sorted(deltas))
+    _move_stock(deltas)
+    InventoryEntry.objects.bulk_create(_ledger(order, InventoryEntry.Kind.REFUND, quantities))
+    _after_stock_moved(order.event_id, before, deltas)
+
+
+def queue_confirmation(order: Order) -> None:
+    """The buyer's confirmation email with their tickets, sent once the order's payment commits."""
 
 
 def _due_holds_exist(event_id: int, now: datetime) -> bool:
@@ -378,6 +404,32 @@ def _release(orders: Sequence[Order], *, to_status: str, now: datetime) -> None:
         _after_stock_moved(event_id, before, event_deltas)
 
 
+def release_held(order: Order, *, to_status: str) -> None:
+    """Give back the stock of one reserved order whose lock the caller holds."""
+    _release([order], to_status=to_status, now=timezone.now())
+    order.status = to_status
+
+
+def release_event_holds(*, event_id: int, batch_size: int = 500) -> int:
+    """Cancel every reserved order of a cancelled event, returning its stock.
+
+    No ``SKIP LOCKED`` here: an order a webhook is paying right now is waited
+    for, and then it is paid and found by the refunds that follow."""
+    released = 0
+    while True:
+        with stock_transaction():
+            batch = list(
+                Order.objects.filter(event_id=event_id, status=Order.Status.RESERVED)
+                .select_for_update()
+                .order_by("pk")
+                .only("pk")[:batch_size]
+            )
+            _release(batch, to_status=Order.Status.CANCELLED, now=timezone.now())
+        released += len(batch)
+        if len(batch) < batch_size:
+            return released
+
+
 def expire_due_holds(*, now: datetime | None = None, event_id: int | None = None, batch_size: int = 500) -> int:
     """Expire reserved orders whose hold ran out and return their stock, exactly once.
 
@@ -388,7 +440,7 @@ def expire_due_holds(*, now: datetime | None = None, event_id: int | None = None
     now = now or timezone.now()
     expired = 0
     while True:
-        with _stock_transaction():
+        with stock_transaction():
             due = Order.objects.filter(status=Order.Status.RESERVED, expires_at__lte=now)
             if event_id is not None:  # a purchase short of stock: only its event's holds (index on event, status)
                 due = due.filter(event_id=event_id)
@@ -409,29 +461,36 @@ def order_mark_paid(*, order: Order, paid_at: datetime | None = None) -> Order:
     Payment providers will call this when a payment succeeds; ``seed_demo`` calls it for its
     demo sales (``paid_at`` in the past). Stock does not move: held tickets become sold ones.
     """
-    with _stock_transaction():
+    with stock_transaction():
         locked = Order.objects.select_for_update().get(pk=order.pk)
         if locked.status != Order.Status.RESERVED:
             raise OrderNotPayable()
-        _sell(locked, list(OrderItem.objects.filter(order=locked).values_list("ticket_type_id", "quantity")))
+        sell(locked, list(OrderItem.objects.filter(order=locked).values_list("ticket_type_id", "quantity")))
         locked.status, locked.paid_at = Order.Status.PAID, paid_at or timezone.now()
         locked.save(update_fields=["status", "paid_at", "updated_at"])
     return locked
 
 
 def order_cancel(*, order: Order) -> Order:
-    """The buyer gives up a reservation: its stock is back on sale at once."""
+    """The buyer gives up an order: a reservation's stock is back on sale at once; a paid order is
+    refunded when the event's refund policy allows it (409 ``not_refundable`` otherwise)."""
     now = timezone.now()
-    with _stock_transaction():
+    with stock_transaction():
         locked = Order.objects.select_for_update().get(pk=order.pk)
-        if locked.status == Order.Status.PAID:
-            raise NotRefundable(_("Paid orders cannot be cancelled yet; refunds come with payments."))
-        if locked.status != Order.Status.RESERVED:
+        paid = locked.status == Order.Status.PAID
+        if paid:
+            pass  # refunded below, by the one refund service, under its own lock
+        elif locked.status != Order.Status.RESERVED:
             raise OrderNotCancellable(
                 _("This order is %(status)s and can no longer be cancelled.")
                 % {"status": locked.get_status_display().lower()}
             )
-        _release([locked], to_status=Order.Status.CANCELLED, now=now)
+        else:
+            _release([locked], to_status=Order.Status.CANCELLED, now=now)
+    if paid:
+        from .payments.services import order_refund
+
+        return order_refund(order=locked)
     locked.refresh_from_db()
     return locked
 

@@ -1,8 +1,13 @@
-"""Periodic order housekeeping. Tasks call one service and are safe to run twice."""
+"""Order housekeeping and refunds. Tasks take ids, call one service and are safe to run twice."""
+
+import secrets
 
 from celery import shared_task
+from django.conf import settings
 
 from . import services
+from .payments import services as payment_services
+from .payments.base import ProviderError
 
 
 @shared_task(name="orders.tasks.expire_reservations", acks_late=True)
@@ -14,3 +19,41 @@ def expire_reservations() -> int:
 @shared_task(name="orders.tasks.purge_idempotency_records")
 def purge_idempotency_records() -> int:
     return services.purge_expired_idempotency_records()
+
+
+@shared_task(name="orders.tasks.refund_send", bind=True, acks_late=True, max_retries=None)
+def refund_send(self, refund_id: str) -> str:
+    """Ask the gateway to refund; retried with exponential backoff (``REFUND_RETRY_BASE_SECONDS``
+    doubling, at most an hour) ``REFUND_MAX_RETRIES`` times, then marked failed for staff to retry.
+    Without a worker (tasks run eagerly) there is nobody to retry later: one attempt, then failed.
+    Idempotent: the refund's id is the gateway's idempotency key, and a succeeded one is not resent."""
+    retries = self.request.retries
+    final = retries >= settings.REFUND_MAX_RETRIES or bool(self.request.is_eager)
+    try:
+        return payment_services.refund_send(refund_id=refund_id, final_attempt=final).status
+    except ProviderError as exc:
+        if final:
+            return "failed"
+        base = settings.REFUND_RETRY_BASE_SECONDS
+        raise self.retry(exc=exc, countdown=min(3600, base * 2**retries) + secrets.randbelow(base + 1)) from exc
+
+
+@shared_task(
+    name="orders.tasks.refund_cancelled_event",
+    acks_late=True,
+    autoretry_for=(payment_services.RefundsIncomplete,),
+    retry_backoff=5,
+    max_retries=20,
+)
+def refund_cancelled_event(event_id: int) -> int:
+    """After an event is cancelled: release its holds and refund every paid order, each once.
+
+    ``acks_late``: a worker killed half-way leaves the message to be delivered
+    again, and the rerun skips what the first run finished."""
+    return payment_services.event_refund_all(event_id=event_id)
+
+
+@shared_task(name="orders.tasks.resend_stuck_refunds", acks_late=True)
+def resend_stuck_refunds() -> int:
+    """Refunds committed but never sent (a process died between commit and queueing) go out again."""
+    return payment_services.refunds_resend_stuck()

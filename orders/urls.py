@@ -4,6 +4,7 @@ from rest_framework.routers import SimpleRouter
 from eventflow.converters import UUIDConverter
 
 from . import apis
+from .payments import apis as payment_apis
 
 register_converter(UUIDConverter, "anyuuid")
 router = SimpleRouter(trailing_slash=False, use_regex_path=False)
@@ -12,8 +13,19 @@ router.register("orders", apis.OrderViewSet, basename="order")
 urlpatterns = [
     *router.urls,
     path("users/me/tickets", apis.MyTicketsApi.as_view(), name="users-me-tickets"),
+    path("users/me/events", apis.MyEventsApi.as_view(), name="users-me-events"),
     path("events/<int:event_id>/sales", apis.EventSalesApi.as_view(), name="event-sales"),
     path("events/<int:event_id>/attendees", apis.EventAttendeesApi.as_view(), name="event-attendees"),
     path("admin/orders", apis.StaffOrdersApi.as_view(), name="staff-orders"),
     path("admin/stats", apis.StaffStatsApi.as_view(), name="staff-stats"),
+    path("admin/payouts", apis.StaffPayoutsApi.as_view(), name="staff-payouts"),
+    path("payments/webhooks/<str:provider>", payment_apis.WebhookApi.as_view(), name="payments-webhook"),
+    path(
+        "payments/test/<anyuuid:payment_id>/complete",
+        payment_apis.TestPaymentCompleteApi.as_view(),
+        name="payments-test-complete",
+    ),
+    path(
+        "payments/test/<anyuuid:payment_id>/fail", payment_apis.TestPaymentFailApi.as_view(), name="payments-test-fail"
+    ),
 ]

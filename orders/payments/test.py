@@ -93,3 +93,26 @@ class TestProvider(Provider):
         cache.add(f"{key}:calls", 0, timeout=7 * 24 * 3600)
         cache.incr(f"{key}:calls")
         return RefundResult(reference=cache.get(key) or f"tr_{refund.pk.hex}", succeeded=True)
+
+
+def deliver(payment, *, succeeded: bool, amount_cents: int | None = None, currency: str | None = None):
+    """The simulated gateway finishes ``payment`` and notifies us, signed, through the webhook code path.
+
+    ``amount_cents`` / ``currency`` let a demo or a test make the gateway report something else than
+    was asked (a mismatch staff must review)."""
+    from .services import webhook_receive
+
+    return webhook_receive(provider_name=TestProvider.name, **signed_event(payment, succeeded, amount_cents, currency))
+
+
+def signed_event(payment, succeeded: bool, amount_cents: int | None = None, currency: str | None = None) -> dict:
+    """A webhook delivery as the simulated gateway would POST it: ``{"body": bytes, "headers": {...}}``."""
+    body = webhook_body(
+        event_id=f"evt_{secrets.token_hex(12)}",
+        kind=WebhookEvent.SUCCEEDED if succeeded else WebhookEvent.FAILED,
+        payment_id=str(payment.pk),
+        reference=payment.reference,
+        amount_cents=payment.amount_cents if amount_cents is None else amount_cents,
+        currency=payment.currency if currency is None else currency,
+    )
+    return {"body": body, "headers": {SIGNATURE_HEADER: signature_header(body)}}

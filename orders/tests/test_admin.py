@@ -347,7 +347,7 @@ def test_the_cancel_action_returns_stock_and_reports_what_it_could_not_cancel(or
         InventoryEntry.objects.filter(order__in=[first, second], kind="release").values_list("order_id", "quantity")
     ) == {(first.pk, 2), (second.pk, 3)}
     assert messages_of(r) == [
-        f"Could not cancel order {str(paid.pk)[:8]}: Paid orders cannot be cancelled yet; refunds come with payments.",
+        f"Order {str(paid.pk)[:8]} is paid: use “Refund selected paid orders”.",
         "2 reservations were cancelled; their tickets are back on sale.",
     ]
 

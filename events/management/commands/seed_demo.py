@@ -361,9 +361,6 @@ def _event_fields(spec: DemoEvent, now: datetime) -> dict[str, Any]:
     zone = ZoneInfo(spec.timezone)
     day = now.astimezone(zone).date() + timedelta(days=spec.days_ahead)
     starts_at = datetime.combine(day, spec.local_start, tzinfo=zone)
-    refundable_until = None
-    if spec.refundable_days_before is not None:
-        refundable_until = starts_at - timedelta(days=spec.refundable_days_before)
     return {
         "slug": spec.slug,
         "title": spec.title,
@@ -379,7 +376,9 @@ def _event_fields(spec: DemoEvent, now: datetime) -> dict[str, Any]:
         "ends_at": starts_at + spec.duration,
         "timezone": spec.timezone,
         "currency": spec.currency,
-        "refundable_until": refundable_until,
+        "refundable_until_hours_before": None
+        if spec.refundable_days_before is None
+        else spec.refundable_days_before * 24,
     }
 
 
