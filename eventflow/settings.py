@@ -376,7 +376,8 @@ STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
 PAYSTACK_SECRET_KEY = env.str("PAYSTACK_SECRET_KEY", default="")
 _refuse_placeholder("STRIPE_SECRET_KEY", STRIPE_SECRET_KEY)
 _refuse_placeholder("PAYSTACK_SECRET_KEY", PAYSTACK_SECRET_KEY)
-# A signed webhook older (or newer) than this is refused as a replay.
+# A signed webhook older than this is refused as a replay (the test provider also refuses one from
+# this far in the future; Paystack signs no time, so its replays are stopped by the stored event id).
 PAYMENT_WEBHOOK_TOLERANCE_SECONDS = env.int("PAYMENT_WEBHOOK_TOLERANCE_SECONDS", default=300)
 # The platform's fee, recorded on every payment: a percentage of the total plus a fixed amount
 # in minor units (charged only on orders that cost something; never more than the total).

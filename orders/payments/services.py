@@ -322,7 +322,7 @@ def refund_send(*, refund_id, final_attempt: bool = False) -> Refund:
             fields["status"] = Refund.Status.FAILED
         Refund.objects.filter(pk=refund.pk).exclude(status=Refund.Status.SUCCEEDED).update(**fields)
         raise
-    done = {"reference": result.reference, "last_error": ""}
+    done = {"last_error": "", **({"reference": result.reference} if result.reference else {})}
     if result.succeeded:
         done.update(status=Refund.Status.SUCCEEDED, completed_at=timezone.now())
     Refund.objects.filter(pk=refund.pk).exclude(status=Refund.Status.SUCCEEDED).update(**done)
