@@ -358,6 +358,10 @@ ORDER_LOCK_TIMEOUT_MS = env.int("ORDER_LOCK_TIMEOUT_MS", default=3000)
 IDEMPOTENCY_KEY_TTL_HOURS = env.int("IDEMPOTENCY_KEY_TTL_HOURS", default=24)
 IDEMPOTENCY_STALE_SECONDS = env.int("IDEMPOTENCY_STALE_SECONDS", default=120)
 
+# Ticket PDFs: a TrueType font that prints titles in any script (its "-Bold" sibling is used when
+# present). Without it the PDF falls back to a built-in Latin-1 font (orders/documents.py).
+TICKET_PDF_FONT = env.str("TICKET_PDF_FONT", default="/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
+
 # Problem details carry "type": <base><code>.
 PROBLEM_TYPE_BASE_URI = env.str("PROBLEM_TYPE_BASE_URI", default="urn:eventflow:problem:")
 
@@ -438,5 +442,6 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     # django-axes logs every start and every successful login at INFO; its failure warnings stay.
-    "loggers": {"axes": {"level": "WARNING"}},
+    # fontTools (fpdf2 subsetting the ticket PDF's font) narrates every subset at INFO.
+    "loggers": {"axes": {"level": "WARNING"}, "fontTools": {"level": "WARNING"}},
 }

@@ -57,3 +57,13 @@ class IdempotencyInProgress(Conflict):
     def __init__(self) -> None:
         super().__init__()
         self.wait = 1  # sent as Retry-After
+
+
+class OrderNotPaid(Conflict):
+    default_code = "order_not_paid"
+    default_detail = _("This order has no valid tickets: tickets are issued once it is paid.")
+
+
+class TicketVoid(Conflict):
+    default_code = "ticket_void"
+    default_detail = _("This ticket is void: it was refunded, cancelled or transferred.")

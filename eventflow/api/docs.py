@@ -67,6 +67,8 @@ OPERATIONS: dict[str, tuple[str, str | None]] = {
     "orders_retrieve": ("An order", "One of the caller's orders; anyone else's is a 404."),
     "orders_cancel": ("Cancel a reservation", None),
     "orders_tickets": ("Tickets of an order", None),
+    "orders_tickets_pdf": ("An order's tickets as a PDF", None),
+    "tickets_qr": ("A ticket's QR code", None),
     "api_root": ("List the API's resources", None),
     "health": ("Health", None),
     "staff_orders": (
