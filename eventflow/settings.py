@@ -434,6 +434,24 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 
+# --- Email ------------------------------------------------------------------------
+# Unset, every email is printed on the console, so `make run` shows them in its terminal.
+# EMAIL_URL sends them over SMTP: smtp+tls://user:password@host:587 (STARTTLS) or
+# smtp+ssl://user:password@host:465; quote special characters of the password (%40 for @).
+_email = env.email_url("EMAIL_URL", default="consolemail://")
+EMAIL_BACKEND = _email["EMAIL_BACKEND"]
+EMAIL_HOST = _email["EMAIL_HOST"] or "localhost"
+EMAIL_PORT = _email["EMAIL_PORT"] or 25
+EMAIL_HOST_USER = _email["EMAIL_HOST_USER"] or ""
+EMAIL_HOST_PASSWORD = _email["EMAIL_HOST_PASSWORD"] or ""
+_refuse_placeholder("The password in EMAIL_URL", EMAIL_HOST_PASSWORD)
+EMAIL_USE_TLS = _email.get("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = _email.get("EMAIL_USE_SSL", False)
+# Seconds an SMTP call may hang: a sending task holds its order's row lock meanwhile (orders/confirmation.py).
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="EventFlow <tickets@localhost>")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+
 # --- Logging -----------------------------------------------------------------------
 LOGGING = {
     "version": 1,
