@@ -9,6 +9,11 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 WORKDIR /app
 RUN useradd --create-home --uid 10001 --shell /usr/sbin/nologin app
 
+# DejaVu Sans prints ticket PDFs in any script (TICKET_PDF_FONT).
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends fonts-dejavu-core \
+    && rm -rf /var/lib/apt/lists/*
+
 # Dependencies first, so code changes reuse this layer. Every runtime wheel is
 # prebuilt (psycopg[binary], argon2-cffi), so no compiler is needed.
 COPY requirements.txt .

@@ -8,9 +8,11 @@ ISO 4217 gives the currency.
 from __future__ import annotations
 
 import zoneinfo
+from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from django.core.exceptions import ValidationError
+from django.utils import dateformat
 from django.utils.translation import gettext_lazy as _
 
 # Active ISO 4217 currency codes.
@@ -81,3 +83,16 @@ def to_minor(amount: Decimal, currency: str) -> int:
 def format_money(cents: int, currency: str) -> str:
     """For people: ``25.00 EUR``."""
     return f"{to_major(cents, currency)} {currency}"
+
+
+def local_time(moment: datetime, zone: str) -> datetime:
+    """A stored (UTC) moment as the clock on the wall of ``zone`` shows it."""
+    return moment.astimezone(zoneinfo.ZoneInfo(zone))
+
+
+def format_local_time(moment: datetime, zone: str) -> str:
+    """For people, in the event's zone with its name, whatever the server's or reader's zone:
+    ``Sat 14 Mar 2026, 19:30 EDT (America/New_York)``. A buyer travelling to an event wants the
+    time on the venue's clocks, and the zone name makes that explicit."""
+    local = local_time(moment, zone)
+    return f"{dateformat.format(local, 'D j M Y, H:i T')} ({zone})"

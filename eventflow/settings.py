@@ -387,6 +387,9 @@ PLATFORM_FEE_FIXED_CENTS = env.int("PLATFORM_FEE_FIXED_CENTS", default=0)
 # hour) this many times, then marked failed for staff to retry from the admin.
 REFUND_MAX_RETRIES = env.int("REFUND_MAX_RETRIES", default=8)
 REFUND_RETRY_BASE_SECONDS = env.int("REFUND_RETRY_BASE_SECONDS", default=5)
+# Ticket PDFs: a TrueType font that prints titles in any script (its "-Bold" sibling is used when
+# present). Without it the PDF falls back to a built-in Latin-1 font (orders/documents.py).
+TICKET_PDF_FONT = env.str("TICKET_PDF_FONT", default="/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
 
 # Problem details carry "type": <base><code>.
 PROBLEM_TYPE_BASE_URI = env.str("PROBLEM_TYPE_BASE_URI", default="urn:eventflow:problem:")
@@ -471,6 +474,24 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 
+# --- Email ------------------------------------------------------------------------
+# Unset, every email is printed on the console, so `make run` shows them in its terminal.
+# EMAIL_URL sends them over SMTP: smtp+tls://user:password@host:587 (STARTTLS) or
+# smtp+ssl://user:password@host:465; quote special characters of the password (%40 for @).
+_email = env.email_url("EMAIL_URL", default="consolemail://")
+EMAIL_BACKEND = _email["EMAIL_BACKEND"]
+EMAIL_HOST = _email["EMAIL_HOST"] or "localhost"
+EMAIL_PORT = _email["EMAIL_PORT"] or 25
+EMAIL_HOST_USER = _email["EMAIL_HOST_USER"] or ""
+EMAIL_HOST_PASSWORD = _email["EMAIL_HOST_PASSWORD"] or ""
+_refuse_placeholder("The password in EMAIL_URL", EMAIL_HOST_PASSWORD)
+EMAIL_USE_TLS = _email.get("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = _email.get("EMAIL_USE_SSL", False)
+# Seconds an SMTP call may hang: a sending task holds its order's row lock meanwhile (orders/confirmation.py).
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="EventFlow <tickets@localhost>")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+
 # --- Logging -----------------------------------------------------------------------
 LOGGING = {
     "version": 1,
@@ -479,5 +500,6 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     # django-axes logs every start and every successful login at INFO; its failure warnings stay.
-    "loggers": {"axes": {"level": "WARNING"}},
+    # fontTools (fpdf2 subsetting the ticket PDF's font) narrates every subset at INFO.
+    "loggers": {"axes": {"level": "WARNING"}, "fontTools": {"level": "WARNING"}},
 }

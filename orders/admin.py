@@ -180,7 +180,10 @@ class OrderAdmin(SafeLookupsMixin, ScopedToOrganizerMixin, ReadOnlyAdminMixin, a
     fieldsets = [
         (None, {"fields": ["id", "buyer", "event", "status"]}),
         (_("Money"), {"fields": ["total", "fee", "currency"]}),
-        (_("Dates"), {"fields": ["created_at", "expires_at", "paid_at", "closed_at", "updated_at"]}),
+        (
+            _("Dates"),
+            {"fields": ["created_at", "expires_at", "paid_at", "confirmation_sent_at", "closed_at", "updated_at"]},
+        ),
     ]
     readonly_fields = [
         "id",
@@ -193,6 +196,7 @@ class OrderAdmin(SafeLookupsMixin, ScopedToOrganizerMixin, ReadOnlyAdminMixin, a
         "created_at",
         "expires_at",
         "paid_at",
+        "confirmation_sent_at",
         "closed_at",
         "updated_at",
     ]

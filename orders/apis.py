@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from django.http import StreamingHttpResponse
+from django.http import HttpResponse, StreamingHttpResponse
 from django_filters import rest_framework as filters
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import permissions, renderers, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.generics import GenericAPIView, ListAPIView
+from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -20,7 +21,7 @@ from events import selectors as event_selectors
 from events.models import Event
 from events.serializers import SUMMARY_FIELDS, EventBaseOutputSerializer
 
-from . import selectors, services
+from . import documents, selectors, services
 from .exports import attendees_csv_response
 from .idempotency import HEADER as IDEMPOTENCY_HEADER
 from .idempotency import idempotent
@@ -39,6 +40,42 @@ from .serializers import (
 )
 
 ORDER_404 = {404: ["not_found"]}
+
+
+class PDFRenderer(renderers.BaseRenderer):
+    """Lets a client ask for ``application/pdf``; the view writes the document itself."""
+
+    media_type = "application/pdf"
+    format = "pdf"
+    charset = None
+    render_style = "binary"
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        return data if isinstance(data, bytes) else b""
+
+
+class SVGRenderer(PDFRenderer):
+    media_type = "image/svg+xml"
+    format = "svg"
+
+
+class DocumentNegotiation(BaseContentNegotiation):
+    """A document has one representation, served whatever ``Accept`` says (never a 406 to a client that
+    sends ``application/json`` by habit); an error is problem+json all the same (the exception handler)."""
+
+    def select_parser(self, request, parsers):
+        return parsers[0] if parsers else None
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type
+
+
+def _ticket_document(content: bytes, content_type: str, filename: str) -> HttpResponse:
+    """A ticket's code opens the door: the document is never stored by a shared cache or kept by the browser."""
+    response = HttpResponse(content, content_type=content_type)
+    response["Content-Disposition"] = f'inline; filename="{filename}"'
+    response["Cache-Control"] = "private, no-store"
+    return response
 
 
 class OrderViewSet(viewsets.GenericViewSet):
@@ -176,7 +213,33 @@ class OrderViewSet(viewsets.GenericViewSet):
     @action(detail=True, methods=["get"])
     def tickets(self, request: Request, pk: str) -> Response:
         page = self.paginate_queryset(selectors.tickets_of_order(order=self._order(pk)))
-        return self.get_paginated_response(TicketOutputSerializer(page, many=True).data)
+        return self.get_paginated_response(TicketOutputSerializer(page, many=True, context={"request": request}).data)
+
+    @extend_schema(
+        operation_id="orders_tickets_pdf",
+        responses={
+            (200, "application/pdf"): OpenApiResponse(
+                OpenApiTypes.BINARY, description="One page per valid ticket, with its QR code."
+            ),
+            **problems({**ORDER_404, 409: ["order_not_paid"]}),
+        },
+        description="The order's valid tickets as one PDF to print or show at the door: per page the event, "
+        "its start on the venue's clock (the event's time zone, named), the venue, the ticket type, the holder, "
+        "and the ticket's QR code with its code in text. 409 `order_not_paid` while the order has no valid "
+        "tickets (reserved, expired, cancelled or refunded).",
+    )
+    @action(
+        detail=True,
+        methods=["get"],
+        url_path="tickets.pdf",
+        url_name="tickets-pdf",
+        renderer_classes=[PDFRenderer],
+        content_negotiation_class=DocumentNegotiation,
+    )
+    def tickets_pdf(self, request: Request, pk: str) -> HttpResponse:
+        order = self._order(pk)
+        pdf = documents.order_tickets_pdf(order, selectors.printable_tickets_of(order=order))
+        return _ticket_document(pdf, "application/pdf", documents.tickets_pdf_filename(order))
 
 
 class MyTicketsApi(ListAPIView):
@@ -223,6 +286,26 @@ class MyEventsApi(ListAPIView):
     )
     def get(self, request: Request, *args, **kwargs) -> Response:
         return super().get(request, *args, **kwargs)
+
+
+class TicketQrApi(APIView):
+    renderer_classes = [SVGRenderer]
+    content_negotiation_class = DocumentNegotiation
+
+    @extend_schema(
+        tags=["orders"],
+        operation_id="tickets_qr",
+        parameters=[OpenApiParameter("ticket_id", OpenApiTypes.INT, OpenApiParameter.PATH)],
+        responses={
+            (200, "image/svg+xml"): OpenApiResponse(OpenApiTypes.STR, description="The QR code as an SVG image."),
+            **problems({404: ["not_found"], 409: ["ticket_void"]}),
+        },
+        description="The ticket's QR code; it encodes exactly the ticket's `code`, which door scanners read. "
+        "For the ticket's holder and the buyer of its order; anyone else gets a 404.",
+    )
+    def get(self, request: Request, ticket_id: str) -> HttpResponse:
+        ticket = selectors.ticket_of(user=request.user, ticket_id=int(ticket_id))
+        return _ticket_document(documents.ticket_qr_svg(ticket.code), "image/svg+xml", f"ticket-{ticket.pk}.svg")
 
 
 # --- Organizers ---------------------------------------------------------------------------

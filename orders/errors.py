@@ -77,3 +77,13 @@ class PaymentUnknown(Conflict):
 
     default_code = "payment_unknown"
     default_detail = _("No payment matches this event yet; deliver it again later.")
+
+
+class OrderNotPaid(Conflict):
+    default_code = "order_not_paid"
+    default_detail = _("This order has no valid tickets: tickets are issued once it is paid.")
+
+
+class TicketVoid(Conflict):
+    default_code = "ticket_void"
+    default_detail = _("This ticket is void: it was refunded, cancelled or transferred.")

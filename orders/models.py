@@ -39,6 +39,16 @@ class Order(models.Model):
     currency = models.CharField(_("currency"), max_length=3)
     expires_at = models.DateTimeField(_("hold expires at"), null=True, blank=True)
     paid_at = models.DateTimeField(null=True, blank=True)
+    confirmation_sent_at = models.DateTimeField(
+        _("confirmation sent at"),
+        null=True,
+        blank=True,
+        editable=False,
+        help_text=_("When the confirmation email with the tickets went out: set once, so a retry sends no second one."),
+    )
+    refund_notice_sent_at = models.DateTimeField(
+        null=True, blank=True, editable=False, help_text=_("When the buyer was emailed that the order was refunded.")
+    )
     closed_at = models.DateTimeField(
         null=True, blank=True, help_text=_("When the order expired, was cancelled or refunded.")
     )

@@ -9,10 +9,12 @@ from django.db.models import Count, F, IntegerField, Prefetch, Q, QuerySet, Sum,
 from django.db.models.functions import Coalesce, TruncDate
 from django.http import Http404
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts.models import User
 from events.models import Event, TicketType
 
+from .errors import OrderNotPaid, TicketVoid
 from .models import InventoryEntry, Order, OrderItem, Payment, Refund, Ticket
 
 
@@ -63,6 +65,50 @@ def tickets_of_order(*, order: Order) -> QuerySet[Ticket]:
 
 def valid_tickets_of(*, user: User) -> QuerySet[Ticket]:
     return _tickets().filter(holder=user, status=Ticket.Status.VALID).order_by("order__event__starts_at", "pk")
+
+
+def ticket_of(*, user: User, ticket_id: int) -> Ticket:
+    """A ticket its holder or the buyer of its order may see; anybody else's is a 404, never a 403.
+
+    A void ticket is a 409 for them: its QR code would no longer open the door.
+    """
+    ticket = Ticket.objects.filter(Q(holder=user) | Q(order__buyer=user), pk=ticket_id).only("pk", "code", "status")
+    found = ticket.first()
+    if found is None:
+        raise Http404
+    if found.status != Ticket.Status.VALID:
+        raise TicketVoid()
+    return found
+
+
+def printable_tickets_of(*, order: Order) -> list[Ticket]:
+    """The valid tickets of a paid order, with what their pages print (type, holder, the order's event).
+
+    An order without any is a 409 rather than an empty document: a reservation
+    has no tickets yet, and a refunded order's are void.
+    """
+    if order.status != Order.Status.PAID:
+        raise OrderNotPaid()
+    tickets = list(
+        Ticket.objects.filter(order=order, status=Ticket.Status.VALID)
+        .select_related("ticket_type", "holder")
+        .order_by("pk")
+    )
+    if not tickets:
+        raise OrderNotPaid(_("None of this order's tickets is valid any more."))
+    for ticket in tickets:
+        ticket.order = order  # already loaded with its event
+    return tickets
+
+
+def order_for_confirmation(*, order_id) -> Order | None:
+    """A paid order with what its confirmation email shows: event, buyer, items and their types."""
+    return _orders().select_related("buyer").filter(pk=order_id, status=Order.Status.PAID).first()
+
+
+def order_for_refund_notice(*, order_id) -> Order | None:
+    """A refunded order with what its notice shows: event, buyer, items and their types."""
+    return _orders().select_related("buyer").filter(pk=order_id, status=Order.Status.REFUNDED).first()
 
 
 def event_ids_with_orders(*, event_ids: Iterable[int]) -> set[int]:

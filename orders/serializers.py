@@ -1,5 +1,8 @@
 """Input and output serializers for orders and tickets."""
 
+from django.urls import reverse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from eventflow.api.serializers import StrictInputSerializer
@@ -78,17 +81,38 @@ class StaffOrderOutputSerializer(OrderOutputSerializer):
 
 
 class TicketOutputSerializer(serializers.ModelSerializer):
+    """A ticket with links to its documents; the links need the request (context) to be absolute."""
+
     ticket_type = serializers.SerializerMethodField()
     event = EventRefSerializer(source="order.event")
     order = serializers.UUIDField(source="order_id")
+    seat = serializers.SerializerMethodField(help_text="The seat of a seated ticket; null until seats exist.")
+    qr_svg_url = serializers.SerializerMethodField(help_text="The ticket's QR code (SVG); it encodes `code`.")
+    pdf_url = serializers.SerializerMethodField(help_text="The order's tickets as one PDF, a page per ticket.")
 
     class Meta:
         model = Ticket
-        fields = ["id", "code", "status", "ticket_type", "event", "order", "issued_at"]
+        fields = ["id", "code", "status", "ticket_type", "seat", "event", "order", "issued_at", "qr_svg_url", "pdf_url"]
         read_only_fields = fields
 
     def get_ticket_type(self, obj: Ticket) -> dict:
         return {"id": obj.ticket_type_id, "name": obj.ticket_type.name}
+
+    @extend_schema_field({"type": "object", "nullable": True})
+    def get_seat(self, obj: Ticket) -> None:
+        return None
+
+    @extend_schema_field(OpenApiTypes.URI)
+    def get_qr_svg_url(self, obj: Ticket) -> str:
+        return self._absolute(reverse("ticket-qr", kwargs={"ticket_id": obj.pk}))
+
+    @extend_schema_field(OpenApiTypes.URI)
+    def get_pdf_url(self, obj: Ticket) -> str:
+        return self._absolute(reverse("order-tickets-pdf", kwargs={"pk": obj.order_id}))
+
+    def _absolute(self, path: str) -> str:
+        request = self.context.get("request")
+        return request.build_absolute_uri(path) if request is not None else path
 
 
 class AttendeeOutputSerializer(serializers.ModelSerializer):

@@ -30,6 +30,7 @@ from events import cache as catalogue_cache
 from events.models import Event, TicketType
 
 from . import sql
+from .confirmation import order_confirmation_queue
 from .errors import (
     Busy,
     LimitExceeded,
@@ -246,6 +247,7 @@ def _place(
         hold = _ledger(order, InventoryEntry.Kind.HOLD, quantities)
         if free:  # held and sold at once, in the one INSERT
             sell(order, quantities, also=hold)
+            order_confirmation_queue(order=order)  # on commit: nothing for a purchase that rolls back
         else:
             InventoryEntry.objects.bulk_create(hold)
         if _has_buyer_limits(event, lines, types):
@@ -306,10 +308,6 @@ def give_back_sold(order: Order, quantities: Sequence[tuple[int, int]]) -> None:
     _move_stock(deltas)
     InventoryEntry.objects.bulk_create(_ledger(order, InventoryEntry.Kind.REFUND, quantities))
     _after_stock_moved(order.event_id, before, deltas)
-
-
-def queue_confirmation(order: Order) -> None:
-    """The buyer's confirmation email with their tickets, sent once the order's payment commits."""
 
 
 def _due_holds_exist(event_id: int, now: datetime) -> bool:
@@ -468,6 +466,7 @@ def order_mark_paid(*, order: Order, paid_at: datetime | None = None) -> Order:
         sell(locked, list(OrderItem.objects.filter(order=locked).values_list("ticket_type_id", "quantity")))
         locked.status, locked.paid_at = Order.Status.PAID, paid_at or timezone.now()
         locked.save(update_fields=["status", "paid_at", "updated_at"])
+        order_confirmation_queue(order=locked)
     return locked
 
 

@@ -1,13 +1,18 @@
-"""Order housekeeping and refunds. Tasks take ids, call one service and are safe to run twice."""
+"""Order background work: housekeeping, emails and refunds. Tasks take ids, call one service and
+are safe to run twice."""
 
+import logging
 import secrets
+import smtplib
 
 from celery import shared_task
 from django.conf import settings
 
-from . import services
+from . import confirmation, services
 from .payments import services as payment_services
 from .payments.base import ProviderError
+
+logger = logging.getLogger(__name__)
 
 
 @shared_task(name="orders.tasks.expire_reservations", acks_late=True)
@@ -57,3 +62,40 @@ def refund_cancelled_event(event_id: int) -> int:
 def resend_stuck_refunds() -> int:
     """Refunds committed but never sent (a process died between commit and queueing) go out again."""
     return payment_services.refunds_resend_stuck()
+
+
+@shared_task(
+    bind=True,
+    name="orders.tasks.send_order_confirmation",
+    acks_late=True,
+    # A mail server that is down, slow or says "try later" (4xx) is worth retrying for about a day:
+    # 30 s, 1, 2, 4 ... minutes, capped at an hour, with jitter so a recovering server is not stampeded.
+    autoretry_for=(smtplib.SMTPException, ConnectionError, TimeoutError),
+    # Every recipient refused: the address is wrong, and asking again will not change that.
+    dont_autoretry_for=(smtplib.SMTPRecipientsRefused,),
+    retry_backoff=30,
+    retry_backoff_max=3600,
+    retry_jitter=True,
+    max_retries=30,
+)
+def send_order_confirmation(self, order_id: str) -> bool:
+    """Queued on commit by ``confirmation.order_confirmation_queue``; sends at most one email per order."""
+    if self.request.retries:
+        logger.info("Order %s: confirmation, attempt %d", order_id, self.request.retries + 1)
+    return confirmation.order_confirmation_send(order_id=order_id)
+
+
+@shared_task(
+    bind=True,
+    name="orders.tasks.send_order_refund_notice",
+    acks_late=True,
+    autoretry_for=(smtplib.SMTPException, ConnectionError, TimeoutError),
+    dont_autoretry_for=(smtplib.SMTPRecipientsRefused,),
+    retry_backoff=30,
+    retry_backoff_max=3600,
+    retry_jitter=True,
+    max_retries=30,
+)
+def send_order_refund_notice(self, order_id: str) -> bool:
+    """Queued on commit when an order is refunded; sends at most one notice per order."""
+    return confirmation.order_refund_notice_send(order_id=order_id)

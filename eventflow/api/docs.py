@@ -73,6 +73,8 @@ OPERATIONS: dict[str, tuple[str, str | None]] = {
     "payments_test_complete": ("Test gateway: complete a payment", None),
     "payments_test_fail": ("Test gateway: decline a payment", None),
     "orders_tickets": ("Tickets of an order", None),
+    "orders_tickets_pdf": ("An order's tickets as a PDF", None),
+    "tickets_qr": ("A ticket's QR code", None),
     "api_root": ("List the API's resources", None),
     "health": ("Health", None),
     "staff_orders": (

@@ -24,6 +24,7 @@ from django.utils.translation import gettext as _
 
 from events.models import Event
 from orders import services as order_services
+from orders.confirmation import order_confirmation_queue, order_refund_notice_queue
 from orders.errors import (
     Busy,
     InvalidWebhookSignature,
@@ -231,7 +232,7 @@ def _mark_paid(order: Order, payment: Payment, now: datetime) -> None:
     order.status, order.paid_at, order.closed_at = Order.Status.PAID, now, None
     order.fee_cents = payment.fee_cents
     order.save(update_fields=["status", "paid_at", "closed_at", "fee_cents", "updated_at"])
-    order_services.queue_confirmation(order)
+    order_confirmation_queue(order=order)
 
 
 # --- Refunds -------------------------------------------------------------------------------------
@@ -283,6 +284,7 @@ def order_refund(*, order: Order, reason: str = Refund.Reason.REQUESTED_BY_BUYER
         Ticket.objects.filter(order=locked, status=Ticket.Status.VALID).update(status=Ticket.Status.VOID)
         locked.status, locked.closed_at = Order.Status.REFUNDED, now
         locked.save(update_fields=["status", "closed_at", "updated_at"])
+        order_refund_notice_queue(order=locked)
         for payment in Payment.objects.filter(order=locked, status=Payment.Status.SUCCEEDED, refund__isnull=True):
             _open_refund(payment, reason)
     return locked

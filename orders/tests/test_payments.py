@@ -192,10 +192,14 @@ def test_a_bad_signature_is_a_400_and_changes_nothing(pending, tamper):
     _unchanged(pending)
 
 
-def test_the_same_event_twice_changes_the_order_once(pending, mailoutbox):
+def test_the_same_event_twice_changes_the_order_once(pending, mailoutbox, django_capture_on_commit_callbacks):
     body, headers = signed(pending)
-    first = post_webhook(body, headers)
-    second = post_webhook(body, headers)
+    with django_capture_on_commit_callbacks(execute=True):
+        first = post_webhook(body, headers)
+        second = post_webhook(body, headers)
+    assert len(mailoutbox) == 1  # one confirmation, with the tickets
+    assert mailoutbox[0].to == [pending.order.buyer.email]
+    assert mailoutbox[0].attachments[0][0].endswith(".pdf")
     assert first.status_code == second.status_code == 200
     assert first.json()["duplicate"] is False
     assert second.json() == {"received": True, "duplicate": True, "outcome": "duplicate"}
@@ -205,7 +209,7 @@ def test_the_same_event_twice_changes_the_order_once(pending, mailoutbox):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_the_same_event_delivered_concurrently_is_applied_once():
+def test_the_same_event_delivered_concurrently_is_applied_once(mailoutbox):
     event = EventFactory(status=Event.Status.PUBLISHED)
     tier = TicketTypeFactory(event=event, capacity=10, price_cents=1000)
     buyer = UserFactory()
@@ -233,6 +237,7 @@ def test_the_same_event_delivered_concurrently_is_applied_once():
     assert WebhookEvent.objects.count() == 1
     assert Ticket.objects.filter(order=payment.order).count() == 3
     assert InventoryEntry.objects.filter(order=payment.order, kind="sell").get().quantity == 3
+    assert len(mailoutbox) == 1
     no_drift(tier)
 
 
@@ -472,7 +477,7 @@ def test_a_worker_retries_a_refused_refund_with_backoff_then_marks_it_failed(set
 
 
 def test_cancelling_an_event_refunds_every_paid_order_once_and_releases_holds(
-    event, tier, django_capture_on_commit_callbacks
+    event, tier, django_capture_on_commit_callbacks, mailoutbox
 ):
     tier.capacity = tier.available = 40
     tier.max_per_buyer = None
@@ -486,9 +491,13 @@ def test_cancelling_an_event_refunds_every_paid_order_once_and_releases_holds(
     organizer = APIClient()
     organizer.force_authenticate(event.organizer.user)
 
+    mailoutbox.clear()
     with django_capture_on_commit_callbacks(execute=True):
         r = organizer.post(f"/api/v1/events/{event.pk}/cancel")
     assert r.status_code == 202, r.content
+    notices = sorted(mail.to[0] for mail in mailoutbox)
+    assert notices == sorted(order.buyer.email for order in paid)  # each buyer told once
+    assert all("cancelled" in mail.subject and "refunded" in mail.body for mail in mailoutbox)
     body = organizer.get(f"/api/v1/events/{event.pk}/sales").json()
     assert r.json()["status"] == "cancelled"
     assert body["refund_progress"] == {
@@ -509,6 +518,7 @@ def test_cancelling_an_event_refunds_every_paid_order_once_and_releases_holds(
     with django_capture_on_commit_callbacks(execute=True):
         assert organizer.post(f"/api/v1/events/{event.pk}/cancel").status_code == 202
     assert Refund.objects.count() == 3
+    assert len(mailoutbox) == 3
     for refund in Refund.objects.all():
         assert cache.get(f"payments:test:refund:{refund.pk}:calls") == 1
     sales = organizer.get(f"/api/v1/events/{event.pk}/sales").json()
