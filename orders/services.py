@@ -452,21 +452,27 @@ def expire_due_holds(*, now: datetime | None = None, event_id: int | None = None
     return expired
 
 
-def order_mark_paid(*, order: Order, paid_at: datetime | None = None) -> Order:
+def mark_paid(order: Order, *, paid_at: datetime, fee_cents: int = 0) -> None:
+    """Record a locked order as paid (its tickets already sold) and queue its confirmation email."""
+    order.status, order.paid_at, order.closed_at, order.fee_cents = Order.Status.PAID, paid_at, None, fee_cents
+    order.save(update_fields=["status", "paid_at", "closed_at", "fee_cents", "updated_at"])
+    order_confirmation_queue(order=order)
+
+
+def order_mark_paid(*, order: Order, paid_at: datetime | None = None, fee_cents: int = 0) -> Order:
     """A reservation's payment arrived: it becomes ``paid``, its held tickets ``sold``, and its
     tickets are issued, once (under a row lock on the order, like every move out of ``reserved``).
 
-    Payment providers will call this when a payment succeeds; ``seed_demo`` calls it for its
-    demo sales (``paid_at`` in the past). Stock does not move: held tickets become sold ones.
+    ``orders.payments`` calls it when a gateway confirms a payment (``fee_cents`` is the
+    platform's fee on it). Stock does not move: held tickets become sold ones.
     """
     with stock_transaction():
         locked = Order.objects.select_for_update().get(pk=order.pk)
         if locked.status != Order.Status.RESERVED:
             raise OrderNotPayable()
         sell(locked, list(OrderItem.objects.filter(order=locked).values_list("ticket_type_id", "quantity")))
-        locked.status, locked.paid_at = Order.Status.PAID, paid_at or timezone.now()
-        locked.save(update_fields=["status", "paid_at", "updated_at"])
-        order_confirmation_queue(order=locked)
+        mark_paid(locked, paid_at=paid_at or timezone.now(), fee_cents=fee_cents)
+    order.status, order.paid_at, order.fee_cents = locked.status, locked.paid_at, locked.fee_cents
     return locked
 
 

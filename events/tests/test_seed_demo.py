@@ -113,7 +113,7 @@ def test_seed_creates_a_published_catalogue_and_one_draft():
 def test_seed_leaves_a_realistic_picture_of_sales():
     """Every number of the back office is non-zero on a fresh make run: sold, held, cancelled, revenue."""
     from orders.models import Order, Ticket
-    from orders.selectors import event_order_counts, event_sales, inventory_report
+    from orders.selectors import event_order_counts, event_sales, inventory_report, payments_report
 
     seed()
     published = Event.objects.filter(status=Event.Status.PUBLISHED)
@@ -133,6 +133,9 @@ def test_seed_leaves_a_realistic_picture_of_sales():
         row["sold"] for event in published for row in event_sales(event=event)["ticket_types"]
     )
     assert all(not row["problems"] for row in inventory_report()), "the ledger proves every number"
+    # demo sales are paid through the test gateway, with fees: the money trail adds up too
+    assert payments_report() == []
+    assert sum(event_sales(event=event)["fees_cents"] for event in published) > 0
 
 
 def test_published_events_are_in_the_public_catalogue(api_client):

@@ -24,7 +24,7 @@ from django.utils.translation import gettext as _
 
 from events.models import Event
 from orders import services as order_services
-from orders.confirmation import order_confirmation_queue, order_refund_notice_queue
+from orders.confirmation import order_refund_notice_queue
 from orders.errors import (
     Busy,
     InvalidWebhookSignature,
@@ -169,8 +169,9 @@ def _apply(provider: Provider, event: ProviderEvent) -> tuple[str, Payment | Non
             # Money arrived for a payment we cannot see (yet): never drop it, have it delivered again.
             raise PaymentUnknown()
         return "unknown_payment", None
-    order = Order.objects.select_for_update().select_related("event").get(pk=found.order_id)  # order first
-    payment = Payment.objects.select_for_update().get(pk=found.pk)
+    if event.kind == ProviderEvent.SUCCEEDED:
+        return payment_confirm(payment=found, amount_cents=event.amount_cents, currency=event.currency)
+    _order, payment = _lock(found)
     if event.kind == ProviderEvent.FAILED:
         if payment.status != Payment.Status.PENDING:
             return f"ignored_{payment.status}", payment  # a failure after success leaves the order paid
@@ -182,15 +183,38 @@ def _apply(provider: Provider, event: ProviderEvent) -> tuple[str, Payment | Non
         if done.update(status=Refund.Status.SUCCEEDED, completed_at=timezone.now()):
             return "refund_confirmed", payment
         return "ignored_refund", payment
-    # SUCCEEDED
+
+
+def _lock(payment: Payment) -> tuple[Order, Payment]:
+    order = Order.objects.select_for_update().select_related("event").get(pk=payment.order_id)  # order first
+    return order, Payment.objects.select_for_update().get(pk=payment.pk)
+
+
+def payment_confirm(
+    *, payment: Payment, amount_cents: int | None, currency: str, at: datetime | None = None
+) -> tuple[str, Payment]:
+    """The gateway took ``amount_cents`` in ``currency`` for ``payment``: settle it, once.
+
+    ``webhook_receive`` calls it for a verified ``payment.succeeded``; ``seed_demo`` for its demo
+    sales (paid at past times ``at``). An amount or currency other than asked is flagged for
+    staff instead of paying the order. Returns what happened and the payment.
+    """
+    with transaction.atomic():
+        order, payment = _lock(payment)
+        return _succeeded(order, payment, amount_cents=amount_cents, currency=currency, at=at)
+
+
+def _succeeded(
+    order: Order, payment: Payment, *, amount_cents: int | None, currency: str, at: datetime | None
+) -> tuple[str, Payment]:
     if payment.status == Payment.Status.SUCCEEDED:
         return "already_succeeded", payment
-    payment.status, payment.succeeded_at = Payment.Status.SUCCEEDED, timezone.now()
-    if event.amount_cents != payment.amount_cents or event.currency.upper() != payment.currency.upper():
+    payment.status, payment.succeeded_at = Payment.Status.SUCCEEDED, at or timezone.now()
+    if amount_cents != payment.amount_cents or currency.upper() != payment.currency.upper():
         payment.needs_review = True
         payment.review_note = _("The gateway reported %(got)s %(got_currency)s for %(want)s %(want_currency)s.") % {
-            "got": event.amount_cents,
-            "got_currency": event.currency or "?",
+            "got": amount_cents,
+            "got_currency": currency or "?",
             "want": payment.amount_cents,
             "want_currency": payment.currency,
         }
@@ -203,7 +227,7 @@ def _apply(provider: Provider, event: ProviderEvent) -> tuple[str, Payment | Non
 
 def _settle(order: Order, payment: Payment) -> str:
     """A payment succeeded: sell the order, re-take its stock, or give the money back."""
-    now = timezone.now()
+    now = payment.succeeded_at
     if order.event.status == Event.Status.CANCELLED:
         if order.status == Order.Status.RESERVED:
             order_services.release_held(order, to_status=Order.Status.CANCELLED)
@@ -211,28 +235,19 @@ def _settle(order: Order, payment: Payment) -> str:
         return "refunded_event_cancelled"
     if order.status == Order.Status.RESERVED:
         # Still holding its stock (even past expires_at, until the sweep gets to it): held becomes sold.
-        quantities = list(OrderItem.objects.filter(order=order).values_list("ticket_type_id", "quantity"))
-        order_services.sell(order, quantities)
-        _mark_paid(order, payment, now)
+        order_services.order_mark_paid(order=order, paid_at=now, fee_cents=payment.fee_cents)
         return "paid"
     if order.status == Order.Status.EXPIRED and order.event.status == Event.Status.PUBLISHED:
         quantities = list(OrderItem.objects.filter(order=order).values_list("ticket_type_id", "quantity"))
         taken = order_services.retake(order, quantities)
         if taken:
-            _mark_paid(order, payment, now)
+            order_services.mark_paid(order, paid_at=now, fee_cents=payment.fee_cents)
             return "paid_after_expiry"
         _open_refund(payment, Refund.Reason.LATE_PAYMENT)
         return "refunded_sold_out"
     reason = Refund.Reason.DUPLICATE_PAYMENT if order.status == Order.Status.PAID else Refund.Reason.LATE_PAYMENT
     _open_refund(payment, reason)
     return f"refunded_{order.status}"
-
-
-def _mark_paid(order: Order, payment: Payment, now: datetime) -> None:
-    order.status, order.paid_at, order.closed_at = Order.Status.PAID, now, None
-    order.fee_cents = payment.fee_cents
-    order.save(update_fields=["status", "paid_at", "closed_at", "fee_cents", "updated_at"])
-    order_confirmation_queue(order=order)
 
 
 # --- Refunds -------------------------------------------------------------------------------------

@@ -400,7 +400,12 @@ def _seed_sales(event: Event, spec: DemoEvent, buyers: list[User], regulars: lis
     """What a few weeks of selling leaves behind, through the same services as real sales: paid
     orders for each tier's ``sold`` tickets, paid over the last two weeks; one reservation still
     held (a buyer in the middle of checking out); one cancelled."""
-    from orders.services import Line, order_cancel, order_mark_paid, order_place  # orders build on events
+    # orders build on events
+    from orders.payments.services import payment_confirm, payment_start
+    from orders.payments.test import TestProvider
+    from orders.services import Line, order_cancel, order_place
+
+    gateway = TestProvider()  # demo money: never a real gateway, whatever PAYMENT_PROVIDER says
 
     tiers = list(event.ticket_types.order_by("position", "pk"))
     count = 0
@@ -411,7 +416,10 @@ def _seed_sales(event: Event, spec: DemoEvent, buyers: list[User], regulars: lis
             order = order_place(buyer=buyers[count % len(buyers)], event_id=event.pk, lines=[Line(tier.pk, quantity)])
             if order.status == order.Status.RESERVED:  # priced: its payment arrived on some day of the past two weeks
                 paid_at = now - timedelta(days=(count * 5) % 14, hours=count % 11, minutes=count * 7 % 60)
-                order_mark_paid(order=order, paid_at=paid_at)
+                payment = payment_start(order=order, provider=gateway)
+                payment_confirm(
+                    payment=payment, amount_cents=payment.amount_cents, currency=payment.currency, at=paid_at
+                )
             remaining -= quantity
             count += 1
     # a priced tier with room: where one buyer is checking out and another changed their mind
