@@ -56,6 +56,7 @@ from selenium.webdriver.support.ui import Select, WebDriverWait
 DEMO_PASSWORD = os.environ.get("DEMO_PASSWORD", "eventflow-demo-2026")
 ORGANIZER = "organizer@example.com"
 ADMIN = "admin@example.com"
+BUYER = "alice@example.com"
 
 CHROMIUM_FLAGS = [
     "--headless=new",
@@ -664,10 +665,61 @@ class BrowserCheck:
             problems.append(f"image_url {event.get('image_url')} answered {image}")
         if problems:
             raise CheckFailed("the API disagrees with the admin: " + "; ".join(problems))
+        self.created = (event_id, title, tiers_by_name["Table"]["id"])
         return (
             f"event {event_id} saved with 21:30 New York and 25.00 / 12.50 USD; API: starts_at {event['starts_at']}, "
             f"price_cents 2500 / 1250, image {image['type']}, published"
         )
+
+    def check_cancel_and_refund(self) -> str:
+        """A buyer pays for a ticket of the event just published (test gateway); the organizer cancels
+        the event with the changelist's action, and its page shows the buyer refunded."""
+        if not getattr(self, "created", None):
+            raise CheckFailed("no event was created by the previous check")
+        event_id, title, tier_id = self.created
+        buyer = self.api("/api/v1/auth/login", data={"email": BUYER, "password": DEMO_PASSWORD})["access"]
+        order = self.api(
+            "/api/v1/orders", buyer, {"event": event_id, "items": [{"ticket_type": tier_id, "quantity": 1}]}
+        )
+        payment = self.api(f"/api/v1/orders/{order['id']}/pay", buyer, {})["payment"]
+        paid = self.api(f"/api/v1/payments/test/{payment['id']}/complete", buyer, {})["order"]["status"]
+        if paid != "paid":
+            raise CheckFailed(f"the test gateway left the order {paid}")
+
+        self.get("/admin/events/event/?q=" + urllib.parse.quote(title))
+        self.click(self.visible(f"#result_list input.action-select[value='{event_id}']"))
+        Select(self.driver.find_element(By.CSS_SELECTOR, "select[name='action']")).select_by_value("cancel_events")
+        self.click(self.driver.find_element(By.CSS_SELECTOR, "#changelist-form button[name='index']"))
+        message = self.visible(".messagelist", "the cancel action's message").text
+        if "cancelled" not in message:
+            raise CheckFailed(f"the cancel action said {message!r}")
+        self.open_event(title)
+        progress = self.visible(".eventflow-refund-progress", "the refunds' progress on the event's page")
+        self.driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", progress)
+        self.shot("event-cancelled-refunds")
+        if "1 refunded" not in progress.text:
+            raise CheckFailed(f"the event's page says {progress.text!r}")
+        status = self.api(f"/api/v1/orders/{order['id']}", buyer)["status"]
+        if status != "refunded":
+            raise CheckFailed(f"the buyer's order is {status} after the event was cancelled")
+        return f"order {order['id'][:8]} paid, event cancelled in the admin: {progress.text.strip()!r}; order {status}"
+
+    def check_payments_and_payouts(self) -> str:
+        """The platform admin's money pages: payments (with the test gateway's actions) and payouts."""
+        self.get("/admin/orders/payment/")
+        rows = len(self.all("#result_list tbody tr"))
+        actions = [o.get_attribute("value") for o in self.all("select[name='action'] option")]
+        if not rows or "complete_test_payments" not in actions:
+            raise CheckFailed(f"Payments: {rows} rows, actions {actions}")
+        self.shot("payments-changelist")
+        self.get("/admin/orders/payout/")
+        table = self.visible("#payouts", "the payouts table")
+        self.styles_loaded()
+        lines = [row.text for row in table.find_elements(By.CSS_SELECTOR, "tbody tr")]
+        if not any("Demo Live" in line for line in lines):
+            raise CheckFailed(f"the payouts page lists {lines}")
+        self.shot("payouts")
+        return f"{rows} payments; payouts: {lines[0]!r}"
 
     def sign_out(self) -> str:
         self.get("/admin/")
@@ -834,10 +886,12 @@ def main() -> int:
         check.run("event-add-datetime-widgets", check.check_event_add_page)
         check.run("back-office-sales-at-a-glance", check.check_sales_at_a_glance)
         check.run("back-office-create-and-publish", check.check_create_and_publish_event)
+        check.run("back-office-cancel-event-refunds-buyers", check.check_cancel_and_refund)
         check.run("admin-sign-out-organizer", check.sign_out)
         check.run("admin-sign-in-admin", check.check_admin_sign_in)
         check.run("users-changelist-and-change", check.check_users)
         check.run("event-add-organizer-autocomplete", check.check_organizer_autocomplete)
+        check.run("payments-and-payouts", check.check_payments_and_payouts)
         check.run("admin-sign-out-admin", check.sign_out)
         check.run("swagger-ui-try-it-out", check.check_swagger)
         check.run("redoc", check.check_redoc)
