@@ -14,6 +14,7 @@ events, and anybody else's answer as if they did not exist (the same rule as
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from django.conf import settings
@@ -228,8 +229,8 @@ class OrderAdmin(SafeLookupsMixin, ScopedToOrganizerMixin, ReadOnlyAdminMixin, a
     def cancel_reservations(self, request: HttpRequest, queryset: QuerySet[Order]) -> None:
         """Each order in its own transaction: one refusal (already paid, expired meanwhile) does
         not undo the others, and each is reported so the user knows what happened."""
-        done = 0
-        for order in queryset.order_by("created_at", "pk"):
+        orders = list(queryset.order_by("created_at", "pk"))
+        for order in orders:
             if order.status == Order.Status.PAID:
                 self.message_user(
                     request,
@@ -237,58 +238,35 @@ class OrderAdmin(SafeLookupsMixin, ScopedToOrganizerMixin, ReadOnlyAdminMixin, a
                     % {"order": str(order.pk)[:8]},
                     messages.ERROR,
                 )
-                continue
-            try:
-                order_cancel(order=order)
-            except ApplicationError as exc:
-                self.message_user(
-                    request,
-                    gettext("Could not cancel order %(order)s: %(error)s")
-                    % {"order": str(order.pk)[:8], "error": exc.detail},
-                    messages.ERROR,
-                )
-            else:
-                done += 1
-        if done:
-            self.message_user(
-                request,
-                ngettext(
-                    "%(count)d reservation was cancelled; its tickets are back on sale.",
-                    "%(count)d reservations were cancelled; their tickets are back on sale.",
-                    done,
-                )
-                % {"count": done},
-                messages.SUCCESS,
-            )
+        _each(
+            self,
+            request,
+            [order for order in orders if order.status != Order.Status.PAID],
+            lambda order: order_cancel(order=order),
+            failure=gettext("Could not cancel order %(object)s: %(error)s"),
+            done=lambda count: ngettext(
+                "%(count)d reservation was cancelled; its tickets are back on sale.",
+                "%(count)d reservations were cancelled; their tickets are back on sale.",
+                count,
+            ),
+        )
 
     @admin.action(description=_("Refund selected paid orders"), permissions=["cancel"])
     def refund_orders(self, request: HttpRequest, queryset: QuerySet[Order]) -> None:
         """The organizer's goodwill refund, whatever the event's refund policy: tickets void, stock
         back on sale, money back through the order's payment provider (the API's refund service)."""
-        done = 0
-        for order in queryset.order_by("created_at", "pk"):
-            try:
-                payment_services.order_refund(order=order, reason=Refund.Reason.STAFF, by_policy=False)
-            except ApplicationError as exc:
-                self.message_user(
-                    request,
-                    gettext("Could not refund order %(order)s: %(error)s")
-                    % {"order": str(order.pk)[:8], "error": exc.detail},
-                    messages.ERROR,
-                )
-            else:
-                done += 1
-        if done:
-            self.message_user(
-                request,
-                ngettext(
-                    "%(count)d order was refunded; its tickets are void and back on sale.",
-                    "%(count)d orders were refunded; their tickets are void and back on sale.",
-                    done,
-                )
-                % {"count": done},
-                messages.SUCCESS,
-            )
+        _each(
+            self,
+            request,
+            queryset.order_by("created_at", "pk"),
+            lambda order: payment_services.order_refund(order=order, reason=Refund.Reason.STAFF, by_policy=False),
+            failure=gettext("Could not refund order %(object)s: %(error)s"),
+            done=lambda count: ngettext(
+                "%(count)d order was refunded; its tickets are void and back on sale.",
+                "%(count)d orders were refunded; their tickets are void and back on sale.",
+                count,
+            ),
+        )
 
 
 # --- Payments, refunds and webhooks, for platform admins -----------------------------------
@@ -302,18 +280,28 @@ class PlatformAdminOnlyMixin:
         return is_platform_admin(request.user)
 
 
-def _each(modeladmin, request, objects, action, done_message: str) -> None:
-    """Run ``action`` on each object on its own; report refusals one by one and the rest together."""
-    done = 0
+def _each(
+    modeladmin: admin.ModelAdmin,
+    request: HttpRequest,
+    objects: Iterable,
+    action: Callable[[Any], Any],
+    *,
+    failure: str,
+    done: Callable[[int], str],
+) -> None:
+    """Run ``action`` (a service) on each object in its own transaction: one refusal does not undo
+    the others; each refusal is reported (``failure`` with ``object`` and ``error``), the rest together."""
+    count = 0
     for obj in objects:
         try:
             action(obj)
         except ApplicationError as exc:
-            modeladmin.message_user(request, f"{obj}: {exc.detail}", messages.ERROR)
+            name = str(obj.pk)[:8] if isinstance(obj, Order) else str(obj)
+            modeladmin.message_user(request, failure % {"object": name, "error": exc.detail}, messages.ERROR)
         else:
-            done += 1
-    if done:
-        modeladmin.message_user(request, done_message % {"count": done}, messages.SUCCESS)
+            count += 1
+    if count:
+        modeladmin.message_user(request, done(count) % {"count": count}, messages.SUCCESS)
 
 
 @admin.register(Payment)
@@ -392,7 +380,10 @@ class PaymentAdmin(PlatformAdminOnlyMixin, ReadOnlyAdminMixin, admin.ModelAdmin)
             request,
             queryset,
             lambda payment: payment_services.payment_refund(payment=payment),
-            gettext("%(count)d payments are being refunded."),
+            failure=gettext("%(object)s: %(error)s"),
+            done=lambda count: ngettext(
+                "%(count)d payment is being refunded.", "%(count)d payments are being refunded.", count
+            ),
         )
 
 
@@ -432,7 +423,10 @@ class RefundAdmin(PlatformAdminOnlyMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
             request,
             queryset,
             lambda refund: payment_services.refund_retry(refund=refund),
-            gettext("%(count)d refunds were sent again."),
+            failure=gettext("%(object)s: %(error)s"),
+            done=lambda count: ngettext(
+                "%(count)d refund was sent again.", "%(count)d refunds were sent again.", count
+            ),
         )
 
 

@@ -64,20 +64,22 @@ def resend_stuck_refunds() -> int:
     return payment_services.refunds_resend_stuck()
 
 
-@shared_task(
-    bind=True,
-    name="orders.tasks.send_order_confirmation",
-    acks_late=True,
-    # A mail server that is down, slow or says "try later" (4xx) is worth retrying for about a day:
-    # 30 s, 1, 2, 4 ... minutes, capped at an hour, with jitter so a recovering server is not stampeded.
-    autoretry_for=(smtplib.SMTPException, ConnectionError, TimeoutError),
-    # Every recipient refused: the address is wrong, and asking again will not change that.
-    dont_autoretry_for=(smtplib.SMTPRecipientsRefused,),
-    retry_backoff=30,
-    retry_backoff_max=3600,
-    retry_jitter=True,
-    max_retries=30,
-)
+# Emails: a mail server that is down, slow or says "try later" (4xx) is worth retrying for about a
+# day: 30 s, 1, 2, 4 ... minutes, capped at an hour, with jitter so a recovering server is not
+# stampeded. Every recipient refused: the address is wrong, and asking again will not change that.
+EMAIL_TASK = {
+    "bind": True,
+    "acks_late": True,
+    "autoretry_for": (smtplib.SMTPException, ConnectionError, TimeoutError),
+    "dont_autoretry_for": (smtplib.SMTPRecipientsRefused,),
+    "retry_backoff": 30,
+    "retry_backoff_max": 3600,
+    "retry_jitter": True,
+    "max_retries": 30,
+}
+
+
+@shared_task(name="orders.tasks.send_order_confirmation", **EMAIL_TASK)
 def send_order_confirmation(self, order_id: str) -> bool:
     """Queued on commit by ``confirmation.order_confirmation_queue``; sends at most one email per order."""
     if self.request.retries:
@@ -85,17 +87,7 @@ def send_order_confirmation(self, order_id: str) -> bool:
     return confirmation.order_confirmation_send(order_id=order_id)
 
 
-@shared_task(
-    bind=True,
-    name="orders.tasks.send_order_refund_notice",
-    acks_late=True,
-    autoretry_for=(smtplib.SMTPException, ConnectionError, TimeoutError),
-    dont_autoretry_for=(smtplib.SMTPRecipientsRefused,),
-    retry_backoff=30,
-    retry_backoff_max=3600,
-    retry_jitter=True,
-    max_retries=30,
-)
+@shared_task(name="orders.tasks.send_order_refund_notice", **EMAIL_TASK)
 def send_order_refund_notice(self, order_id: str) -> bool:
     """Queued on commit when an order is refunded; sends at most one notice per order."""
     return confirmation.order_refund_notice_send(order_id=order_id)
