@@ -272,7 +272,9 @@ class MyEventsApi(ListAPIView):
     serializer_class = MyEventOutputSerializer
 
     def get_queryset(self):
-        query = MyEventsQuerySerializer(data=self.request.query_params)
+        params = self.request.query_params
+        # A plain dict, not the QueryDict: an empty ?role= is a wrong role, not a missing one.
+        query = MyEventsQuerySerializer(data={"role": params["role"]} if "role" in params else {})
         query.is_valid(raise_exception=True)
         return selectors.events_of_user(user=self.request.user, role=query.validated_data["role"])
 

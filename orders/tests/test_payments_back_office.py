@@ -215,7 +215,9 @@ def test_my_events_as_attendee_and_as_organizer(show):
     mine = organizer.get("/api/v1/users/me/events?role=organizer").json()
     assert mine["count"] == 2
     assert {e["tickets_held"] for e in mine["results"]} == {None}
-    bad = organizer.get("/api/v1/users/me/events?role=owner")
-    assert bad.status_code == 400
-    assert bad.json()["code"] == "invalid"
+    for wrong in ("owner", ""):
+        bad = organizer.get(f"/api/v1/users/me/events?role={wrong}")
+        assert bad.status_code == 400, wrong
+        assert bad.json()["code"] == "invalid"
+        assert "role" in bad.json()["errors"]
     assert APIClient().get("/api/v1/users/me/events").status_code == 401
