@@ -379,6 +379,7 @@ def event_refund_all(*, event_id: int, batch_size: int = 200) -> int:
     """
     from orders.tasks import refund_send as refund_send_task
 
+    started = timezone.now()
     order_services.release_event_holds(event_id=event_id)
     refunded, busy, after = 0, 0, None
     while True:
@@ -397,7 +398,11 @@ def event_refund_all(*, event_id: int, batch_size: int = 200) -> int:
         if len(ids) < batch_size:
             break
         after = ids[-1]
-    pending = Refund.objects.filter(payment__order__event_id=event_id, status=Refund.Status.PENDING)
+    # Refunds an earlier run committed whose sending may have been lost with its worker; those of
+    # this run were queued on their commit already.
+    pending = Refund.objects.filter(
+        payment__order__event_id=event_id, status=Refund.Status.PENDING, attempts=0, created_at__lt=started
+    )
     for refund_id in pending.values_list("pk", flat=True):
         refund_send_task.delay(str(refund_id))
     if busy:
