@@ -52,6 +52,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections import Counter
@@ -99,12 +100,13 @@ def _children(pid: int) -> list[int]:
         return []
 
 
-def _pg_backends(database: str) -> list[int]:
+def _pg_backends(database: str, exclude: tuple[int, ...] = ()) -> list[int]:
+    """The PostgreSQL backends of ``database`` but this thread's and ``exclude``'s (this script's)."""
     from django.db import connection
 
     with connection.cursor() as cursor:
         cursor.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()", [database])
-        return [row[0] for row in cursor.fetchall()]
+        return [row[0] for row in cursor.fetchall() if row[0] not in exclude]
 
 
 def _percentile(values: list[float], fraction: float) -> float:
@@ -134,12 +136,53 @@ def _post(port: int, body: bytes, headers: dict | None, timeout: float) -> tuple
     return response.status, elapsed, payload, raw[:200].decode(errors="replace")
 
 
-def _fire(port: int, deliveries: list[dict], concurrency: int, timeout: float) -> tuple[float, list[tuple]]:
+class CpuMeter:
+    """CPU seconds a changing set of processes used since ``start`` (a pid first seen later counts from 0)."""
+
+    def __init__(self, pids: list[int]) -> None:
+        self.base = {pid: _cpu_seconds(pid) for pid in pids}
+        self.last = dict(self.base)
+
+    def sample(self, pids: list[int]) -> None:
+        for pid in pids:
+            seconds = _cpu_seconds(pid)
+            if seconds:
+                self.last[pid] = seconds
+
+    def used(self) -> float:
+        return sum(seconds - self.base.get(pid, 0.0) for pid, seconds in self.last.items())
+
+
+def _fire(
+    port: int, deliveries: list[dict], concurrency: int, timeout: float, server_pid: int, database: str
+) -> tuple[float, list[tuple], dict[str, float]]:
+    """Send them all; meanwhile sample the CPU of the workers and of this database's backends
+    (Django's connections are closed and reopened by CONN_MAX_AGE, so backends come and go)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        mine = (cursor.fetchone()[0],)  # this thread's backend did the seeding: not the server's CPU
+    workers, pg = CpuMeter(_children(server_pid)), CpuMeter(_pg_backends(database, mine))
+    done = threading.Event()
+
+    def sampler() -> None:
+        while not done.wait(0.5):
+            workers.sample(_children(server_pid))
+            pg.sample(_pg_backends(database, mine))
+        connection.close()
+
+    thread = threading.Thread(target=sampler)
+    thread.start()
     with ThreadPoolExecutor(concurrency) as pool:
         started = time.perf_counter()
         results = list(pool.map(lambda d: _post(port, d["body"], d["headers"], timeout), deliveries))
         wall = time.perf_counter() - started
-    return wall, results
+    done.set()
+    thread.join()
+    workers.sample(_children(server_pid))
+    pg.sample(_pg_backends(database, mine))
+    return wall, results, {"gunicorn workers": workers.used(), "postgres backends": pg.used()}
 
 
 def _report(name: str, wall: float, results: list[tuple], cpu: dict[str, float]) -> None:
@@ -298,14 +341,7 @@ def main() -> int:
         event_ids = [json.loads(d["body"])["id"] for d in deliveries]
         phases = {}
         for name in ("(a) distinct", "(b) duplicates"):
-            workers = _children(server.pid)
-            backends = _pg_backends(database)
-            before = {pid: _cpu_seconds(pid) for pid in [*workers, *backends]}
-            wall, results = _fire(port, deliveries, args.concurrency, args.timeout)
-            cpu = {
-                f"gunicorn ({len(workers)} workers)": sum(_cpu_seconds(p) - before[p] for p in workers),
-                f"postgres ({len(backends)} backends)": sum(_cpu_seconds(p) - before[p] for p in backends),
-            }
+            wall, results, cpu = _fire(port, deliveries, args.concurrency, args.timeout, server.pid, database)
             phases[name] = results
             _report(name, wall, results, cpu)
     finally:
