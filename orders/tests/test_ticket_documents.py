@@ -156,6 +156,7 @@ def test_the_pdf_has_a_page_per_ticket_with_the_local_start_time(buyer, evening_
         assert buyer.name in page
     printed = {code: name for code, name in codes.items() for page in pages if code in page and name in page}
     assert printed == codes  # every code on a page of its own ticket type
+    assert b"/FontFile2" not in r.content  # Latin-1 text: built-in faces, no TrueType font parsed and embedded
 
 
 def test_an_event_title_beyond_latin_1_prints(buyer):
@@ -168,6 +169,7 @@ def test_an_event_title_beyond_latin_1_prints(buyer):
     text = PdfReader(io.BytesIO(r.content)).pages[0].extract_text()
     assert "Łódź" in text
     assert "Świetny" in text
+    assert b"/FontFile2" in r.content  # the Unicode font, embedded
 
 
 def test_a_reserved_order_has_no_pdf(client, buyer, tier):
