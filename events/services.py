@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -120,6 +121,8 @@ def _save(instance, fields: list[str]) -> None:
         raise
 
 
+logger = logging.getLogger(__name__)
+
 # --- Events -----------------------------------------------------------------------
 
 
@@ -195,6 +198,14 @@ def event_unpublish(*, event: Event) -> Event:
     return event
 
 
+def _announce_cancelled(event_id: int) -> None:
+    """After commit: a receiver that fails (a broker down) is logged, never an error for a
+    cancellation that has happened; the orders app re-drives its refunds from beat."""
+    for receiver, result in event_cancelled.send_robust(sender=Event, event_id=event_id):
+        if isinstance(result, Exception):
+            logger.error("event_cancelled receiver %r failed for event %s: %s", receiver, event_id, result)
+
+
 @transaction.atomic
 def event_cancel(*, event: Event) -> Event:
     """Call an event off: it leaves the catalogue at once, and after commit its holds are released
@@ -207,7 +218,7 @@ def event_cancel(*, event: Event) -> Event:
         event.status = Event.Status.CANCELLED
         event.cancelled_at = timezone.now()
         _save(event, ["status", "cancelled_at"])
-    transaction.on_commit(lambda: event_cancelled.send(sender=Event, event_id=event.pk))
+    transaction.on_commit(lambda: _announce_cancelled(event.pk))
     return event
 
 

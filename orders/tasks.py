@@ -7,8 +7,11 @@ import smtplib
 
 from celery import shared_task
 from django.conf import settings
+from django.db import OperationalError
+from kombu.exceptions import KombuError
 
 from . import confirmation, services
+from .errors import Busy
 from .payments import services as payment_services
 from .payments.base import ProviderError
 
@@ -46,8 +49,11 @@ def refund_send(self, refund_id: str) -> str:
 @shared_task(
     name="orders.tasks.refund_cancelled_event",
     acks_late=True,
-    autoretry_for=(payment_services.RefundsIncomplete,),
+    # Orders locked elsewhere, a database or broker hiccup: run again (it resumes); the
+    # resend-stuck-refunds beat job re-drives a cancelled event whose retries ran out.
+    autoretry_for=(payment_services.RefundsIncomplete, Busy, OperationalError, KombuError),
     retry_backoff=5,
+    retry_backoff_max=600,
     max_retries=20,
 )
 def refund_cancelled_event(event_id: int) -> int:
@@ -60,7 +66,8 @@ def refund_cancelled_event(event_id: int) -> int:
 
 @shared_task(name="orders.tasks.resend_stuck_refunds", acks_late=True)
 def resend_stuck_refunds() -> int:
-    """Refunds committed but never sent (a process died between commit and queueing) go out again."""
+    """Refunds committed but never sent (a process died between commit and queueing) go out again,
+    and cancelled events whose refunding stopped are refunded again."""
     return payment_services.refunds_resend_stuck()
 
 

@@ -22,6 +22,11 @@ class ProviderError(Exception):
     """The gateway could not be reached or refused the call; the caller may retry later."""
 
 
+class IntentLost(ProviderError):
+    """The gateway has this payment's intent, but an earlier answer was lost and it will not hand
+    it out again: the payment cannot be resumed, a new payment (a new id) must be started."""
+
+
 class InvalidSignature(Exception):
     """A webhook whose signature is missing, wrong or too old."""
 

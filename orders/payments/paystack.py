@@ -26,7 +26,7 @@ from urllib.parse import quote
 import requests
 from django.conf import settings
 
-from .base import InvalidSignature, PaymentIntent, Provider, ProviderError, RefundResult, WebhookEvent
+from .base import IntentLost, InvalidSignature, PaymentIntent, Provider, ProviderError, RefundResult, WebhookEvent
 
 API_BASE = "https://api.paystack.co"
 SIGNATURE_HEADER = "x-paystack-signature"
@@ -53,7 +53,7 @@ class PaystackError(ProviderError):
         self.code = code
 
 
-class CheckoutUnavailable(PaystackError):
+class CheckoutUnavailable(PaystackError, IntentLost):
     """The payment's transaction exists at Paystack (an earlier answer was lost) but is unpaid,
     and Paystack gives its checkout page only once: this payment cannot be resumed, a new
     payment (a new id, so a new reference) must be started for the order."""

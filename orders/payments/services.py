@@ -19,9 +19,11 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from eventflow.api.errors import ApplicationError
 from events.models import Event
 from orders import services as order_services
 from orders.confirmation import order_refund_notice_queue
@@ -37,10 +39,12 @@ from orders.errors import (
 from orders.models import Order, OrderItem, Payment, Refund, Ticket, WebhookEvent
 
 from . import default_provider, get_provider
-from .base import InvalidSignature, Provider, ProviderError
+from .base import IntentLost, InvalidSignature, Provider, ProviderError
 from .base import WebhookEvent as ProviderEvent
 
 logger = logging.getLogger(__name__)
+
+MAX_EVENT_ID = 255  # WebhookEvent.event_id
 
 
 def platform_fee(amount_cents: int) -> int:
@@ -64,7 +68,7 @@ def payment_start(*, order: Order, provider: Provider | None = None) -> Payment:
     provider = provider or default_provider()
     now = timezone.now()
     with transaction.atomic():
-        locked = Order.objects.select_for_update().select_related("event").get(pk=order.pk)
+        locked = Order.objects.select_for_update(of=("self",)).select_related("event").get(pk=order.pk)
         if locked.status != Order.Status.RESERVED or locked.expires_at <= now or not locked.event.is_public:
             raise OrderNotPayable(
                 _("This order is %(status)s and can no longer be paid.")
@@ -87,9 +91,26 @@ def payment_start(*, order: Order, provider: Provider | None = None) -> Payment:
             )
     if not payment.reference:
         try:
-            intent = provider.create_payment(
-                payment=payment, buyer_email=order.buyer.email, description=f"{locked.event.title} ({locked.pk})"
-            )
+            intent = _create_intent(provider, payment, locked)
+        except IntentLost as exc:
+            # The gateway has an intent for this payment we can never resume: give it up, and pay with
+            # a new one (a new id, so a new reference at the gateway), once.
+            logger.warning("Payment %s: %s; starting a new payment", payment.pk, exc)
+            with transaction.atomic():
+                Payment.objects.filter(pk=payment.pk, status=Payment.Status.PENDING).update(
+                    status=Payment.Status.FAILED, updated_at=timezone.now()
+                )
+                payment = Payment.objects.create(
+                    order=locked,
+                    provider=provider.name,
+                    amount_cents=locked.total_cents,
+                    currency=locked.currency,
+                    fee_cents=platform_fee(locked.total_cents),
+                )
+            try:
+                intent = _create_intent(provider, payment, locked)
+            except ProviderError as again:
+                raise PaymentProviderUnavailable() from again
         except ProviderError as exc:
             logger.warning("Payment %s: the %s gateway failed: %s", payment.pk, provider.name, exc)
             raise PaymentProviderUnavailable() from exc
@@ -101,6 +122,12 @@ def payment_start(*, order: Order, provider: Provider | None = None) -> Payment:
         )
         payment.refresh_from_db()
     return payment
+
+
+def _create_intent(provider: Provider, payment: Payment, order: Order):
+    return provider.create_payment(
+        payment=payment, buyer_email=order.buyer.email, description=f"{order.event.title} ({order.pk})"
+    )
 
 
 # --- Webhooks ------------------------------------------------------------------------------------
@@ -130,7 +157,10 @@ def webhook_receive(*, provider_name: str, body: bytes, headers: Mapping[str, st
     except InvalidSignature as exc:
         logger.warning("Refused a %s webhook: %s", provider_name, exc)
         raise InvalidWebhookSignature() from exc
-    with transaction.atomic():
+    if len(event.event_id) > MAX_EVENT_ID:
+        raise ApplicationError(_("The event id is too long."), field="id")
+    # Locks wait at most ORDER_LOCK_TIMEOUT_MS (503 busy): the gateway delivers the event again.
+    with order_services.stock_transaction():
         try:
             with transaction.atomic():
                 stored = WebhookEvent.objects.create(
@@ -141,7 +171,9 @@ def webhook_receive(*, provider_name: str, body: bytes, headers: Mapping[str, st
                     outcome="received",
                 )
         except IntegrityError:
-            return WebhookResult(outcome="duplicate", duplicate=True)
+            if WebhookEvent.objects.filter(provider=provider.name, event_id=event.event_id).exists():
+                return WebhookResult(outcome="duplicate", duplicate=True)
+            raise ApplicationError(_("The event could not be stored.")) from None
         outcome, payment = _apply(provider, event)
         WebhookEvent.objects.filter(pk=stored.pk).update(outcome=outcome, payment=payment)
     logger.info("%s webhook %s (%s): %s", provider.name, event.event_id, event.kind, outcome)
@@ -179,6 +211,13 @@ def _apply(provider: Provider, event: ProviderEvent) -> tuple[str, Payment | Non
         payment.save(update_fields=["status", "updated_at"])
         return "failed", payment
     if event.kind == ProviderEvent.REFUNDED:
+        if not Refund.objects.filter(payment=payment).exists():
+            # Refunded at the gateway, not through us (its dashboard): the order may still hold tickets.
+            payment.needs_review = True
+            payment.review_note = _("Refunded at the payment provider, not through EventFlow.")
+            payment.save(update_fields=["needs_review", "review_note", "updated_at"])
+            logger.error("Payment %s was refunded outside EventFlow; flagged for review", payment.pk)
+            return "flagged_external_refund", payment
         done = Refund.objects.filter(payment=payment).exclude(status=Refund.Status.SUCCEEDED)
         if done.update(status=Refund.Status.SUCCEEDED, completed_at=timezone.now()):
             return "refund_confirmed", payment
@@ -186,7 +225,9 @@ def _apply(provider: Provider, event: ProviderEvent) -> tuple[str, Payment | Non
 
 
 def _lock(payment: Payment) -> tuple[Order, Payment]:
-    order = Order.objects.select_for_update().select_related("event").get(pk=payment.order_id)  # order first
+    order = (
+        Order.objects.select_for_update(of=("self",)).select_related("event").get(pk=payment.order_id)
+    )  # order first
     return order, Payment.objects.select_for_update().get(pk=payment.pk)
 
 
@@ -199,7 +240,7 @@ def payment_confirm(
     sales (paid at past times ``at``). An amount or currency other than asked is flagged for
     staff instead of paying the order. Returns what happened and the payment.
     """
-    with transaction.atomic():
+    with order_services.stock_transaction():
         order, payment = _lock(payment)
         return _succeeded(order, payment, amount_cents=amount_cents, currency=currency, at=at)
 
@@ -260,7 +301,8 @@ def _open_refund(payment: Payment, reason: str) -> Refund:
     )
     from orders.tasks import refund_send
 
-    transaction.on_commit(lambda: refund_send.delay(str(refund.pk)))
+    # robust: a broker that cannot take it now is logged; the resend-stuck-refunds beat job sends it later.
+    transaction.on_commit(lambda: refund_send.delay(str(refund.pk)), robust=True)
     return refund
 
 
@@ -279,7 +321,7 @@ def order_refund(*, order: Order, reason: str = Refund.Reason.REQUESTED_BY_BUYER
     """
     now = timezone.now()
     with order_services.stock_transaction():
-        locked = Order.objects.select_for_update().select_related("event").get(pk=order.pk)
+        locked = Order.objects.select_for_update(of=("self",)).select_related("event").get(pk=order.pk)
         if locked.status != Order.Status.PAID:
             raise OrderNotCancellable(
                 _("This order is %(status)s and can no longer be cancelled.")
@@ -306,14 +348,18 @@ def order_refund(*, order: Order, reason: str = Refund.Reason.REQUESTED_BY_BUYER
 
 
 def payment_refund(*, payment: Payment) -> Refund:
-    """Staff give back a payment that never became a sale (flagged, late or duplicate)."""
-    with transaction.atomic():
-        locked = Payment.objects.select_for_update().select_related("order").get(pk=payment.pk)
+    """Staff give back a payment that never became a sale (flagged, late or duplicate).
+
+    Never the payment that pays a paid order (that is ``order_refund``, which also voids the
+    tickets and returns the stock): for a paid order only a second, unflagged payment is extra.
+    """
+    with order_services.stock_transaction():
+        order, locked = _lock(payment)
         if locked.status != Payment.Status.SUCCEEDED:
             raise NotRefundable(_("Only a succeeded payment can be refunded."))
-        if locked.order.status == Order.Status.PAID and not locked.needs_review:
-            others = Payment.objects.filter(order=locked.order, status=Payment.Status.SUCCEEDED).exclude(pk=locked.pk)
-            if not others.filter(refund__isnull=True).exists():
+        if order.status == Order.Status.PAID and not locked.needs_review:
+            kept = Payment.objects.filter(order=order, status=Payment.Status.SUCCEEDED, needs_review=False)
+            if not kept.exclude(pk=locked.pk).filter(refund__isnull=True).exists():
                 raise NotRefundable(_("This payment pays for its order; refund the order instead."))
         return _open_refund(locked, Refund.Reason.STAFF)
 
@@ -327,8 +373,10 @@ def refund_send(*, refund_id, final_attempt: bool = False) -> Refund:
     refund = Refund.objects.select_related("payment").get(pk=refund_id)
     if refund.status == Refund.Status.SUCCEEDED:
         return refund
+    if refund.status == Refund.Status.PENDING and refund.reference:
+        return refund  # accepted by the gateway, completing there (Paystack): its webhook confirms it
     provider = get_provider(refund.payment.provider)
-    Refund.objects.filter(pk=refund.pk).update(attempts=refund.attempts + 1)
+    Refund.objects.filter(pk=refund.pk).update(attempts=F("attempts") + 1)
     try:
         if provider is None:
             raise ProviderError(f"the {refund.payment.provider} provider is not configured here")
@@ -418,4 +466,23 @@ def refunds_resend_stuck(*, older_than: timedelta = timedelta(minutes=10)) -> in
     ids = [str(pk) for pk in stuck.filter(attempts=0).values_list("pk", flat=True)[:1000]]
     for refund_id in ids:
         refund_send_task.delay(refund_id)
-    return len(ids)
+    return len(ids) + _redrive_cancelled_events(older_than=older_than)
+
+
+def _redrive_cancelled_events(*, older_than: timedelta) -> int:
+    """Cancelled events that still have paid orders a while later: their refunding task died (an
+    error it does not retry, or its retries ran out). Run it again; it is safe to run twice."""
+    from orders.tasks import refund_cancelled_event
+
+    event_ids = list(
+        Order.objects.filter(
+            status=Order.Status.PAID,
+            event__status=Event.Status.CANCELLED,
+            event__cancelled_at__lte=timezone.now() - older_than,
+        )
+        .values_list("event_id", flat=True)
+        .distinct()[:100]
+    )
+    for event_id in event_ids:
+        refund_cancelled_event.delay(event_id)
+    return len(event_ids)

@@ -100,7 +100,7 @@ class StripeProvider(Provider):
             )
         except stripe.SignatureVerificationError as exc:
             raise InvalidSignature(str(exc)) from exc
-        except ValueError as exc:  # not UTF-8, not JSON, or not a snapshot event
+        except (ValueError, TypeError) as exc:  # not UTF-8, not JSON, not a snapshot event; a non-ASCII header
             raise InvalidSignature(f"unreadable payload: {exc}") from exc
         try:
             payload = event.to_dict()
@@ -115,11 +115,16 @@ class StripeProvider(Provider):
                 reference, amount = obj["id"], obj.get("amount_received")
             else:
                 reference, amount = obj["id"], obj.get("amount")
+            payment_id = _payment_id(obj.get("metadata"))
+            if kind == WebhookEvent.SUCCEEDED and not payment_id:
+                # Not one of ours (a Payment Link, an invoice, another app on the account): answering
+                # "unknown, deliver again" would have Stripe retry it for days and disable the endpoint.
+                return WebhookEvent(event_id=str(payload["id"]), kind=WebhookEvent.IGNORED, payload=payload)
             return WebhookEvent(
                 event_id=str(payload["id"]),
                 kind=kind,
                 reference=str(reference),
-                payment_id=_payment_id(obj.get("metadata")),
+                payment_id=payment_id,
                 amount_cents=_int(amount),
                 currency=str(obj.get("currency") or "").upper(),
                 payload=payload,

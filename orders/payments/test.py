@@ -64,7 +64,7 @@ class TestProvider(Provider):
         timestamp, given = parts.get("t", ""), parts.get("v1", "")
         if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 12 and given):
             raise InvalidSignature("missing or malformed signature header")
-        if not hmac.compare_digest(_sign(body, int(timestamp)), given):
+        if not hmac.compare_digest(_sign(body, int(timestamp)).encode(), given.encode("utf-8", "replace")):
             raise InvalidSignature("signature does not match")
         if abs(time.time() - int(timestamp)) > settings.PAYMENT_WEBHOOK_TOLERANCE_SECONDS:
             raise InvalidSignature("signature timestamp outside the tolerance")

@@ -595,3 +595,81 @@ def test_sales_and_payouts_add_up(event, tier, settings, django_capture_on_commi
         }
     ]
     assert_problem(organizer.get("/api/v1/admin/payouts"), 403, "permission_denied")
+
+
+# --- Found in review -------------------------------------------------------------------------------
+
+
+def test_a_non_ascii_signature_is_a_400(pending):
+    body, _headers = signed(pending)
+    assert_problem(post_webhook(body, {gateway.SIGNATURE_HEADER: "t=1,v1=é"}), 400, "invalid_signature")
+    _unchanged(pending)
+
+
+def test_an_overlong_event_id_is_a_400(pending):
+    body = gateway.webhook_body(
+        event_id="e" * 300, kind="payment.failed", payment_id=str(pending.pk), reference="", amount_cents=0, currency=""
+    )
+    r = post_webhook(body, {gateway.SIGNATURE_HEADER: gateway.signature_header(body)})
+    assert r.status_code == 400
+    _unchanged(pending)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_webhook_never_locks_the_event_row_purchases_need():
+    """Paying locks the order (and later stock rows), not the event: every purchase's foreign-key
+    check takes KEY SHARE on the event row, which FOR UPDATE on it would block."""
+    from django.db import connections, transaction
+
+    event = EventFactory(status=Event.Status.PUBLISHED)
+    tier = TicketTypeFactory(event=event, capacity=10, price_cents=1000, max_per_buyer=None)
+    client = APIClient()
+    client.force_authenticate(UserFactory())
+    payment = Payment.objects.get(pk=pay(client, reserve(client, event, tier, 1)["id"])["id"])
+    from orders.payments.services import _lock
+
+    with transaction.atomic():
+        _lock(payment)  # what a webhook, a refund or staff hold while they work
+        other = connections.create_connection("default")
+        try:
+            with other.cursor() as cursor:
+                cursor.execute("SET lock_timeout = '500ms'")
+                cursor.execute("SELECT 1 FROM events_event WHERE id = %s FOR KEY SHARE", [event.pk])
+                assert cursor.fetchone() == (1,)
+        finally:
+            other.close()
+
+
+def test_staff_never_refund_the_payment_that_pays_an_order(client, event, tier):
+    order = reserve(client, event, tier)
+    flagged = Payment.objects.get(pk=pay(client, order["id"])["id"])
+    post_webhook(*signed(flagged, amount_cents=1))  # flagged: the order stays reserved
+    paying = Payment.objects.get(pk=pay(client, order["id"])["id"])
+    assert post_webhook(*signed(paying)).json()["outcome"] == "paid"
+    from orders.errors import NotRefundable
+    from orders.payments.services import payment_refund
+
+    with pytest.raises(NotRefundable):
+        payment_refund(payment=paying)
+    assert payment_refund(payment=flagged).reason == Refund.Reason.STAFF  # the flagged one may go back
+    assert Order.objects.get(pk=order["id"]).status == Order.Status.PAID
+
+
+def test_a_lost_intent_starts_a_new_payment(client, event, tier, monkeypatch):
+    from orders.payments.base import IntentLost
+
+    order = reserve(client, event, tier)
+    calls = []
+    real = TestProvider.create_payment
+
+    def lost_once(self, *, payment, buyer_email, description):
+        calls.append(payment.pk)
+        if len(calls) == 1:
+            raise IntentLost("an earlier answer was lost")
+        return real(self, payment=payment, buyer_email=buyer_email, description=description)
+
+    monkeypatch.setattr(TestProvider, "create_payment", lost_once)
+    payment = pay(client, order["id"])
+    assert payment["id"] == str(calls[1]) != str(calls[0])
+    assert Payment.objects.get(pk=calls[0]).status == Payment.Status.FAILED
+    assert payment["status"] == "pending"

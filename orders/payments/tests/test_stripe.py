@@ -275,12 +275,19 @@ def test_an_event_type_we_do_not_handle_is_ignored_but_verified():
     assert (event.kind, event.event_id) == (WebhookEvent.IGNORED, "evt_3QxYzA2eZvKYlo2C0e1v2t3a")
 
 
-def test_an_intent_that_is_not_ours_has_no_payment_id():
+def test_a_payment_that_is_not_ours_is_ignored_not_retried_forever():
+    # A Payment Link, an invoice or another app on the same Stripe account: no payment id of ours.
     body = event_body("payment_intent.succeeded", intent_body(status="succeeded", amount_received=2500, metadata={}))
 
     event = StripeProvider().parse_webhook(body=body, headers=sign(body))
 
-    assert (event.payment_id, event.reference) == ("", INTENT_ID)
+    assert (event.kind, event.payment_id) == (WebhookEvent.IGNORED, "")
+
+
+def test_a_non_ascii_signature_header_is_invalid_not_an_error():
+    body = _succeeded_body()
+    with pytest.raises(InvalidSignature):
+        StripeProvider().parse_webhook(body=body, headers={"Stripe-Signature": "t=1,v1=é"})
 
 
 def test_the_signature_header_is_found_in_any_case():
