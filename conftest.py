@@ -33,6 +33,10 @@ def pytest_configure(config: pytest.Config) -> None:
         settings.CACHES["default"]["KEY_PREFIX"] = f"test-{RUN_ID}"
         setting_changed.send(sender=None, setting="CACHES", value=settings.CACHES, enter=True)
     settings.CELERY_TASK_DEFAULT_QUEUE = f"eventflow-test-{RUN_ID}"
+    # Every test client builds its own middleware, and WhiteNoise (serving from the finders) scans
+    # every static file when it starts: 0.1-0.3 s per client, which the concurrency tests (a
+    # client per buyer) paid hundreds of times. Looked up per request instead, as in development.
+    settings.WHITENOISE_AUTOREFRESH = True
 
 
 @pytest.fixture(scope="session")
