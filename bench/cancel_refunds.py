@@ -54,6 +54,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from common import attendees, ensure_database, event_on_sale  # noqa: E402  (bench/, beside this script)
+
 TAG = uuid.uuid4().hex[:8]
 QUEUE = f"bench-refunds-{TAG}"
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "eventflow.settings")
@@ -63,15 +66,6 @@ os.environ.setdefault("CACHE_KEY_PREFIX", f"bench-refunds-{TAG}")
 os.environ.setdefault("EMAIL_URL", "dummymail://")
 os.environ.setdefault("SECRET_KEY", f"bench-refunds-{uuid.uuid4().hex}{uuid.uuid4().hex}")
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def _ensure_database(url: str) -> None:
-    import psycopg
-
-    name = url.rsplit("/", 1)[1]
-    with psycopg.connect(url.rsplit("/", 1)[0] + "/postgres", autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
-            conn.execute(f'CREATE DATABASE "{name}"')
 
 
 def _cpu_seconds(pid: int) -> float | None:
@@ -126,21 +120,17 @@ def main() -> int:
     if not url.startswith("postgres") or not os.environ.get("REDIS_URL"):
         print("Set DATABASE_URL (a scratch PostgreSQL database) and REDIS_URL.", file=sys.stderr)
         return 2
-    _ensure_database(url)
+    ensure_database(url)
 
     import django
 
     django.setup()
     from django.conf import settings
-    from django.contrib.auth.hashers import UNUSABLE_PASSWORD_PREFIX
     from django.core.cache import cache
     from django.core.management import call_command
     from django.db import connection, transaction
     from django.db.models import Count, Sum
-    from django.utils import timezone
 
-    from accounts.models import OrganizerProfile, User
-    from events.models import Event, TicketType
     from events.services import event_cancel
     from orders.confirmation import confirmations_suppressed
     from orders.models import Order, Payment, Refund, Ticket
@@ -158,33 +148,8 @@ def main() -> int:
     logging.getLogger("orders.payments").setLevel(logging.WARNING)
     started = time.perf_counter()
     tickets = args.orders * args.quantity
-    owner = User.objects.create_user(email=f"org-{TAG}@example.com", password=None, role="organizer")
-    profile = OrganizerProfile.objects.create(
-        user=owner, display_name=f"Refunds {TAG}", slug=f"refunds-{TAG}", contact_email=owner.email
-    )
-    now = timezone.now()
-    event = Event.objects.create(
-        organizer=profile,
-        title=f"Refunds {TAG}",
-        slug=f"refunds-{TAG}",
-        starts_at=now + timezone.timedelta(days=30),
-        ends_at=now + timezone.timedelta(days=30, hours=3),
-        status=Event.Status.PUBLISHED,
-        published_at=now,
-    )
-    tier = TicketType.objects.create(
-        event=event,
-        name="GA",
-        price_cents=1500,
-        capacity=tickets,
-        available=tickets,
-        max_per_buyer=None,
-        max_per_order=max(10, args.quantity),
-    )
-    buyers = User.objects.bulk_create(
-        User(email=f"r{i}-{TAG}@example.com", password=UNUSABLE_PASSWORD_PREFIX, role="attendee")
-        for i in range(args.orders)
-    )
+    event, tier = event_on_sale(TAG, "Refunds", price_cents=1500, tickets=tickets, max_per_order=max(10, args.quantity))
+    buyers = attendees(TAG, "r", args.orders)
     with confirmations_suppressed():
         for i, buyer in enumerate(buyers, 1):
             order = order_place(buyer=buyer, event_id=event.pk, lines=[Line(tier.pk, args.quantity)])

@@ -61,21 +61,15 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from common import attendees, ensure_database, event_on_sale  # noqa: E402  (bench/, beside this script)
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "eventflow.settings")
 os.environ.setdefault("CELERY_TASK_ALWAYS_EAGER", "true")
 os.environ.setdefault("EMAIL_URL", "dummymail://")
 
 WEBHOOK_PATH = "/api/v1/payments/webhooks/test"
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def _ensure_database(url: str) -> None:
-    import psycopg
-
-    name = url.rsplit("/", 1)[1]
-    with psycopg.connect(url.rsplit("/", 1)[0] + "/postgres", autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
-            conn.execute(f'CREATE DATABASE "{name}"')
 
 
 def _free_port() -> int:
@@ -218,7 +212,7 @@ def main() -> int:
     if not url.startswith("postgres") or not os.environ.get("REDIS_URL") or len(os.environ.get("SECRET_KEY", "")) < 50:
         print("Set DATABASE_URL (scratch PostgreSQL), REDIS_URL and SECRET_KEY (50+ chars).", file=sys.stderr)
         return 2
-    _ensure_database(url)
+    ensure_database(url)
     queue = f"bench-webhooks-{uuid.uuid4().hex[:8]}"
     if args.tasks == "queued":
         os.environ["CELERY_TASK_ALWAYS_EAGER"] = "false"
@@ -228,13 +222,9 @@ def main() -> int:
 
     django.setup()
     from django.conf import settings
-    from django.contrib.auth.hashers import UNUSABLE_PASSWORD_PREFIX
     from django.core.management import call_command
     from django.db.models import Count, Sum
-    from django.utils import timezone
 
-    from accounts.models import OrganizerProfile, User
-    from events.models import Event, TicketType
     from orders.models import Order, OrderItem, Payment, Ticket, WebhookEvent
     from orders.payments import services as payment_services
     from orders.payments import test as gateway
@@ -247,33 +237,8 @@ def main() -> int:
     started = time.perf_counter()
     tag = uuid.uuid4().hex[:8]
     quantities = [1 + i % 3 for i in range(args.orders)]
-    owner = User.objects.create_user(email=f"org-{tag}@example.com", password=None, role="organizer")
-    profile = OrganizerProfile.objects.create(
-        user=owner, display_name=f"Webhooks {tag}", slug=f"webhooks-{tag}", contact_email=owner.email
-    )
-    now = timezone.now()
-    event = Event.objects.create(
-        organizer=profile,
-        title=f"Webhooks {tag}",
-        slug=f"webhooks-{tag}",
-        starts_at=now + timezone.timedelta(days=30),
-        ends_at=now + timezone.timedelta(days=30, hours=3),
-        status=Event.Status.PUBLISHED,
-        published_at=now,
-    )
-    tier = TicketType.objects.create(
-        event=event,
-        name="GA",
-        price_cents=4900,
-        capacity=sum(quantities),
-        available=sum(quantities),
-        max_per_buyer=None,
-        max_per_order=10,
-    )
-    buyers = User.objects.bulk_create(
-        User(email=f"w{i}-{tag}@example.com", password=UNUSABLE_PASSWORD_PREFIX, role="attendee")
-        for i in range(args.orders)
-    )
+    event, tier = event_on_sale(tag, "Webhooks", price_cents=4900, tickets=sum(quantities), max_per_order=10)
+    buyers = attendees(tag, "w", args.orders)
     payments = []
     for buyer, quantity in zip(buyers, quantities, strict=True):
         order = order_place(buyer=buyer, event_id=event.pk, lines=[Line(tier.pk, quantity)])

@@ -18,6 +18,15 @@ if TYPE_CHECKING:
     from orders.models import Payment, Refund
 
 
+def header(headers: Mapping[str, str], name: str) -> str | None:
+    """``name`` from ``headers`` whatever its case (Django's ``request.headers`` or a plain dict)."""
+    value = headers.get(name)
+    if value is None:
+        wanted = name.lower()
+        value = next((v for k, v in headers.items() if k.lower() == wanted), None)
+    return value
+
+
 class ProviderError(Exception):
     """The gateway could not be reached or refused the call; the caller may retry later."""
 

@@ -26,7 +26,16 @@ from urllib.parse import quote
 import requests
 from django.conf import settings
 
-from .base import IntentLost, InvalidSignature, PaymentIntent, Provider, ProviderError, RefundResult, WebhookEvent
+from .base import (
+    IntentLost,
+    InvalidSignature,
+    PaymentIntent,
+    Provider,
+    ProviderError,
+    RefundResult,
+    WebhookEvent,
+    header,
+)
 
 API_BASE = "https://api.paystack.co"
 SIGNATURE_HEADER = "x-paystack-signature"
@@ -57,15 +66,6 @@ class CheckoutUnavailable(PaystackError, IntentLost):
     """The payment's transaction exists at Paystack (an earlier answer was lost) but is unpaid,
     and Paystack gives its checkout page only once: this payment cannot be resumed, a new
     payment (a new id, so a new reference) must be started for the order."""
-
-
-def _header(headers: Mapping[str, str], name: str) -> str | None:
-    """``name`` from ``headers`` whatever its case (Django's ``request.headers`` or a plain dict)."""
-    value = headers.get(name)
-    if value is None:
-        wanted = name.lower()
-        value = next((v for k, v in headers.items() if k.lower() == wanted), None)
-    return value
 
 
 def _uuid_or_empty(value: Any) -> str:
@@ -177,7 +177,7 @@ class PaystackProvider(Provider):
         )
 
     def parse_webhook(self, *, body: bytes, headers: Mapping[str, str]) -> WebhookEvent:
-        given = _header(headers, SIGNATURE_HEADER)
+        given = header(headers, SIGNATURE_HEADER)
         if not given or not settings.PAYSTACK_SECRET_KEY:
             raise InvalidSignature("missing signature header")
         expected = hmac.new(settings.PAYSTACK_SECRET_KEY.encode(), body, hashlib.sha512).hexdigest()

@@ -17,7 +17,7 @@ from typing import Any
 import stripe
 from django.conf import settings
 
-from .base import InvalidSignature, PaymentIntent, Provider, ProviderError, RefundResult, WebhookEvent
+from .base import InvalidSignature, PaymentIntent, Provider, ProviderError, RefundResult, WebhookEvent, header
 
 SIGNATURE_HEADER = "Stripe-Signature"
 # (connect, read) seconds. The read allowance is generous because Stripe may take a while on a
@@ -42,15 +42,6 @@ def _client(secret_key: str) -> stripe.StripeClient:
         http_client=stripe.RequestsClient(timeout=TIMEOUT),
         max_network_retries=MAX_NETWORK_RETRIES,
     )
-
-
-def _header(headers: Mapping[str, str], name: str) -> str | None:
-    """``name`` from ``headers`` whatever its case (Django's ``request.headers`` or a plain dict)."""
-    value = headers.get(name)
-    if value is None:
-        wanted = name.lower()
-        value = next((v for k, v in headers.items() if k.lower() == wanted), None)
-    return value
 
 
 def _payment_id(metadata: Any) -> str:
@@ -94,7 +85,7 @@ class StripeProvider(Provider):
         try:
             event = self._client.construct_event(
                 body,
-                _header(headers, SIGNATURE_HEADER),
+                header(headers, SIGNATURE_HEADER),
                 settings.STRIPE_WEBHOOK_SECRET,
                 tolerance=settings.PAYMENT_WEBHOOK_TOLERANCE_SECONDS,
             )

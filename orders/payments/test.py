@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from django.conf import settings
 from django.core.cache import cache
 
-from .base import InvalidSignature, PaymentIntent, Provider, RefundResult, WebhookEvent
+from .base import InvalidSignature, PaymentIntent, Provider, RefundResult, WebhookEvent, header
 
 SIGNATURE_HEADER = "EventFlow-Signature"
 _REFUND_KEY = "payments:test:refund:{}"
@@ -59,7 +59,7 @@ class TestProvider(Provider):
 
     def parse_webhook(self, *, body: bytes, headers: Mapping[str, str]) -> WebhookEvent:
         parts = dict(
-            part.split("=", 1) for part in headers.get(SIGNATURE_HEADER, "").split(",") if part.count("=") == 1
+            part.split("=", 1) for part in (header(headers, SIGNATURE_HEADER) or "").split(",") if part.count("=") == 1
         )
         timestamp, given = parts.get("t", ""), parts.get("v1", "")
         if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 12 and given):
