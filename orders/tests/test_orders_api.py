@@ -252,3 +252,26 @@ def test_a_sold_out_event_with_a_due_hold_sells_the_released_ticket(client, even
     stale.refresh_from_db()
     assert stale.status == "expired"
     assert all(not row["problems"] for row in inventory_report())
+
+
+@pytest.mark.parametrize(("max_per_buyer", "statements"), [(None, 8), (10, 10)])
+def test_a_purchase_costs_a_pinned_number_of_sql_statements(event, max_per_buyer, statements):
+    """The purchase path is the product's heart and its cost is budgeted (bench/README.md): an
+    idempotent POST /orders is the key's claim, one validating read, the order, its item, its
+    ledger entry, the stored response, the stock lock and the stock update; a per-buyer limit adds
+    the buyer's lock and the count of what they hold. A change here must be a decision."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    tier = TicketTypeFactory(event=event, capacity=10, max_per_buyer=max_per_buyer)
+    client = APIClient()
+    client.force_authenticate(UserFactory())
+    body = order_body(event, (tier, 1))
+    client.post(ORDERS, body, format="json")  # warm: content types, the first query of a connection
+    with CaptureQueriesContext(connection) as queries:
+        r = client.post(ORDERS, body, format="json", HTTP_IDEMPOTENCY_KEY="pinned")
+    assert r.status_code == 201, r.content
+    work = [
+        q["sql"] for q in queries.captured_queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE", "SET LOCAL"))
+    ]
+    assert len(work) == statements, "\n".join(sql[:100] for sql in work)
