@@ -98,19 +98,27 @@ def order_confirmation_send(*, order_id: UUID | str) -> bool:
     if not order.buyer.email:
         logger.info("Order %s: the buyer has no email address left; no confirmation", order.pk)
         return False
-    message = _message(order)
+    if not _send_once(order, _message(order), sent_field="confirmation_sent_at", status=Order.Status.PAID):
+        return False  # sent meanwhile, or being sent by another run right now
+    logger.info("Order %s: confirmation sent", order.pk)
+    return True
+
+
+def _send_once(order: Order, message: EmailMultiAlternatives, *, sent_field: str, status: str) -> bool:
+    """Send ``message`` unless ``sent_field`` is set, and set it: the order row is claimed with
+    ``SKIP LOCKED``, so two runs of a task at once send one email; an SMTP error rolls back and
+    leaves the field empty for the retry."""
     with transaction.atomic():
         claimed = (
             Order.objects.select_for_update(skip_locked=True)
-            .filter(pk=order.pk, status=Order.Status.PAID, confirmation_sent_at__isnull=True)
+            .filter(pk=order.pk, status=status, **{f"{sent_field}__isnull": True})
             .only("pk")
             .first()
         )
         if claimed is None:
-            return False  # sent meanwhile, or being sent by another run right now
+            return False
         message.send()
-        Order.objects.filter(pk=order.pk).update(confirmation_sent_at=timezone.now())
-    logger.info("Order %s: confirmation sent", order.pk)
+        Order.objects.filter(pk=order.pk).update(**{sent_field: timezone.now()})
     return True
 
 
@@ -148,15 +156,4 @@ def order_refund_notice_send(*, order_id: UUID | str) -> bool:
         to=[order.buyer.email],
     )
     message.attach_alternative(render_to_string("orders/email/refunded.html", context), "text/html")
-    with transaction.atomic():
-        claimed = (
-            Order.objects.select_for_update(skip_locked=True)
-            .filter(pk=order.pk, refund_notice_sent_at__isnull=True)
-            .only("pk")
-            .first()
-        )
-        if claimed is None:
-            return False
-        message.send()
-        Order.objects.filter(pk=order.pk).update(refund_notice_sent_at=timezone.now())
-    return True
+    return _send_once(order, message, sent_field="refund_notice_sent_at", status=Order.Status.REFUNDED)

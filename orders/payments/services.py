@@ -82,13 +82,7 @@ def payment_start(*, order: Order, provider: Provider | None = None) -> Payment:
             Payment.objects.filter(pk=payment.pk).update(status=Payment.Status.FAILED, updated_at=now)
             payment = None
         if payment is None:
-            payment = Payment.objects.create(
-                order=locked,
-                provider=provider.name,
-                amount_cents=locked.total_cents,
-                currency=locked.currency,
-                fee_cents=platform_fee(locked.total_cents),
-            )
+            payment = _new_payment(locked, provider)
     if not payment.reference:
         try:
             intent = _create_intent(provider, payment, locked)
@@ -100,13 +94,7 @@ def payment_start(*, order: Order, provider: Provider | None = None) -> Payment:
                 Payment.objects.filter(pk=payment.pk, status=Payment.Status.PENDING).update(
                     status=Payment.Status.FAILED, updated_at=timezone.now()
                 )
-                payment = Payment.objects.create(
-                    order=locked,
-                    provider=provider.name,
-                    amount_cents=locked.total_cents,
-                    currency=locked.currency,
-                    fee_cents=platform_fee(locked.total_cents),
-                )
+                payment = _new_payment(locked, provider)
             try:
                 intent = _create_intent(provider, payment, locked)
             except ProviderError as again:
@@ -122,6 +110,17 @@ def payment_start(*, order: Order, provider: Provider | None = None) -> Payment:
         )
         payment.refresh_from_db()
     return payment
+
+
+def _new_payment(order: Order, provider: Provider) -> Payment:
+    """A pending payment of the order's total, with the platform's fee on it."""
+    return Payment.objects.create(
+        order=order,
+        provider=provider.name,
+        amount_cents=order.total_cents,
+        currency=order.currency,
+        fee_cents=platform_fee(order.total_cents),
+    )
 
 
 def _create_intent(provider: Provider, payment: Payment, order: Order):
