@@ -17,7 +17,7 @@ import threading
 from django.conf import settings
 from django.db import close_old_connections
 
-from . import services
+from . import queue, services
 
 logger = logging.getLogger(__name__)
 
@@ -28,7 +28,9 @@ _lock = threading.Lock()
 def sweep_once() -> int:
     """One sweep, as beat's task does it; never raises (the loop must outlive a bad moment)."""
     try:
-        return services.expire_due_holds()
+        expired = services.expire_due_holds()
+        queue.sweep()  # the queued on-sale's safety net, which beat runs elsewhere
+        return expired
     except Exception:
         logger.exception("In-process expiry sweep failed; retrying on the next tick")
         return 0
