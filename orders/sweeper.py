@@ -6,7 +6,8 @@ has no beat, so a reservation would stay ``reserved`` past ``expires_at`` until
 the next purchase that found too little stock. With ``EXPIRY_SWEEP_IN_PROCESS``
 (on by default exactly when there is no broker), the first request a server
 process handles starts one daemon thread that runs the same service on the same
-schedule. Management commands never start it.
+schedule, and the queued on-sale's sweep (``orders.queue.sweep``: a line whose
+drain did not run is drained, stale requests expire). Management commands never start it.
 """
 
 from __future__ import annotations
