@@ -24,7 +24,7 @@ from events.serializers import SUMMARY_FIELDS, EventBaseOutputSerializer
 from . import documents, selectors, services
 from .exports import attendees_csv_response
 from .idempotency import HEADER as IDEMPOTENCY_HEADER
-from .idempotency import idempotent
+from .idempotency import idempotent, idempotent_in_transaction
 from .models import Order
 from .payments import services as payment_services
 from .serializers import (
@@ -37,6 +37,7 @@ from .serializers import (
     StaffOrderOutputSerializer,
     StaffStatsOutputSerializer,
     TicketOutputSerializer,
+    order_representation,
 )
 
 ORDER_404 = {404: ["not_found"]}
@@ -130,8 +131,8 @@ class OrderViewSet(viewsets.GenericViewSet):
             body = {}
 
             def in_transaction(order: Order) -> None:
-                # Stored with the order, in its transaction, before the stock lock is taken.
-                body.update(OrderOutputSerializer(order).data)
+                # Stored with the order, in its transaction, before the stock lock is taken: the key's claim.
+                body.update(order_representation(order))
                 remember(status.HTTP_201_CREATED, body)
 
             order = services.order_place(
@@ -140,9 +141,9 @@ class OrderViewSet(viewsets.GenericViewSet):
                 lines=lines,
                 in_transaction=in_transaction if remember else None,
             )
-            return Response(body or OrderOutputSerializer(order).data, status=status.HTTP_201_CREATED)
+            return Response(body or order_representation(order), status=status.HTTP_201_CREATED)
 
-        return idempotent(request, scope="orders.create", handler=place)
+        return idempotent_in_transaction(request, scope="orders.create", handler=place)
 
     @extend_schema(operation_id="orders_retrieve", responses={200: OrderOutputSerializer, **problems(ORDER_404)})
     def retrieve(self, request: Request, pk: str) -> Response:
