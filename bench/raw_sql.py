@@ -43,8 +43,9 @@ services like ``flash_sale.py``, one published event with one ticket type of
 (round-robin, so a buyer buys at most ceil(purchases / buyers) tickets; keep that
 under ``max_per_buyer``, 10).
 
-Stops after ``--purchases`` N committed purchases or ``--seconds`` S, whichever is
-given (``--purchases`` 2000 by default), or when the ticket type sells out. Reports
+Stops after ``--purchases`` N purchases (attempts: all commit unless the ticket type
+sells out or a buyer reaches the limit) or ``--seconds`` S, whichever is given
+(``--purchases`` 2000 by default), or at the first sold-out answer. Reports
 purchases/s, latency of the whole transaction (p50/p95/p99/max), how long the hot row
 was held as the client sees it (from the lock statement's answer to COMMIT's),
 errors by kind, and CPU per process name from ``/proc``. Then checks that nothing was
@@ -59,6 +60,10 @@ check fails.
     .venv/bin/python bench/raw_sql.py --clients 64 --seconds 10
     .venv/bin/python bench/raw_sql.py --clients 64 --seconds 10 --lock for-update
     .venv/bin/python bench/raw_sql.py --clients 64 --seconds 10 --lock conditional
+
+For pgbench (bench/pgbench/hot_row_*.sql, the same statements from C clients, so the
+load generator costs the box less): ``--seed-only`` seeds and prints the pgbench
+commands with their ``-D`` values, and ``--check EVENT`` runs the checks above afterwards.
 
 Each run leaves its event, buyers and orders behind (reserved, expiring 10 minutes
 later): use a scratch database.
