@@ -248,8 +248,12 @@ def main(argv: list[str] | None = None) -> int:
         for name, seconds in list(summary["cpu_seconds"].items())[:8]:
             print(f"    {seconds:7.2f} s  ({seconds / wall:4.2f} cores)  {name}")
         peer_cpu = cpu.get("peer gunicorn (master + workers)", 0.0)
-        if ok:
-            print(f"  peer gunicorn CPU per 201: {peer_cpu / len(ok) * 1000:.1f} ms")
+        per_201 = f", per 201 {peer_cpu / len(ok) * 1000:.1f} ms" if ok else ""
+        print(f"  peer gunicorn CPU per request {peer_cpu / max(len(results), 1) * 1000:.1f} ms{per_201}")
+        print(
+            "  (the peer runs with CONN_MAX_AGE 0: its PostgreSQL backends live one request each and are "
+            "counted under 'processes that exited')"
+        )
 
     state = peer_python(args, "check", "--event", str(seed["event_id"]), "--ticket-type", str(seed["ticket_type_id"]))
     expected = min(args.buyers, args.capacity)
