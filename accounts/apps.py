@@ -33,4 +33,4 @@ def _sync_organizers_group(**kwargs) -> None:
 def _void_tokens_of_deleted_user(sender, instance, **kwargs) -> None:
     from .revocation import void_tokens
 
-    void_tokens(instance.pk)  # its access tokens are checked without reading its (now missing) row
+    void_tokens(instance.pk, every=True)  # its access tokens are checked without reading its (now missing) row

@@ -76,6 +76,14 @@ class User(AbstractBaseUser, PermissionsMixin):
         super().clean()
         self.email = normalize_email(self.email)
 
+    _was_inactive = False  # as loaded; an account saved active again clears its deactivation marker
+
+    @classmethod
+    def from_db(cls, db, field_names, values):
+        user = super().from_db(db, field_names, values)
+        user._was_inactive = user.__dict__.get("is_active") is False
+        return user
+
     def refresh_from_db(self, using=None, fields=None, from_queryset=None) -> None:
         # A user built from an access token (eventflow.api.authentication) has every field but its
         # id deferred: the first field used loads all of them in one read, not one read per field.
@@ -93,10 +101,16 @@ class User(AbstractBaseUser, PermissionsMixin):
             # Whoever changes a password (the admin, `manage.py changepassword`, a shell, a
             # reset) ends every session: a stolen refresh token dies with the old password.
             TokenFamily.objects.end_all(user=self, reason=TokenFamily.EndReason.PASSWORD_CHANGED)
-        if password_changed or not self.is_active:
-            from .revocation import void_tokens
+        # Access tokens are checked without this row (eventflow.api.authentication): tell them.
+        from . import revocation
 
-            void_tokens(self.pk)  # access tokens too, at once (they are checked without this row)
+        if not self.is_active:
+            revocation.void_tokens(self.pk, every=True)
+        elif password_changed:
+            revocation.void_tokens(self.pk)
+        elif self._was_inactive:
+            revocation.account_reactivated(self.pk)
+        self._was_inactive = not self.is_active
 
 
 class TokenFamilyQuerySet(models.QuerySet):

@@ -14,6 +14,7 @@ need no marker.
 from __future__ import annotations
 
 import logging
+import math
 import time
 
 from django.conf import settings
@@ -34,28 +35,54 @@ def _lifetime() -> int:
     return int(settings.SIMPLE_JWT["ACCESS_TOKEN_LIFETIME"].total_seconds()) + 60
 
 
-def void_tokens(user_id: int) -> None:
-    """Every access token of ``user_id`` issued up to now stops working."""
-    # ``iat`` has whole seconds: a token issued earlier in this very second survives (so does one
-    # issued just after, e.g. by the login that follows a password change).
-    now = int(time.time())
+_ALL = "all"
+
+
+def _write(user_id: int, value) -> None:
     client = rawcache.client()
     try:
         if client is None:
-            cache.set(_key(user_id), now, timeout=_lifetime())
+            cache.set(_key(user_id), value, timeout=_lifetime())
         else:
-            client.set(rawcache.key(_key(user_id)), now, ex=_lifetime())
+            client.set(rawcache.key(_key(user_id)), value, ex=_lifetime())
     except rawcache.RedisError as exc:
         logger.warning("Could not record that user %s's access tokens are void: %s", user_id, exc)
 
 
-def void_before(user_id: int):
-    """When this user's tokens were voided (a Unix time), None if never, or UNKNOWN (cache down)."""
+def void_tokens(user_id: int, *, every: bool = False) -> None:
+    """The access tokens of ``user_id`` issued up to now stop working; with ``every``, all of them
+    (a deactivated or deleted account has no legitimate token, whatever second it was issued in)."""
+    if every:
+        _write(user_id, _ALL)
+        return
+    # ``iat`` has whole seconds: a token issued earlier in this very second survives, and so does
+    # the one the login after a password change issues.
+    _write(user_id, int(time.time()))
+
+
+def account_reactivated(user_id: int) -> None:
+    """An account active again: the marker its deactivation left goes (later markers stay)."""
     client = rawcache.client()
-    if client is None:
-        return cache.get(_key(user_id))
     try:
-        value = client.get(rawcache.key(_key(user_id)))
+        if client is None:
+            if cache.get(_key(user_id)) == _ALL:
+                cache.delete(_key(user_id))
+        elif client.get(rawcache.key(_key(user_id))) == _ALL.encode():
+            client.delete(rawcache.key(_key(user_id)))
+    except rawcache.RedisError as exc:
+        logger.warning("Could not clear user %s's deactivation marker: %s", user_id, exc)
+
+
+def void_before(user_id: int):
+    """Tokens of this user issued before this Unix time are void: None if none are, ``math.inf`` if
+    all are, UNKNOWN when the cache did not answer."""
+    client = rawcache.client()
+    try:
+        value = cache.get(_key(user_id)) if client is None else client.get(rawcache.key(_key(user_id)))
     except rawcache.RedisError:
         return UNKNOWN
-    return int(value) if value is not None else None
+    if value is None:
+        return None
+    if value in (_ALL, _ALL.encode()):
+        return math.inf
+    return int(value)

@@ -293,3 +293,15 @@ def test_a_purchase_costs_a_pinned_number_of_sql_statements_and_redis_round_trip
     assert not any("accounts_user" in sql and "FOR NO KEY UPDATE" not in sql for sql in work)
     assert len(sent) == 2, sent
     assert Order.objects.filter(buyer=buyer).count() == 2
+
+
+@pytest.mark.parametrize("prices", [(4900,), (4900, 1500), (0,)])
+def test_the_201_body_is_what_reading_the_order_gives(client, event, prices):
+    """POST /orders writes its body by hand (orders.serializers.order_representation); it must be
+    exactly what the serializer gives for the same order, for any shape of order."""
+    tiers = [TicketTypeFactory(event=event, capacity=10, price_cents=price) for price in prices]
+    created = client.post(ORDERS, order_body(event, *((tier, 2) for tier in tiers)), format="json")
+    assert created.status_code == 201, created.content
+    read = client.get(f"{ORDERS}/{created.json()['id']}")
+    assert created.json() == read.json()
+    assert created.json()["status"] == ("paid" if prices == (0,) else "reserved")
