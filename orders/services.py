@@ -124,15 +124,14 @@ def _validate(event_id: int, lines: Sequence[Line], now: datetime) -> tuple[Even
     ids = [line.ticket_type_id for line in lines]
     if len(set(ids)) != len(ids):
         raise ApplicationError(_("List each ticket type once."), field="items")
-    types = (
-        TicketType.objects.select_related("event")
-        .only(
-            *("id", "event_id", "name", "price_cents", "available", "max_per_order", "max_per_buyer"),
-            *("sales_start", "sales_end", "seated", "event__id", "event__status", "event__deleted_at"),
-            *("event__title", "event__starts_at", "event__ends_at", "event__currency", "event__max_tickets_per_buyer"),
+    if connection.vendor == "postgresql":
+        types = sql.ticket_types_with_event(ids)
+    else:
+        types = (
+            TicketType.objects.select_related("event")
+            .only(*sql.TICKET_TYPE_FIELDS, *(f"event__{name}" for name in sql.EVENT_FIELDS))
+            .in_bulk(ids)
         )
-        .in_bulk(ids)
-    )
     event = next((tt.event for tt in types.values() if tt.event_id == event_id), None)
     if event is None or not event.is_public:
         event = Event.objects.public().filter(pk=event_id).only("id").first()

@@ -14,7 +14,7 @@ from datetime import datetime
 from django.db import connection
 
 from accounts.models import User
-from events.models import TicketType
+from events.models import Event, TicketType
 
 from .models import InventoryEntry, Order, OrderItem
 
@@ -31,6 +31,50 @@ _HELD_BY_BUYER = """
       AND (o."status" = %s OR (o."status" = %s AND o."expires_at" > %s))
     GROUP BY item."ticket_type_id"
 """
+
+
+# The purchase's validating read: the ticket types with their event, as model instances with only
+# these fields loaded (the rest deferred), as the ORM's select_related().only().in_bulk() built them
+# at 15-30 % of a purchase's CPU (issue 10).
+def _in_model_order(model, names: set[str]) -> tuple[str, ...]:
+    # Model.from_db() takes a subset of the fields in the model's own order.
+    return tuple(field.attname for field in model._meta.concrete_fields if field.attname in names)
+
+
+TICKET_TYPE_FIELDS = _in_model_order(
+    TicketType,
+    {"id", "event_id", "name", "price_cents", "available", "max_per_order", "max_per_buyer"}
+    | {"sales_start", "sales_end", "seated"},
+)
+EVENT_FIELDS = _in_model_order(
+    Event, {"id", "status", "deleted_at", "title", "starts_at", "ends_at", "currency", "max_tickets_per_buyer"}
+)
+_TICKET_TYPES = """
+    SELECT {}, {}
+    FROM "events_tickettype" t JOIN "events_event" e ON e."id" = t."event_id"
+    WHERE t."id" = ANY(%s)
+""".format(  # noqa: S608 - the constant column names above, no input
+    ", ".join(f't."{name}"' for name in TICKET_TYPE_FIELDS), ", ".join(f'e."{name}"' for name in EVENT_FIELDS)
+)
+
+
+def ticket_types_with_event(ids: Sequence[int]) -> dict[int, TicketType]:
+    """The ticket types ``ids`` that exist, each with its event loaded (``tt.event``), by id."""
+    with connection.cursor() as cursor:
+        cursor.execute(_TICKET_TYPES, [list(ids)])
+        rows = cursor.fetchall()
+    split = len(TICKET_TYPE_FIELDS)
+    events: dict[int, Event] = {}
+    types = {}
+    for row in rows:
+        ticket_type = TicketType.from_db(connection.alias, TICKET_TYPE_FIELDS, row[:split])
+        event = events.get(row[split])
+        if event is None:
+            event = events[row[split]] = Event.from_db(connection.alias, EVENT_FIELDS, row[split:])
+        ticket_type._state.fields_cache["event"] = event  # what select_related leaves
+        types[ticket_type.pk] = ticket_type
+    return types
+
 
 # The purchase's writes in one round trip (issue 10, bench/README.md "Half the CPU per purchase"):
 # the transaction's lock_timeout, the order, its items and its HOLD ledger entries. Built with the
