@@ -37,6 +37,7 @@ from .serializers import (
     StaffOrderOutputSerializer,
     StaffStatsOutputSerializer,
     TicketOutputSerializer,
+    order_create_input,
     order_representation,
 )
 
@@ -125,9 +126,8 @@ class OrderViewSet(viewsets.GenericViewSet):
     )
     def create(self, request: Request) -> Response:
         def place(remember) -> Response:
-            data = OrderCreateInputSerializer(data=request.data)
-            data.is_valid(raise_exception=True)
-            lines = [services.Line(item["ticket_type"], item["quantity"]) for item in data.validated_data["items"]]
+            data = order_create_input(request.data)
+            lines = [services.Line(item["ticket_type"], item["quantity"]) for item in data["items"]]
             body = {}
 
             def in_transaction(order: Order) -> None:
@@ -137,7 +137,7 @@ class OrderViewSet(viewsets.GenericViewSet):
 
             order = services.order_place(
                 buyer=request.user,
-                event_id=data.validated_data["event"],
+                event_id=data["event"],
                 lines=lines,
                 in_transaction=in_transaction if remember else None,
             )

@@ -23,6 +23,44 @@ class OrderCreateInputSerializer(StrictInputSerializer):
     items = OrderLineInputSerializer(many=True, min_length=1, max_length=MAX_LINES, allow_empty=False)
 
 
+_ORDER_KEYS = frozenset(("event", "items"))
+_LINE_KEYS = frozenset(("ticket_type", "quantity"))
+_ID_MAX = 2**62
+
+
+def _whole(value, low: int, high: int) -> bool:
+    return type(value) is int and low <= value <= high
+
+
+def order_create_input(data) -> dict:
+    """``OrderCreateInputSerializer(data=data)``'s validated data: checked by hand when the body has
+    exactly the expected shape (building the nested serializer's fields was 7 % of a purchase's CPU,
+    issue 10), and by the serializer, which writes the 400's field errors, otherwise.
+
+    The hand check accepts only what the serializer accepts, and returns what it would."""
+    if type(data) is dict and data.keys() == _ORDER_KEYS:
+        event, items = data["event"], data["items"]
+        if (
+            _whole(event, 1, _ID_MAX)
+            and type(items) is list
+            and 1 <= len(items) <= MAX_LINES
+            and all(
+                type(item) is dict
+                and item.keys() == _LINE_KEYS
+                and _whole(item["ticket_type"], 1, _ID_MAX)
+                and _whole(item["quantity"], 1, 100)
+                for item in items
+            )
+        ):
+            return {
+                "event": event,
+                "items": [{"ticket_type": item["ticket_type"], "quantity": item["quantity"]} for item in items],
+            }
+    serializer = OrderCreateInputSerializer(data=data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
 class OrderItemOutputSerializer(serializers.ModelSerializer):
     ticket_type_name = serializers.CharField(source="ticket_type.name")
     subtotal_cents = serializers.IntegerField()
