@@ -440,6 +440,22 @@ CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=CELERY_B
 EXPIRY_SWEEP_SECONDS = env.int("EXPIRY_SWEEP_SECONDS", default=30)
 EXPIRY_SWEEP_IN_PROCESS = env.bool("EXPIRY_SWEEP_IN_PROCESS", default=CELERY_BROKER_URL == "memory://")
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery")
+# Named queues, each read by its own workers (docker-compose.yml: worker-expiry, worker-payments,
+# worker-email), so a backlog of one kind of work never delays another: ten thousand
+# confirmation emails queued behind a slow mail server do not hold back the expiry sweep that
+# returns held stock to sale. A task not listed here goes to CELERY_TASK_DEFAULT_QUEUE
+# (housekeeping). Queue names are CELERY_QUEUE_PREFIX + name, so deployments (or test runs)
+# sharing one broker keep apart; eventflow/celery.py routes by this table.
+CELERY_QUEUE_PREFIX = env.str("CELERY_QUEUE_PREFIX", default="")
+TASK_QUEUES = {
+    "orders.tasks.expire_reservations": "expiry",
+    "orders.tasks.refund_send": "payments",
+    "orders.tasks.refund_cancelled_event": "payments",
+    "orders.tasks.resend_stuck_refunds": "payments",
+    "orders.tasks.send_order_confirmation": "email",
+    "orders.tasks.send_order_refund_notice": "email",
+}
+CELERY_TASK_ROUTES = ("eventflow.celery.route_task",)
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
