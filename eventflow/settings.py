@@ -143,18 +143,57 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
         **_db.get("OPTIONS", {}),
     }
-elif _db["ENGINE"] in {"django.db.backends.postgresql", "django.db.backends.postgis"}:
-    # psycopg 3 with persistent connections, checked before reuse without a round trip
-    # (eventflow/db/postgresql/base.py: Django's check is a SELECT 1 per request).
-    if _db["ENGINE"] == "django.db.backends.postgresql":
-        _db["ENGINE"] = "eventflow.db.postgresql"
-    _db["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
-    _db["CONN_HEALTH_CHECKS"] = True
-    _db["OPTIONS"] = {
+# DATABASE_POOLER=pgbouncer: DATABASE_URL points at PgBouncer in transaction mode, where each
+# transaction may run on a different server connection. Nothing may then rely on session state:
+# no server-side cursors that outlive a transaction (.iterator() holds one WITH HOLD), no
+# prepared statements (psycopg 3 prepares a query after 5 runs), no plain SET (only SET LOCAL,
+# as the purchase's lock_timeout), no session advisory locks, no LISTEN.
+DATABASE_POOLER = env.str("DATABASE_POOLER", default="")
+if DATABASE_POOLER not in {"", "pgbouncer"}:
+    raise ImproperlyConfigured("DATABASE_POOLER is empty (connect straight to PostgreSQL) or pgbouncer.")
+POSTGRES_ENGINES = {"django.db.backends.postgresql", "django.db.backends.postgis"}
+
+
+def _postgres_options(db: dict) -> None:
+    """psycopg 3 with persistent connections, checked before reuse (through PgBouncer too: a
+    client connection to it is cheap to keep, and the server connections are PgBouncer's pool),
+    without a round trip (eventflow/db/postgresql/base.py: Django's check is a SELECT 1 per request)."""
+    if db["ENGINE"] == "django.db.backends.postgresql":
+        db["ENGINE"] = "eventflow.db.postgresql"
+    db["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
+    db["CONN_HEALTH_CHECKS"] = True
+    db["OPTIONS"] = {
         "connect_timeout": env.int("DATABASE_CONNECT_TIMEOUT", default=5),
         "application_name": "eventflow",
-        **_db.get("OPTIONS", {}),
+        **db.get("OPTIONS", {}),
     }
+    if DATABASE_POOLER == "pgbouncer":
+        db["DISABLE_SERVER_SIDE_CURSORS"] = True
+        db["OPTIONS"]["prepare_threshold"] = None
+
+
+if _db["ENGINE"] in POSTGRES_ENGINES:
+    _postgres_options(_db)
+
+# DATABASE_REPLICA_URL: a streaming replica of the same database (through its own PgBouncer
+# when DATABASE_POOLER is set). Only public catalogue reads go there, chosen explicitly by the
+# catalogue selectors (eventflow/db/__init__.py has the rules); every write, every read inside a
+# transaction, the purchase path, availability and the admin stay on the primary. In tests the
+# alias is a mirror of the test database (`make test` sets it), so the routing is exercised.
+DATABASE_REPLICA_URL = env.str("DATABASE_REPLICA_URL", default="")
+# After a catalogue change, reads of it stay on the primary this long, so a replica that lags
+# behind never has a stale body cached under the new version (events/cache.py).
+DATABASE_REPLICA_MAX_LAG_SECONDS = env.float("DATABASE_REPLICA_MAX_LAG_SECONDS", default=5.0)
+# A replica that cannot be reached is skipped (reads go to the primary) this long before retrying.
+DATABASE_REPLICA_RETRY_SECONDS = env.float("DATABASE_REPLICA_RETRY_SECONDS", default=10.0)
+if DATABASE_REPLICA_URL:
+    if _db["ENGINE"] not in POSTGRES_ENGINES:
+        raise ImproperlyConfigured("DATABASE_REPLICA_URL needs a PostgreSQL DATABASE_URL.")
+    DATABASES["replica"] = env.db_url_config(DATABASE_REPLICA_URL)
+    _refuse_placeholder("The database password in DATABASE_REPLICA_URL", DATABASES["replica"].get("PASSWORD"))
+    _postgres_options(DATABASES["replica"])
+    DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
+DATABASE_ROUTERS = ["eventflow.db.PrimaryReplicaRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache ------------------------------------------------------------------
@@ -457,6 +496,22 @@ CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=CELERY_B
 EXPIRY_SWEEP_SECONDS = env.int("EXPIRY_SWEEP_SECONDS", default=30)
 EXPIRY_SWEEP_IN_PROCESS = env.bool("EXPIRY_SWEEP_IN_PROCESS", default=CELERY_BROKER_URL == "memory://")
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery")
+# Named queues, each read by its own workers (docker-compose.yml: worker-expiry, worker-payments,
+# worker-email), so a backlog of one kind of work never delays another: ten thousand
+# confirmation emails queued behind a slow mail server do not hold back the expiry sweep that
+# returns held stock to sale. A task not listed here goes to CELERY_TASK_DEFAULT_QUEUE
+# (housekeeping). Queue names are CELERY_QUEUE_PREFIX + name, so deployments (or test runs)
+# sharing one broker keep apart; eventflow/celery.py routes by this table.
+CELERY_QUEUE_PREFIX = env.str("CELERY_QUEUE_PREFIX", default="")
+TASK_QUEUES = {
+    "orders.tasks.expire_reservations": "expiry",
+    "orders.tasks.refund_send": "payments",
+    "orders.tasks.refund_cancelled_event": "payments",
+    "orders.tasks.resend_stuck_refunds": "payments",
+    "orders.tasks.send_order_confirmation": "email",
+    "orders.tasks.send_order_refund_notice": "email",
+}
+CELERY_TASK_ROUTES = ("eventflow.celery.route_task",)
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
