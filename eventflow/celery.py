@@ -1,6 +1,6 @@
 """The Celery application, configured from Django settings (``CELERY_*``).
 
-Tasks go to named queues (``settings.TASK_QUEUES``: expiry, payments, email) or the default
+Tasks go to named queues (``settings.TASK_QUEUES``: expiry, onsale, payments, email) or the default
 queue, so each kind of work has its own workers and a backlog of one never delays another.
 A worker started without ``-Q`` reads every queue (the single-worker set-up keeps working);
 docker-compose.yml starts one worker per queue group with ``-Q``.

@@ -151,7 +151,7 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
 DATABASE_POOLER = env.str("DATABASE_POOLER", default="")
 if DATABASE_POOLER not in {"", "pgbouncer"}:
     raise ImproperlyConfigured("DATABASE_POOLER is empty (connect straight to PostgreSQL) or pgbouncer.")
-POSTGRES_ENGINES = {"django.db.backends.postgresql", "django.db.backends.postgis"}
+POSTGRES_ENGINES = {"django.db.backends.postgresql", "django.db.backends.postgis", "eventflow.db.postgresql"}
 
 
 def _postgres_options(db: dict) -> None:
@@ -505,6 +505,10 @@ CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery
 CELERY_QUEUE_PREFIX = env.str("CELERY_QUEUE_PREFIX", default="")
 TASK_QUEUES = {
     "orders.tasks.expire_reservations": "expiry",
+    # The queued on-sale of high-demand events (orders/queue.py): drained at the database's pace,
+    # by workers of their own, so a 20,000-buyer line never delays the expiry sweep, nor waits on mail.
+    "orders.tasks.drain_purchase_queue": "onsale",
+    "orders.tasks.sweep_purchase_queues": "onsale",
     "orders.tasks.refund_send": "payments",
     "orders.tasks.refund_cancelled_event": "payments",
     "orders.tasks.resend_stuck_refunds": "payments",

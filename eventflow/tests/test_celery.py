@@ -94,7 +94,10 @@ def test_a_worker_without_q_reads_every_queue(settings):
     """A single worker (a small deployment, `celery -A eventflow worker`) still runs everything."""
     names = {queue.name for queue in app.conf.task_queues}
     prefix = settings.CELERY_QUEUE_PREFIX
-    assert names == {settings.CELERY_TASK_DEFAULT_QUEUE, f"{prefix}expiry", f"{prefix}payments", f"{prefix}email"}
+    assert names == {
+        settings.CELERY_TASK_DEFAULT_QUEUE,
+        *(f"{prefix}{queue}" for queue in ("expiry", "onsale", "payments", "email")),
+    }
 
 
 def _compose_worker_queues() -> dict[str, set[str]]:
