@@ -20,7 +20,7 @@ from rest_framework.exceptions import PermissionDenied
 from accounts.models import OrganizerProfile, User
 
 from .errors import NotAnOrganizer
-from .models import Event, TicketType
+from .models import Event, TicketType, in_stock_q
 
 EARTH_RADIUS_KM = 6371.0088
 
@@ -47,8 +47,9 @@ def can_manage(user: User, event: Event) -> bool:
 
 
 def event_ids_with_tickets_taken(*, event_ids: Iterable[int]) -> set[int]:
-    """Events with a ticket sold or held right now (some ticket type has available < capacity)."""
-    taken = TicketType.objects.filter(event_id__in=list(event_ids), available__lt=F("capacity"))
+    """Events with a ticket sold or held right now (some ticket type has less on sale than its capacity)."""
+    types = TicketType.objects.filter(event_id__in=list(event_ids)).with_on_sale()
+    taken = types.filter(capacity__gt=F("available") + F("bucket_stock"))
     return set(taken.values_list("event_id", flat=True).distinct())
 
 
@@ -61,7 +62,7 @@ def event_ids_not_deletable(*, event_ids: Iterable[int]) -> set[int]:
 
 
 def ticket_types_prefetch() -> Prefetch:
-    return Prefetch("ticket_types", queryset=TicketType.objects.order_by("position", "id"))
+    return Prefetch("ticket_types", queryset=TicketType.objects.with_on_sale().order_by("position", "id"))
 
 
 def _alive_events() -> QuerySet[Event]:
@@ -88,7 +89,7 @@ def event_get_manageable(*, event_id: int, user: User) -> Event:
 
 
 def ticket_type_get(*, event: Event, ticket_type_id: int) -> TicketType:
-    ticket_type = TicketType.objects.filter(event=event, pk=ticket_type_id).first()
+    ticket_type = TicketType.objects.filter(event=event, pk=ticket_type_id).with_on_sale().first()
     if ticket_type is None:
         raise Http404
     ticket_type.event = event
@@ -96,7 +97,7 @@ def ticket_type_get(*, event: Event, ticket_type_id: int) -> TicketType:
 
 
 def ticket_types_of(*, event: Event) -> QuerySet[TicketType]:
-    return TicketType.objects.filter(event=event).select_related("event")
+    return TicketType.objects.filter(event=event).select_related("event").with_on_sale()
 
 
 # --- The catalogue -------------------------------------------------------------
@@ -185,7 +186,7 @@ def event_catalogue(
     if starts_before:
         qs = qs.filter(starts_at__lte=starts_before)
     if available:
-        qs = qs.filter(Exists(TicketType.objects.filter(event=OuterRef("pk"), available__gt=0)))
+        qs = qs.filter(Exists(TicketType.objects.filter(in_stock_q(), event=OuterRef("pk"))))
     if min_price_cents is not None or max_price_cents is not None:
         price = Q()
         if min_price_cents is not None:
@@ -199,7 +200,7 @@ def event_catalogue(
     qs = qs.annotate(
         min_price_cents=Min("ticket_types__price_cents"),
         max_price_cents=Max("ticket_types__price_cents"),
-        has_availability=Exists(TicketType.objects.filter(event=OuterRef("pk"), available__gt=0)),
+        has_availability=Exists(TicketType.objects.filter(in_stock_q(), event=OuterRef("pk"))),
     )
     order = {
         "starts_at": ["starts_at", "id"],
@@ -214,9 +215,21 @@ def event_catalogue(
 
 
 def event_availability(*, event: Event) -> list[dict]:
-    """Live stock per ticket type, straight from the rows purchases lock."""
+    """Live stock per ticket type, straight from the rows purchases lock (the pool plus its buckets)."""
     rows = (
-        TicketType.objects.filter(event=event).order_by("position", "id").values("id", "name", "available", "capacity")
+        TicketType.objects.filter(event=event)
+        .with_on_sale()
+        .order_by("position", "id")
+        .values("id", "name", "available", "bucket_stock", "capacity")
     )
     # waitlist_length counts entries on the event's waiting lists; EventFlow has none yet.
-    return [{**row, "waitlist_length": 0} for row in rows]
+    return [
+        {
+            "id": row["id"],
+            "name": row["name"],
+            "available": row["available"] + row["bucket_stock"],
+            "capacity": row["capacity"],
+            "waitlist_length": 0,
+        }
+        for row in rows
+    ]

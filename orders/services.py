@@ -27,7 +27,9 @@ from django.utils.translation import ngettext
 from accounts.models import User
 from eventflow.api.errors import ApplicationError
 from events import cache as catalogue_cache
+from events import stock
 from events.models import Event, TicketType
+from events.stock import ShortOfStock as _ShortOfStock
 
 from . import sql
 from .confirmation import order_confirmation_queue
@@ -51,12 +53,6 @@ _BUSY_SQLSTATES = {"55P03", "40P01"}
 class Line:
     ticket_type_id: int
     quantity: int
-
-
-class _ShortOfStock(Exception):
-    def __init__(self, ticket_type_ids: list[int], available: dict[int, int]) -> None:
-        self.ticket_type_ids = ticket_type_ids
-        self.available = available
 
 
 def _is_busy(exc: DatabaseError) -> bool:
@@ -122,7 +118,8 @@ def _validate(event_id: int, lines: Sequence[Line], now: datetime) -> tuple[Even
         TicketType.objects.select_related("event")
         .only(
             *("id", "event_id", "name", "price_cents", "available", "max_per_order", "max_per_buyer"),
-            *("sales_start", "sales_end", "seated", "event__id", "event__status", "event__deleted_at"),
+            *("sales_start", "sales_end", "seated", "stock_buckets", "event__id", "event__status"),
+            "event__deleted_at",
             *("event__title", "event__starts_at", "event__ends_at", "event__currency", "event__max_tickets_per_buyer"),
         )
         .in_bulk(ids)
@@ -259,12 +256,16 @@ def _place(
         if in_transaction is not None:
             in_transaction(order)
 
-        available = _lock_ticket_types([line.ticket_type_id for line in lines])
-        short = [line.ticket_type_id for line in lines if available.get(line.ticket_type_id, 0) < line.quantity]
-        if short:
-            raise _ShortOfStock(short, available)
         deltas = {line.ticket_type_id: -line.quantity for line in lines}
-        _move_stock(deltas)
+        buckets = {pk: types[pk].stock_buckets for pk in deltas if types[pk].stock_buckets > 1}
+        if buckets:  # stock split over buckets (events/stock.py): claimed with SKIP LOCKED
+            available = stock.take(quantities, buckets=buckets)
+        else:
+            available = _lock_ticket_types([line.ticket_type_id for line in lines])
+            short = [line.ticket_type_id for line in lines if available.get(line.ticket_type_id, 0) < line.quantity]
+            if short:
+                raise _ShortOfStock(short, available)
+            _move_stock(deltas)
         _after_stock_moved(event.pk, available, deltas)
     return order
 
@@ -290,12 +291,12 @@ def sell(order: Order, quantities: Sequence[tuple[int, int]], *, also: Sequence[
 def retake(order: Order, quantities: Sequence[tuple[int, int]]) -> bool:
     """A payment landed after the order's hold was released: take its stock again and sell it, if
     there is enough left (False, and nothing changed, when there is not). Caller holds the order lock."""
-    ids = [ticket_type_id for ticket_type_id, _quantity in quantities]
-    available = _lock_ticket_types(sorted(ids))
-    if any(available.get(ticket_type_id, 0) < quantity for ticket_type_id, quantity in quantities):
+    try:
+        with transaction.atomic():  # a savepoint: a later line short of stock gives back what earlier ones took
+            available = stock.take(sorted(quantities), buckets={})  # under the locks: pool and buckets
+    except _ShortOfStock:
         return False
     deltas = {ticket_type_id: -quantity for ticket_type_id, quantity in quantities}
-    _move_stock(deltas)
     sell(order, quantities, also=_ledger(order, InventoryEntry.Kind.HOLD, quantities))
     _after_stock_moved(order.event_id, available, deltas)
     return True
@@ -312,6 +313,16 @@ def give_back_sold(order: Order, quantities: Sequence[tuple[int, int]]) -> None:
 
 def _due_holds_exist(event_id: int, now: datetime) -> bool:
     return Order.objects.filter(event_id=event_id, status=Order.Status.RESERVED, expires_at__lte=now).exists()
+
+
+def _buckets_appeared(types: dict[int, TicketType], short: _ShortOfStock) -> bool:
+    """A ticket type read as unbucketed was split over buckets since (its organizer changed it), so
+    its pool was short while its buckets may not be: note it in ``types`` for a second attempt."""
+    unbucketed = [pk for pk in short.ticket_type_ids if types[pk].stock_buckets <= 1]
+    appeared = stock.bucketed_now(unbucketed) if unbucketed else {}
+    for pk, buckets in appeared.items():
+        types[pk].stock_buckets = buckets
+    return bool(appeared)
 
 
 def _sold_out(types: dict[int, TicketType], short: _ShortOfStock) -> SoldOut:
@@ -352,20 +363,22 @@ def order_place(
     now = timezone.now()
     event, types = _validate(event_id, lines, now)
     wanted = {line.ticket_type_id: line.quantity for line in lines}
-    if any(types[pk].available < quantity for pk, quantity in wanted.items()):
+    on_sale = {pk: types[pk].available for pk in wanted}
+    on_sale.update(stock.on_sale(pk for pk in wanted if types[pk].stock_buckets > 1))  # + their buckets
+    if any(on_sale[pk] < quantity for pk, quantity in wanted.items()):
         if _due_holds_exist(event.pk, now):
             expire_due_holds(event_id=event.pk, now=now)  # then buy under the lock, whoever released them
         else:
             # Read stock again *after* seeing no due hold: a release that was under way when
             # validation read it has committed by now, so a sold-out answer here is never stale.
-            available = dict(TicketType.objects.filter(pk__in=wanted).values_list("pk", "available"))
+            available = stock.on_sale(wanted)
             short = [pk for pk, quantity in wanted.items() if available[pk] < quantity]
             if short:
                 raise _sold_out(types, _ShortOfStock(short, available))
     try:
         return _place(buyer, event, lines, types, now, in_transaction)
     except _ShortOfStock as short:  # others bought in between
-        if not expire_due_holds(event_id=event.pk, now=now):
+        if not expire_due_holds(event_id=event.pk, now=now) and not _buckets_appeared(types, short):
             raise _sold_out(types, short) from None
     try:
         return _place(buyer, event, lines, types, now, in_transaction)
