@@ -5,7 +5,10 @@ locked before ticket-type rows; ticket-type rows are always locked in ascending 
 ``FOR NO KEY UPDATE`` so the foreign-key checks of concurrent inserts (which take
 ``KEY SHARE``) never wait on them. A purchase writes its order, items, tickets
 and ledger entries first and takes the stock lock last, so the hot row is held
-only for the lock, one UPDATE and the commit.
+only for the lock, one UPDATE and the commit. A ticket type split over stock
+buckets is taken through events/stock.py instead: one bucket claimed with
+``SKIP LOCKED``, its row and every bucket locked only when no bucket suffices;
+releases still give stock back to the ticket-type row (the pool).
 """
 
 from __future__ import annotations
