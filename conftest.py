@@ -62,7 +62,7 @@ def _connect_admin_database():
 
 def _services_problem() -> str | None:
     db = settings.DATABASES["default"]
-    if db["ENGINE"] != "django.db.backends.postgresql":
+    if db["ENGINE"] not in {"django.db.backends.postgresql", "eventflow.db.postgresql"}:
         return "TEST_DATABASE_URL must point at PostgreSQL (the suite never runs on SQLite)."
     if not settings.REDIS_URL:
         return "TEST_REDIS_URL must point at Redis."

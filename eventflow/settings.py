@@ -104,7 +104,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "csp.middleware.CSPMiddleware",
+    "eventflow.middleware.ContentSecurityPolicyMiddleware",  # django-csp's, the usual header built once
     # Last: turns a login that hit the failure limit into a 429 (accounts.security).
     "axes.middleware.AxesMiddleware",
 ]
@@ -144,7 +144,10 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
         **_db.get("OPTIONS", {}),
     }
 elif _db["ENGINE"] in {"django.db.backends.postgresql", "django.db.backends.postgis"}:
-    # psycopg 3 with persistent connections, checked before reuse.
+    # psycopg 3 with persistent connections, checked before reuse without a round trip
+    # (eventflow/db/postgresql/base.py: Django's check is a SELECT 1 per request).
+    if _db["ENGINE"] == "django.db.backends.postgresql":
+        _db["ENGINE"] = "eventflow.db.postgresql"
     _db["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
     _db["CONN_HEALTH_CHECKS"] = True
     _db["OPTIONS"] = {

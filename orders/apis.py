@@ -24,7 +24,7 @@ from events.serializers import SUMMARY_FIELDS, EventBaseOutputSerializer
 from . import documents, selectors, services
 from .exports import attendees_csv_response
 from .idempotency import HEADER as IDEMPOTENCY_HEADER
-from .idempotency import idempotent
+from .idempotency import idempotent, idempotent_in_transaction
 from .models import Order
 from .payments import services as payment_services
 from .serializers import (
@@ -37,6 +37,8 @@ from .serializers import (
     StaffOrderOutputSerializer,
     StaffStatsOutputSerializer,
     TicketOutputSerializer,
+    order_create_input,
+    order_representation,
 )
 
 ORDER_404 = {404: ["not_found"]}
@@ -124,25 +126,24 @@ class OrderViewSet(viewsets.GenericViewSet):
     )
     def create(self, request: Request) -> Response:
         def place(remember) -> Response:
-            data = OrderCreateInputSerializer(data=request.data)
-            data.is_valid(raise_exception=True)
-            lines = [services.Line(item["ticket_type"], item["quantity"]) for item in data.validated_data["items"]]
+            data = order_create_input(request.data)
+            lines = [services.Line(item["ticket_type"], item["quantity"]) for item in data["items"]]
             body = {}
 
             def in_transaction(order: Order) -> None:
-                # Stored with the order, in its transaction, before the stock lock is taken.
-                body.update(OrderOutputSerializer(order).data)
+                # Stored with the order, in its transaction, before the stock lock is taken: the key's claim.
+                body.update(order_representation(order))
                 remember(status.HTTP_201_CREATED, body)
 
             order = services.order_place(
                 buyer=request.user,
-                event_id=data.validated_data["event"],
+                event_id=data["event"],
                 lines=lines,
                 in_transaction=in_transaction if remember else None,
             )
-            return Response(body or OrderOutputSerializer(order).data, status=status.HTTP_201_CREATED)
+            return Response(body or order_representation(order), status=status.HTTP_201_CREATED)
 
-        return idempotent(request, scope="orders.create", handler=place)
+        return idempotent_in_transaction(request, scope="orders.create", handler=place)
 
     @extend_schema(operation_id="orders_retrieve", responses={200: OrderOutputSerializer, **problems(ORDER_404)})
     def retrieve(self, request: Request, pk: str) -> Response:

@@ -14,6 +14,7 @@ releases still give stock back to the ticket-type row (the pool).
 from __future__ import annotations
 
 import logging
+import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -66,11 +67,13 @@ def _is_busy(exc: DatabaseError) -> bool:
 
 
 @contextmanager
-def stock_transaction() -> Iterator[None]:
-    """One transaction that gives up on a stuck lock after ORDER_LOCK_TIMEOUT_MS with 503 busy."""
+def stock_transaction(*, set_lock_timeout: bool = True) -> Iterator[None]:
+    """One transaction that gives up on a stuck lock after ORDER_LOCK_TIMEOUT_MS with 503 busy.
+
+    ``set_lock_timeout=False``: the caller's first statement sets it (``sql.place_order``)."""
     try:
         with transaction.atomic():
-            if connection.vendor == "postgresql":
+            if set_lock_timeout and connection.vendor == "postgresql":
                 with connection.cursor() as cursor:
                     cursor.execute("SET LOCAL lock_timeout = %s", [f"{int(settings.ORDER_LOCK_TIMEOUT_MS)}ms"])
             yield
@@ -99,8 +102,11 @@ def _move_stock(deltas: dict[int, int]) -> None:
 
 
 def _after_stock_moved(event_id: int, before: dict[int, int], deltas: dict[int, int]) -> None:
-    """Tell the catalogue cache: live numbers changed, and whether a ticket type sold out or came back."""
-    catalogue_cache.stock_changed(event_id)
+    """Tell the catalogue cache when a ticket type sold out or came back.
+
+    Other moves leave the availability snapshot alone: it lives AVAILABILITY_CACHE_SECONDS (1 s),
+    the staleness the contract allows, and dropping it after every purchase was a Redis round
+    trip per purchase, and a rebuild per purchase for every reader during a flash sale."""
     if any((before[pk] == 0) != (before[pk] + delta == 0) for pk, delta in deltas.items()):
         catalogue_cache.catalogue_changed(event_id)
 
@@ -117,16 +123,15 @@ def _validate(event_id: int, lines: Sequence[Line], now: datetime) -> tuple[Even
     ids = [line.ticket_type_id for line in lines]
     if len(set(ids)) != len(ids):
         raise ApplicationError(_("List each ticket type once."), field="items")
-    types = (
-        TicketType.objects.select_related("event")
-        .only(
-            *("id", "event_id", "name", "price_cents", "available", "max_per_order", "max_per_buyer"),
-            *("sales_start", "sales_end", "seated", "stock_buckets", "event__id", "event__status"),
-            "event__deleted_at",
-            *("event__title", "event__starts_at", "event__ends_at", "event__currency", "event__max_tickets_per_buyer"),
+    if connection.vendor == "postgresql":
+        types = sql.ticket_types_with_event(ids)
+    else:
+        types = (
+            TicketType.objects.select_related("event")
+            .only(*sql.TICKET_TYPE_FIELDS, *(f"event__{name}" for name in sql.EVENT_FIELDS))
+            .with_on_sale()
+            .in_bulk(ids)
         )
-        .in_bulk(ids)
-    )
     event = next((tt.event for tt in types.values() if tt.event_id == event_id), None)
     if event is None or not event.is_public:
         event = Event.objects.public().filter(pk=event_id).only("id").first()
@@ -219,36 +224,43 @@ def _place(
     total = sum(types[line.ticket_type_id].price_cents * line.quantity for line in lines)
     free = total == 0
     lines = sorted(lines, key=lambda line: line.ticket_type_id)
-    with stock_transaction():
+    order = Order(
+        id=uuid.uuid4(),
+        buyer_id=buyer.pk,
+        event=event,
+        status=Order.Status.PAID if free else Order.Status.RESERVED,
+        total_cents=total,
+        currency=event.currency,
+        expires_at=None if free else now + timedelta(minutes=settings.ORDER_HOLD_MINUTES),
+        paid_at=now if free else None,
+    )
+    quantities = [(line.ticket_type_id, line.quantity) for line in lines]
+    raw = connection.vendor == "postgresql"  # hand-written SQL there (orders/sql.py); the ORM on SQLite
+    with stock_transaction(set_lock_timeout=not raw):
         # Write everything first; the stock lock comes last and a shortage rolls it all back.
-        order = Order.objects.create(
-            buyer=buyer,
-            event=event,
-            status=Order.Status.PAID if free else Order.Status.RESERVED,
-            total_cents=total,
-            currency=event.currency,
-            expires_at=None if free else now + timedelta(minutes=settings.ORDER_HOLD_MINUTES),
-            paid_at=now if free else None,
-        )
-        items = OrderItem.objects.bulk_create(
-            OrderItem(
+        if raw:
+            sql.place_order(
                 order=order,
-                ticket_type_id=line.ticket_type_id,
-                quantity=line.quantity,
-                unit_price_cents=types[line.ticket_type_id].price_cents,
+                lines=[(pk, quantity, types[pk].price_cents) for pk, quantity in quantities],
+                lock_timeout_ms=settings.ORDER_LOCK_TIMEOUT_MS,
+                now=now,
             )
-            for line in lines
-        )
+            hold = []  # written by the same statement
+        else:
+            order.save(force_insert=True)
+            hold = _ledger(order, InventoryEntry.Kind.HOLD, quantities)
         # Hand back the order as a reader would load it, without reading it back.
-        for item in items:
-            item.ticket_type = types[item.ticket_type_id]
+        items = [
+            OrderItem(order=order, ticket_type=types[pk], quantity=quantity, unit_price_cents=types[pk].price_cents)
+            for pk, quantity in quantities
+        ]
+        if not raw:
+            OrderItem.objects.bulk_create(items)
         order._prefetched_objects_cache = {"items": items}
-        quantities = [(line.ticket_type_id, line.quantity) for line in lines]
-        hold = _ledger(order, InventoryEntry.Kind.HOLD, quantities)
-        if free:  # held and sold at once, in the one INSERT
+        if free:  # held and sold at once
             sell(order, quantities, also=hold)
             order_confirmation_queue(order=order)  # on commit: nothing for a purchase that rolls back
-        else:
+        elif hold:
             InventoryEntry.objects.bulk_create(hold)
         if _has_buyer_limits(event, lines, types):
             # The buyer's row lock serialises their purchases, so two orders racing for the last
@@ -259,18 +271,34 @@ def _place(
         if in_transaction is not None:
             in_transaction(order)
 
-        deltas = {line.ticket_type_id: -line.quantity for line in lines}
-        buckets = {pk: types[pk].stock_buckets for pk in deltas if types[pk].stock_buckets > 1}
-        if buckets:  # stock split over buckets (events/stock.py): claimed with SKIP LOCKED
-            available = stock.take(quantities, buckets=buckets)
-        else:
-            available = _lock_ticket_types([line.ticket_type_id for line in lines])
-            short = [line.ticket_type_id for line in lines if available.get(line.ticket_type_id, 0) < line.quantity]
-            if short:
-                raise _ShortOfStock(short, available)
-            _move_stock(deltas)
+        available = _take_stock(quantities, types)
+        deltas = {pk: -quantity for pk, quantity in quantities}
         _after_stock_moved(event.pk, available, deltas)
     return order
+
+
+def _take_stock(quantities: Sequence[tuple[int, int]], types: dict[int, TicketType]) -> dict[int, int]:
+    """Take the stock of an order's lines (sorted by ticket type), or raise ``_ShortOfStock``.
+
+    Returns what each ticket type had available before. One line on PostgreSQL is one
+    conditional UPDATE; several lines lock their rows in ascending primary-key order first.
+    An order with a ticket type split over stock buckets goes through events/stock.py.
+    """
+    buckets = {pk: types[pk].stock_buckets for pk, _quantity in quantities if types[pk].stock_buckets > 1}
+    if buckets:  # claimed with SKIP LOCKED; the row and every bucket only when no bucket suffices
+        return stock.take(quantities, buckets=buckets)
+    if len(quantities) == 1 and connection.vendor == "postgresql":
+        ((pk, quantity),) = quantities
+        taken, available = sql.take_one(ticket_type_id=pk, quantity=quantity)
+        if not taken:
+            raise _ShortOfStock([pk], {pk: available})
+        return {pk: available}
+    available = _lock_ticket_types([pk for pk, _quantity in quantities])
+    short = [pk for pk, quantity in quantities if available.get(pk, 0) < quantity]
+    if short:
+        raise _ShortOfStock(short, available)
+    _move_stock({pk: -quantity for pk, quantity in quantities})
+    return available
 
 
 def _ledger(order: Order, kind: str, quantities: Sequence[tuple[int, int]]) -> list[InventoryEntry]:
@@ -328,6 +356,22 @@ def _buckets_appeared(types: dict[int, TicketType], short: _ShortOfStock) -> boo
     return bool(appeared)
 
 
+def _stock_may_be_back(event_id: int, wanted: dict[int, int], now: datetime) -> bool:
+    """After a shortage our own sweep found nothing to expire: is it worth one more try?
+
+    Yes if due holds remain (another purchase's sweep holds them, and ``SKIP LOCKED``
+    passed them by: wait for it to commit), or if the stock read now would do (a release
+    committed since the stock was taken). So nobody is told "sold out" while tickets are
+    on their way back."""
+    if _due_holds_exist(event_id, now):
+        with transaction.atomic():
+            due = Order.objects.filter(event_id=event_id, status=Order.Status.RESERVED, expires_at__lte=now)
+            list(due.select_for_update().values_list("pk", flat=True)[:100])
+        return True
+    available = stock.on_sale(wanted)  # the pool plus any stock buckets
+    return all(available.get(pk, 0) >= quantity for pk, quantity in wanted.items())
+
+
 def _sold_out(types: dict[int, TicketType], short: _ShortOfStock) -> SoldOut:
     first = short.ticket_type_ids[0]
     left = short.available.get(first, 0)
@@ -366,9 +410,7 @@ def order_place(
     now = timezone.now()
     event, types = _validate(event_id, lines, now)
     wanted = {line.ticket_type_id: line.quantity for line in lines}
-    on_sale = {pk: types[pk].available for pk in wanted}
-    on_sale.update(stock.on_sale(pk for pk in wanted if types[pk].stock_buckets > 1))  # + their buckets
-    if any(on_sale[pk] < quantity for pk, quantity in wanted.items()):
+    if any(types[pk].on_sale < quantity for pk, quantity in wanted.items()):  # the pool + any stock buckets
         if _due_holds_exist(event.pk, now):
             expire_due_holds(event_id=event.pk, now=now)  # then buy under the lock, whoever released them
         else:
@@ -381,7 +423,11 @@ def order_place(
     try:
         return _place(buyer, event, lines, types, now, in_transaction)
     except _ShortOfStock as short:  # others bought in between
-        if not expire_due_holds(event_id=event.pk, now=now) and not _buckets_appeared(types, short):
+        if (
+            not expire_due_holds(event_id=event.pk, now=now)
+            and not _buckets_appeared(types, short)
+            and not _stock_may_be_back(event.pk, wanted, now)
+        ):
             raise _sold_out(types, short) from None
     try:
         return _place(buyer, event, lines, types, now, in_transaction)
