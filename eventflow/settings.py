@@ -368,6 +368,20 @@ STOCK_BUCKETS_MIN_CAPACITY = env.int("STOCK_BUCKETS_MIN_CAPACITY", default=1000)
 # IDEMPOTENCY_STALE_SECONDS (its request died) may be taken over by a retry.
 IDEMPOTENCY_KEY_TTL_HOURS = env.int("IDEMPOTENCY_KEY_TTL_HOURS", default=24)
 IDEMPOTENCY_STALE_SECONDS = env.int("IDEMPOTENCY_STALE_SECONDS", default=120)
+# The queued on-sale of high-demand events (orders/queue.py): workers place queued purchases in
+# batches of ORDER_QUEUE_BATCH_SIZE (one transaction each), up to ORDER_QUEUE_DRAINERS workers per
+# event, each run lasting ORDER_QUEUE_DRAIN_SECONDS before handing over; the sweep restarts a line
+# whose drainer died after its lease (ORDER_QUEUE_LEASE_SECONDS) and answers "expired" to requests
+# older than ORDER_QUEUE_MAX_WAIT_MINUTES. Buyers are told to poll after ORDER_QUEUE_POLL_SECONDS,
+# longer the further back they are (position / ORDER_QUEUE_RATE_PER_SECOND, at most 30 s).
+ORDER_QUEUE_BATCH_SIZE = env.int("ORDER_QUEUE_BATCH_SIZE", default=20)
+ORDER_QUEUE_DRAINERS = env.int("ORDER_QUEUE_DRAINERS", default=2)
+ORDER_QUEUE_DRAIN_SECONDS = env.int("ORDER_QUEUE_DRAIN_SECONDS", default=20)
+ORDER_QUEUE_LEASE_SECONDS = env.int("ORDER_QUEUE_LEASE_SECONDS", default=30)
+ORDER_QUEUE_SWEEP_SECONDS = env.int("ORDER_QUEUE_SWEEP_SECONDS", default=10)
+ORDER_QUEUE_MAX_WAIT_MINUTES = env.int("ORDER_QUEUE_MAX_WAIT_MINUTES", default=60)
+ORDER_QUEUE_POLL_SECONDS = env.int("ORDER_QUEUE_POLL_SECONDS", default=2)
+ORDER_QUEUE_RATE_PER_SECOND = env.int("ORDER_QUEUE_RATE_PER_SECOND", default=200)
 
 # Payments. PAYMENT_PROVIDER takes new payments: "test" (a simulated gateway, the embedded
 # default), "stripe" or "paystack". A provider's webhooks are accepted while it is configured.
@@ -467,6 +481,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "orders.tasks.expire_reservations",
         "schedule": timedelta(seconds=EXPIRY_SWEEP_SECONDS),
         "options": {"expires": 25},  # a sweep that waited too long is skipped; the next one comes
+    },
+    "sweep-purchase-queues": {
+        "task": "orders.tasks.sweep_purchase_queues",
+        "schedule": timedelta(seconds=ORDER_QUEUE_SWEEP_SECONDS),
+        "options": {"expires": max(1, ORDER_QUEUE_SWEEP_SECONDS - 2)},
     },
     "purge-idempotency-records": {
         "task": "orders.tasks.purge_idempotency_records",

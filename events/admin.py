@@ -394,7 +394,7 @@ class EventAdmin(SafeLookupsMixin, admin.ModelAdmin):
     form = EventAdminForm
     inlines = [TicketTypeInline]
     list_display = ["title", "organizer", "status", "city", "starts_local", "tickets_available"]
-    list_filter = ["status", "category", "city", "starts_at"]
+    list_filter = ["status", "high_demand", "category", "city", "starts_at"]
     search_fields = ["title", "venue_name", "city", "organizer__display_name"]
     date_hierarchy = "starts_at"
     list_select_related = ["organizer"]
@@ -414,7 +414,7 @@ class EventAdmin(SafeLookupsMixin, admin.ModelAdmin):
         (None, {"fields": ["title", "slug", "organizer", "category", "description", "image_preview", "new_image"]}),
         (_("Venue"), {"fields": ["venue_name", "address", "city", "country", "latitude", "longitude"]}),
         (_("Dates"), {"fields": ["timezone", "starts_at", "ends_at", "refundable_until_hours_before"]}),
-        (_("Sales"), {"fields": ["currency", "max_tickets_per_buyer", "sales_summary"]}),
+        (_("Sales"), {"fields": ["currency", "max_tickets_per_buyer", "high_demand", "sales_summary"]}),
         (_("Status"), {"fields": ["status", "published_at", "cancelled_at", "created_at", "updated_at"]}),
     ]
     actions = ["publish_events", "unpublish_events", "cancel_events"]

@@ -101,6 +101,14 @@ class Event(models.Model):
         validators=[MinValueValidator(1)],
         help_text=_("At most this many tickets of this event, all types together, in one buyer's live orders."),
     )
+    high_demand = models.BooleanField(
+        _("high demand"),
+        default=False,
+        help_text=_(
+            "Queued on-sale: purchases are checked, queued and answered 202 with a place in line; "
+            "workers then place them in order. For on-sales where many more buyers than tickets arrive at once."
+        ),
+    )
 
     published_at = models.DateTimeField(null=True, blank=True, editable=False)
     cancelled_at = models.DateTimeField(null=True, blank=True, editable=False)

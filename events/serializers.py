@@ -146,6 +146,7 @@ class EventDetailOutputSerializer(EventBaseOutputSerializer):
             "address",
             "refund_policy",
             "max_tickets_per_buyer",
+            "high_demand",
             "published_at",
             "created_at",
             "updated_at",
@@ -222,6 +223,11 @@ class EventInputSerializer(StrictInputSerializer):
         required=False, allow_null=True, help_text="null: paid orders are not refundable."
     )
     max_tickets_per_buyer = buyer_limit_field("Most tickets of this event (all types)")
+    high_demand = serializers.BooleanField(
+        required=False,
+        help_text="Queued on-sale: `POST /orders` for this event answers 202 with a place in line and a "
+        "status URL to poll (`GET /orders/queue/{id}`) instead of 201; workers place the orders in arrival order.",
+    )
 
     def validate(self, attrs):
         if ("latitude" in attrs) != ("longitude" in attrs) or (

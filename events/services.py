@@ -53,6 +53,7 @@ EVENT_FIELDS = {
     "currency",
     "refundable_until_hours_before",
     "max_tickets_per_buyer",
+    "high_demand",
 }
 TICKET_TYPE_FIELDS = {
     "name",

@@ -27,6 +27,7 @@ from .idempotency import HEADER as IDEMPOTENCY_HEADER
 from .idempotency import idempotent, idempotent_in_transaction
 from .models import Order
 from .payments import services as payment_services
+from .queue_apis import ACCEPTED_RESPONSE, Enqueue
 from .serializers import (
     AttendeeOutputSerializer,
     OrderCreateInputSerializer,
@@ -112,17 +113,20 @@ class OrderViewSet(viewsets.GenericViewSet):
         ],
         responses={
             201: OrderOutputSerializer,
+            202: ACCEPTED_RESPONSE,
             **problems(
                 {
                     400: ["invalid"],
-                    409: ["sold_out", "sales_closed", "limit_exceeded", "idempotency_in_progress"],
+                    409: ["sold_out", "sales_closed", "limit_exceeded", "already_queued", "idempotency_in_progress"],
                     422: ["idempotency_key_reused"],
                     503: ["busy"],
                 }
             ),
         },
         description="Reserve tickets: status `reserved` with a hold until `expires_at`, or `paid` at once when "
-        "the total is 0. On any error nothing is held. Fields other than `event` and `items` are refused.",
+        "the total is 0. On any error nothing is held. Fields other than `event` and `items` are refused. "
+        "For a high-demand event the checks that need no lock are made, then the purchase waits in line: 202, "
+        "and `GET /orders/queue/{id}` gives the outcome (the same order or error as here).",
     )
     def create(self, request: Request) -> Response:
         def place(remember) -> Response:
@@ -135,12 +139,16 @@ class OrderViewSet(viewsets.GenericViewSet):
                 body.update(order_representation(order))
                 remember(status.HTTP_201_CREATED, body)
 
+            enqueue = Enqueue(request, lines, remember)  # a high-demand event: 202, the purchase waits in line
             order = services.order_place(
                 buyer=request.user,
                 event_id=data["event"],
                 lines=lines,
                 in_transaction=in_transaction if remember else None,
+                queue=enqueue,
             )
+            if order is None:
+                return enqueue.response
             return Response(body or order_representation(order), status=status.HTTP_201_CREATED)
 
         return idempotent_in_transaction(request, scope="orders.create", handler=place)

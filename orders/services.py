@@ -394,7 +394,8 @@ def order_place(
     event_id: int,
     lines: Sequence[Line],
     in_transaction: Callable[[Order], None] | None = None,
-) -> Order:
+    queue: Callable[[Event, dict[int, TicketType], datetime], None] | None = None,
+) -> Order | None:
     """Reserve tickets (or, when they are free, sell them at once) without ever overselling.
 
     All or nothing: on any failure nothing is held. When stock is short, the
@@ -406,9 +407,18 @@ def order_place(
     is written and before stock is locked: what it writes (an idempotency
     record's response) commits or rolls back with the order, and costs the hot
     row nothing.
+
+    ``queue(event, types, now)``: for an event marked ``high_demand``, the
+    validated purchase is handed to it instead (``orders.queue`` puts it in
+    line) and None is returned; the flag comes with the validating read, so a
+    normal purchase pays nothing for it. The queue's workers call this without
+    ``queue``.
     """
     now = timezone.now()
     event, types = _validate(event_id, lines, now)
+    if queue is not None and event.high_demand:
+        queue(event, types, now)
+        return None
     wanted = {line.ticket_type_id: line.quantity for line in lines}
     if any(types[pk].on_sale < quantity for pk, quantity in wanted.items()):  # the pool + any stock buckets
         if _due_holds_exist(event.pk, now):

@@ -47,7 +47,9 @@ TICKET_TYPE_FIELDS = _in_model_order(
     | {"sales_start", "sales_end", "seated", "stock_buckets"},
 )
 EVENT_FIELDS = _in_model_order(
-    Event, {"id", "status", "deleted_at", "title", "starts_at", "ends_at", "currency", "max_tickets_per_buyer"}
+    Event,
+    {"id", "status", "deleted_at", "title", "starts_at", "ends_at", "currency", "max_tickets_per_buyer"}
+    | {"high_demand"},  # a high-demand event's purchase is queued (orders/queue.py): known without another read
 )
 # The last column is what a bucketed type's stock buckets hold (events/stock.py), read only for
 # those (CASE evaluates the subselect lazily): the sold-out shortcut needs the sum, and a second
