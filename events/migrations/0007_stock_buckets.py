@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('events', '0005_refund_policy_in_hours'),
+        ('events', '0006_event_high_demand'),
     ]
 
     operations = [
