@@ -398,6 +398,11 @@ ORDER_HOLD_MINUTES = env.int("ORDER_HOLD_MINUTES", default=10)
 # account may not hold a whole event's stock unless the organizer says so.
 DEFAULT_MAX_PER_BUYER = env.int("DEFAULT_MAX_PER_BUYER", default=10) or None
 ORDER_LOCK_TIMEOUT_MS = env.int("ORDER_LOCK_TIMEOUT_MS", default=3000)
+# Stock buckets (events/stock.py): a new ticket type of at least STOCK_BUCKETS_MIN_CAPACITY
+# tickets is split over STOCK_BUCKETS rows unless its organizer sets stock_buckets (0: never
+# automatic). One row sells ~1,000 tickets/s at most; bench/README.md, "Stock buckets".
+STOCK_BUCKETS = env.int("STOCK_BUCKETS", default=16)
+STOCK_BUCKETS_MIN_CAPACITY = env.int("STOCK_BUCKETS_MIN_CAPACITY", default=1000)
 # Idempotency-Key records are kept this long; one left "in progress" longer than
 # IDEMPOTENCY_STALE_SECONDS (its request died) may be taken over by a retry.
 IDEMPOTENCY_KEY_TTL_HOURS = env.int("IDEMPOTENCY_KEY_TTL_HOURS", default=24)

@@ -22,7 +22,7 @@ from eventflow.db import catalogue_db, replica_configured
 
 from . import cache
 from .errors import NotAnOrganizer
-from .models import Event, TicketType
+from .models import Event, TicketType, in_stock_q
 
 EARTH_RADIUS_KM = 6371.0088
 
@@ -49,8 +49,9 @@ def can_manage(user: User, event: Event) -> bool:
 
 
 def event_ids_with_tickets_taken(*, event_ids: Iterable[int]) -> set[int]:
-    """Events with a ticket sold or held right now (some ticket type has available < capacity)."""
-    taken = TicketType.objects.filter(event_id__in=list(event_ids), available__lt=F("capacity"))
+    """Events with a ticket sold or held right now (some ticket type has less on sale than its capacity)."""
+    types = TicketType.objects.filter(event_id__in=list(event_ids)).with_on_sale()
+    taken = types.filter(capacity__gt=F("available") + F("bucket_stock"))
     return set(taken.values_list("event_id", flat=True).distinct())
 
 
@@ -63,7 +64,7 @@ def event_ids_not_deletable(*, event_ids: Iterable[int]) -> set[int]:
 
 
 def ticket_types_prefetch() -> Prefetch:
-    return Prefetch("ticket_types", queryset=TicketType.objects.order_by("position", "id"))
+    return Prefetch("ticket_types", queryset=TicketType.objects.with_on_sale().order_by("position", "id"))
 
 
 def _alive_events() -> QuerySet[Event]:
@@ -107,7 +108,9 @@ def event_get_manageable(*, event_id: int, user: User) -> Event:
 
 def ticket_type_get(*, event: Event, ticket_type_id: int) -> TicketType:
     """One of the event's ticket types, read from the database the event was read from."""
-    ticket_type = TicketType.objects.using(event._state.db).filter(event=event, pk=ticket_type_id).first()
+    ticket_type = (
+        TicketType.objects.using(event._state.db).filter(event=event, pk=ticket_type_id).with_on_sale().first()
+    )
     if ticket_type is None:
         raise Http404
     ticket_type.event = event
@@ -116,7 +119,7 @@ def ticket_type_get(*, event: Event, ticket_type_id: int) -> TicketType:
 
 def ticket_types_of(*, event: Event) -> QuerySet[TicketType]:
     """The event's ticket types, read from the database the event was read from."""
-    return TicketType.objects.using(event._state.db).filter(event=event).select_related("event")
+    return TicketType.objects.using(event._state.db).filter(event=event).select_related("event").with_on_sale()
 
 
 # --- The catalogue -------------------------------------------------------------
@@ -205,7 +208,7 @@ def event_catalogue(
     if starts_before:
         qs = qs.filter(starts_at__lte=starts_before)
     if available:
-        qs = qs.filter(Exists(TicketType.objects.filter(event=OuterRef("pk"), available__gt=0)))
+        qs = qs.filter(Exists(TicketType.objects.filter(in_stock_q(), event=OuterRef("pk"))))
     if min_price_cents is not None or max_price_cents is not None:
         price = Q()
         if min_price_cents is not None:
@@ -219,7 +222,7 @@ def event_catalogue(
     qs = qs.annotate(
         min_price_cents=Min("ticket_types__price_cents"),
         max_price_cents=Max("ticket_types__price_cents"),
-        has_availability=Exists(TicketType.objects.filter(event=OuterRef("pk"), available__gt=0)),
+        has_availability=Exists(TicketType.objects.filter(in_stock_q(), event=OuterRef("pk"))),
     )
     order = {
         "starts_at": ["starts_at", "id"],
@@ -234,9 +237,21 @@ def event_catalogue(
 
 
 def event_availability(*, event: Event) -> list[dict]:
-    """Live stock per ticket type, straight from the rows purchases lock."""
+    """Live stock per ticket type, straight from the rows purchases lock (the pool plus its buckets)."""
     rows = (
-        TicketType.objects.filter(event=event).order_by("position", "id").values("id", "name", "available", "capacity")
+        TicketType.objects.filter(event=event)
+        .with_on_sale()
+        .order_by("position", "id")
+        .values("id", "name", "available", "bucket_stock", "capacity")
     )
     # waitlist_length counts entries on the event's waiting lists; EventFlow has none yet.
-    return [{**row, "waitlist_length": 0} for row in rows]
+    return [
+        {
+            "id": row["id"],
+            "name": row["name"],
+            "available": row["available"] + row["bucket_stock"],
+            "capacity": row["capacity"],
+            "waitlist_length": 0,
+        }
+        for row in rows
+    ]

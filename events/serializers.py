@@ -14,6 +14,7 @@ from .models import (
     MAX_CAPACITY,
     MAX_PRICE_CENTS,
     MAX_REFUND_HOURS,
+    MAX_STOCK_BUCKETS,
     Category,
     Event,
     TicketType,
@@ -29,6 +30,9 @@ class OrganizerSummarySerializer(serializers.Serializer):
 
 
 class TicketTypeOutputSerializer(serializers.ModelSerializer):
+    available = serializers.IntegerField(
+        source="on_sale", read_only=True, help_text="Tickets on sale now (in all its stock buckets)."
+    )
     sold_out = serializers.SerializerMethodField()
 
     class Meta:
@@ -47,11 +51,12 @@ class TicketTypeOutputSerializer(serializers.ModelSerializer):
             "sales_end",
             "seated",
             "position",
+            "stock_buckets",
         ]
         read_only_fields = fields
 
     def get_sold_out(self, obj: TicketType) -> bool:
-        return obj.available == 0
+        return obj.on_sale == 0
 
 
 class EventBaseOutputSerializer(serializers.ModelSerializer):
@@ -259,6 +264,16 @@ class TicketTypeInputSerializer(StrictInputSerializer):
     sales_end = DateTimeField(required=False, allow_null=True)
     seated = serializers.BooleanField(required=False)
     position = serializers.IntegerField(min_value=0, max_value=32_767, required=False)
+    stock_buckets = serializers.IntegerField(
+        min_value=1,
+        max_value=MAX_STOCK_BUCKETS,
+        required=False,
+        help_text=(
+            "Rows the stock is split over, so many buyers can buy this type at once (1: one row). Left out "
+            f"on creation: {settings.STOCK_BUCKETS} when capacity is at least {settings.STOCK_BUCKETS_MIN_CAPACITY} "
+            "(STOCK_BUCKETS, STOCK_BUCKETS_MIN_CAPACITY), else 1. Not for seated types."
+        ),
+    )
 
 
 class AvailabilityOutputSerializer(serializers.Serializer):

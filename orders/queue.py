@@ -74,7 +74,8 @@ from django.utils.translation import gettext as _
 
 from accounts.models import User
 from eventflow.api.errors import ApplicationError
-from events.models import Event, TicketType
+from events import stock
+from events.models import Event, TicketType, in_stock_q
 
 from . import selectors, services
 from .errors import AlreadyQueued, Busy
@@ -157,12 +158,12 @@ def _refuse_if_sold_out(event: Event, lines: Sequence[services.Line], types: dic
     (read without a lock) is short and no hold is due; with due holds the request is queued and
     the worker expires them under the lock, so no web request waits on the stock row."""
     wanted = {line.ticket_type_id: line.quantity for line in lines}
-    if all(types[pk].available >= quantity for pk, quantity in wanted.items()):
+    if all(types[pk].on_sale >= quantity for pk, quantity in wanted.items()):  # pool + any stock buckets
         return
     if services._due_holds_exist(event.pk, now):
         return
     # Read again after seeing no due hold, as order_place does: a release under way has committed.
-    available = dict(TicketType.objects.filter(pk__in=wanted).values_list("pk", "available"))
+    available = stock.on_sale(wanted)
     short = [pk for pk, quantity in wanted.items() if available.get(pk, 0) < quantity]
     if short:
         raise services._sold_out(types, services._ShortOfStock(short, available))
@@ -361,7 +362,7 @@ def refuse_rest_if_sold_out(*, event_id: int, now: datetime | None = None, chunk
     """Every ticket type of the event is sold out and no hold is due: answer the whole line
     ``sold_out`` at once, in a few UPDATEs (requests a worker holds right now are its to answer)."""
     now = now or timezone.now()
-    if TicketType.objects.filter(event_id=event_id, seated=False, available__gt=0).exists():
+    if TicketType.objects.filter(in_stock_q(), event_id=event_id, seated=False).exists():  # pool or buckets
         return 0
     if services._due_holds_exist(event_id, now):
         return 0

@@ -5,7 +5,10 @@ locked before ticket-type rows; ticket-type rows are always locked in ascending 
 ``FOR NO KEY UPDATE`` so the foreign-key checks of concurrent inserts (which take
 ``KEY SHARE``) never wait on them. A purchase writes its order, items, tickets
 and ledger entries first and takes the stock lock last, so the hot row is held
-only for the lock, one UPDATE and the commit.
+only for the lock, one UPDATE and the commit. A ticket type split over stock
+buckets is taken through events/stock.py instead: one bucket claimed with
+``SKIP LOCKED``, its row and every bucket locked only when no bucket suffices;
+releases still give stock back to the ticket-type row (the pool).
 """
 
 from __future__ import annotations
@@ -28,7 +31,9 @@ from django.utils.translation import ngettext
 from accounts.models import User
 from eventflow.api.errors import ApplicationError
 from events import cache as catalogue_cache
+from events import stock
 from events.models import Event, TicketType
+from events.stock import ShortOfStock as _ShortOfStock
 
 from . import sql
 from .confirmation import order_confirmation_queue
@@ -52,12 +57,6 @@ _BUSY_SQLSTATES = {"55P03", "40P01"}
 class Line:
     ticket_type_id: int
     quantity: int
-
-
-class _ShortOfStock(Exception):
-    def __init__(self, ticket_type_ids: list[int], available: dict[int, int]) -> None:
-        self.ticket_type_ids = ticket_type_ids
-        self.available = available
 
 
 def _is_busy(exc: DatabaseError) -> bool:
@@ -130,6 +129,7 @@ def _validate(event_id: int, lines: Sequence[Line], now: datetime) -> tuple[Even
         types = (
             TicketType.objects.select_related("event")
             .only(*sql.TICKET_TYPE_FIELDS, *(f"event__{name}" for name in sql.EVENT_FIELDS))
+            .with_on_sale()
             .in_bulk(ids)
         )
     event = next((tt.event for tt in types.values() if tt.event_id == event_id), None)
@@ -271,18 +271,22 @@ def _place(
         if in_transaction is not None:
             in_transaction(order)
 
-        available = _take_stock(quantities)
+        available = _take_stock(quantities, types)
         deltas = {pk: -quantity for pk, quantity in quantities}
         _after_stock_moved(event.pk, available, deltas)
     return order
 
 
-def _take_stock(quantities: Sequence[tuple[int, int]]) -> dict[int, int]:
+def _take_stock(quantities: Sequence[tuple[int, int]], types: dict[int, TicketType]) -> dict[int, int]:
     """Take the stock of an order's lines (sorted by ticket type), or raise ``_ShortOfStock``.
 
     Returns what each ticket type had available before. One line on PostgreSQL is one
     conditional UPDATE; several lines lock their rows in ascending primary-key order first.
+    An order with a ticket type split over stock buckets goes through events/stock.py.
     """
+    buckets = {pk: types[pk].stock_buckets for pk, _quantity in quantities if types[pk].stock_buckets > 1}
+    if buckets:  # claimed with SKIP LOCKED; the row and every bucket only when no bucket suffices
+        return stock.take(quantities, buckets=buckets)
     if len(quantities) == 1 and connection.vendor == "postgresql":
         ((pk, quantity),) = quantities
         taken, available = sql.take_one(ticket_type_id=pk, quantity=quantity)
@@ -318,12 +322,12 @@ def sell(order: Order, quantities: Sequence[tuple[int, int]], *, also: Sequence[
 def retake(order: Order, quantities: Sequence[tuple[int, int]]) -> bool:
     """A payment landed after the order's hold was released: take its stock again and sell it, if
     there is enough left (False, and nothing changed, when there is not). Caller holds the order lock."""
-    ids = [ticket_type_id for ticket_type_id, _quantity in quantities]
-    available = _lock_ticket_types(sorted(ids))
-    if any(available.get(ticket_type_id, 0) < quantity for ticket_type_id, quantity in quantities):
+    try:
+        with transaction.atomic():  # a savepoint: a later line short of stock gives back what earlier ones took
+            available = stock.take(sorted(quantities), buckets={})  # under the locks: pool and buckets
+    except _ShortOfStock:
         return False
     deltas = {ticket_type_id: -quantity for ticket_type_id, quantity in quantities}
-    _move_stock(deltas)
     sell(order, quantities, also=_ledger(order, InventoryEntry.Kind.HOLD, quantities))
     _after_stock_moved(order.event_id, available, deltas)
     return True
@@ -342,6 +346,16 @@ def _due_holds_exist(event_id: int, now: datetime) -> bool:
     return Order.objects.filter(event_id=event_id, status=Order.Status.RESERVED, expires_at__lte=now).exists()
 
 
+def _buckets_appeared(types: dict[int, TicketType], short: _ShortOfStock) -> bool:
+    """A ticket type read as unbucketed was split over buckets since (its organizer changed it), so
+    its pool was short while its buckets may not be: note it in ``types`` for a second attempt."""
+    unbucketed = [pk for pk in short.ticket_type_ids if types[pk].stock_buckets <= 1]
+    appeared = stock.bucketed_now(unbucketed) if unbucketed else {}
+    for pk, buckets in appeared.items():
+        types[pk].stock_buckets = buckets
+    return bool(appeared)
+
+
 def _stock_may_be_back(event_id: int, wanted: dict[int, int], now: datetime) -> bool:
     """After a shortage our own sweep found nothing to expire: is it worth one more try?
 
@@ -354,7 +368,7 @@ def _stock_may_be_back(event_id: int, wanted: dict[int, int], now: datetime) -> 
             due = Order.objects.filter(event_id=event_id, status=Order.Status.RESERVED, expires_at__lte=now)
             list(due.select_for_update().values_list("pk", flat=True)[:100])
         return True
-    available = dict(TicketType.objects.filter(pk__in=wanted).values_list("pk", "available"))
+    available = stock.on_sale(wanted)  # the pool plus any stock buckets
     return all(available.get(pk, 0) >= quantity for pk, quantity in wanted.items())
 
 
@@ -406,20 +420,24 @@ def order_place(
         queue(event, types, now)
         return None
     wanted = {line.ticket_type_id: line.quantity for line in lines}
-    if any(types[pk].available < quantity for pk, quantity in wanted.items()):
+    if any(types[pk].on_sale < quantity for pk, quantity in wanted.items()):  # the pool + any stock buckets
         if _due_holds_exist(event.pk, now):
             expire_due_holds(event_id=event.pk, now=now)  # then buy under the lock, whoever released them
         else:
             # Read stock again *after* seeing no due hold: a release that was under way when
             # validation read it has committed by now, so a sold-out answer here is never stale.
-            available = dict(TicketType.objects.filter(pk__in=wanted).values_list("pk", "available"))
+            available = stock.on_sale(wanted)
             short = [pk for pk, quantity in wanted.items() if available[pk] < quantity]
             if short:
                 raise _sold_out(types, _ShortOfStock(short, available))
     try:
         return _place(buyer, event, lines, types, now, in_transaction)
     except _ShortOfStock as short:  # others bought in between
-        if not expire_due_holds(event_id=event.pk, now=now) and not _stock_may_be_back(event.pk, wanted, now):
+        if (
+            not expire_due_holds(event_id=event.pk, now=now)
+            and not _buckets_appeared(types, short)
+            and not _stock_may_be_back(event.pk, wanted, now)
+        ):
             raise _sold_out(types, short) from None
     try:
         return _place(buyer, event, lines, types, now, in_transaction)
