@@ -93,6 +93,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="VACUUM ANALYZE the order, user and ticket-type tables before seeding (for servers run with "
         "autovacuum off, where dead rows from earlier runs slow every run down).",
     )
+    parser.add_argument(
+        "--queued",
+        action="store_true",
+        help="Mark the event high-demand: POST /orders answers 202 and Celery workers (-Q onsale, started "
+        "separately with the same environment) drain the line; the run then waits until it is drained.",
+    )
+    parser.add_argument("--drain-timeout", type=float, default=600.0, help="Seconds to wait for the line (--queued).")
     parser.add_argument("--json", metavar="FILE", help="Also write the summary as JSON to FILE.")
     args = parser.parse_args(argv)
     if args.buckets is not None and not 1 <= args.buckets <= 64:
@@ -354,6 +361,36 @@ def fire(args: argparse.Namespace, target: Target, seed: Seed) -> Run:
     return run
 
 
+def wait_for_the_line(seed: Seed, started_at: float, timeout: float) -> dict:
+    """--queued: wait until the event's line is drained (no request still queued), then say how it went.
+    Times are from the first request (wall clock, as the requests' processed_at)."""
+    from django.db import connections
+    from django.db.models import Count, Max
+
+    from orders.models import PurchaseRequest
+
+    requests = PurchaseRequest.objects.filter(event_id=seed.event_id)
+    deadline = time.monotonic() + timeout
+    while requests.filter(status=PurchaseRequest.Status.QUEUED).exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    by_status = dict(requests.values_list("status").annotate(n=Count("pk")))
+    refused = dict(
+        requests.filter(status=PurchaseRequest.Status.REFUSED).values_list("error_code").annotate(n=Count("pk"))
+    )
+    last_placed = requests.filter(status=PurchaseRequest.Status.PLACED).aggregate(t=Max("processed_at"))["t"]
+    last_any = requests.aggregate(t=Max("processed_at"))["t"]
+    connections.close_all()
+    return {
+        "queued": sum(by_status.values()),
+        "placed": by_status.get(PurchaseRequest.Status.PLACED, 0),
+        "refused": by_status.get(PurchaseRequest.Status.REFUSED, 0),
+        "refused_codes": refused,
+        "left": by_status.get(PurchaseRequest.Status.QUEUED, 0),
+        "sold_out_after": (last_placed.timestamp() - started_at) if last_placed else 0.0,
+        "drained_after": (last_any.timestamp() - started_at) if last_any else 0.0,
+    }
+
+
 # --- CPU accounting (Linux /proc, best effort) ---------------------------------------------------
 
 
@@ -535,10 +572,18 @@ def verify(args: argparse.Namespace, seed: Seed, summary: dict) -> tuple[bool, l
         for text, ok in checks.items():
             passed &= ok
             lines.append(f"{'ok  ' if ok else 'FAIL'}  ticket type {tt.pk}: {text}")
-    ok = summary["purchases"] == total_sold
+    placed = summary.get("queue", {}).get("placed", 0)
+    ok = summary["purchases"] + placed == total_sold
     passed &= ok
     mark = "ok  " if ok else "FAIL"
-    lines.append(f"{mark}  201 responses {summary['purchases']} == tickets held by orders in the database {total_sold}")
+    lines.append(
+        f"{mark}  201 responses {summary['purchases']} + placed from the line {placed} == tickets held by orders "
+        f"in the database {total_sold}"
+    )
+    if "queue" in summary:
+        unanswered = summary["queue"]["left"]
+        passed &= unanswered == 0
+        lines.append(f"{'ok  ' if unanswered == 0 else 'FAIL'}  every queued request answered ({unanswered} left)")
 
     out, err = io.StringIO(), io.StringIO()
     try:
@@ -576,6 +621,10 @@ def main(argv: list[str] | None = None) -> int:
         vacuum()
     print(f"Seeding {args.ticket_types} ticket type(s) x {args.capacity} and {args.buyers} buyers ...", flush=True)
     data = seed(args)
+    if args.queued:
+        from events.models import Event
+
+        Event.objects.filter(pk=data.event_id).update(high_demand=True)
     print(f"  event {data.event_id}, ticket types {data.ticket_type_ids} ({data.seconds:.1f} s)")
     connections.close_all()  # hold no database connection while the server is under load
 
@@ -586,9 +635,19 @@ def main(argv: list[str] | None = None) -> int:
         print(exc, file=sys.stderr)
         return 2
     print(f"Firing {args.buyers} orders at {args.url}, {min(args.concurrency, args.buyers)} in flight ...", flush=True)
+    fired_at = time.time()
     run = fire(args, target, data)
     summary = summarize(args, data, run)
+    if args.queued:
+        summary["queue"] = wait_for_the_line(data, fired_at - run.wall, args.drain_timeout)
     print_summary(summary)
+    if args.queued:
+        line = summary["queue"]
+        print(
+            f"  the line             {line['queued']} queued (202): {line['placed']} placed, {line['refused']} refused "
+            f"{line['refused_codes']}, {line['left']} left; last ticket sold {line['sold_out_after']:.2f} s after "
+            f"the first request, line drained after {line['drained_after']:.2f} s"
+        )
 
     passed, lines = verify(args, data, summary)
     summary["checks_passed"] = passed
