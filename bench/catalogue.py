@@ -34,11 +34,13 @@ catalogue's many anonymous visitors do, so none is throttled. Results are in ben
 from __future__ import annotations
 
 import argparse
+import http.client
 import io
 import os
 import statistics
 import sys
 import time
+import urllib.parse
 from datetime import timedelta
 from pathlib import Path
 
@@ -95,6 +97,23 @@ def _seed() -> list[int]:
     return list(events.values_list("pk", flat=True))
 
 
+def _server_cpu(pid: int) -> float:
+    """CPU seconds (user + system) used so far by ``pid`` and all its descendants (Linux /proc)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total, pending = 0.0, [pid]
+    while pending:
+        current = pending.pop()
+        try:
+            stat = Path(f"/proc/{current}/stat").read_text()
+            fields = stat[stat.rindex(")") + 2 :].split()
+            total += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+            for task in Path(f"/proc/{current}/task").iterdir():
+                pending.extend(int(child) for child in (task / "children").read_text().split())
+        except (FileNotFoundError, ProcessLookupError):
+            continue  # a worker that exited; its CPU is gone with it
+    return total
+
+
 _clients = iter(range(1, 1 << 24))
 
 
@@ -128,7 +147,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=300, help="timed requests per endpoint, state and round")
     parser.add_argument("--rounds", type=int, default=3, help="alternating cached/uncached rounds")
+    parser.add_argument("--url", help="measure a running server over HTTP instead (e.g. http://127.0.0.1:18090)")
+    parser.add_argument("--server-pid", type=int, help="with --url: the server's (gunicorn master's) process id")
     args = parser.parse_args()
+    if args.url and not args.server_pid:
+        parser.error("--url needs --server-pid: the server's CPU is what is measured")
 
     url = os.environ.get("DATABASE_URL", "")
     if not url.startswith("postgres") or not os.environ.get("REDIS_URL"):
@@ -139,6 +162,7 @@ def main() -> int:
     import django
 
     django.setup()
+    from django.core.cache import cache
     from django.core.handlers.wsgi import WSGIHandler
     from django.core.management import call_command
 
@@ -148,7 +172,7 @@ def main() -> int:
     event_ids = _seed()
     app = WSGIHandler()
 
-    def call(path: str, query: str = "", extra: dict | None = None) -> tuple[str, dict, bytes]:
+    def call_in_process(path: str, query: str = "", extra: dict | None = None) -> tuple[str, dict, bytes]:
         seen = {}
 
         def start_response(status, headers, exc_info=None):
@@ -160,6 +184,37 @@ def main() -> int:
         finally:
             getattr(result, "close", lambda: None)()
         return seen["status"], seen["headers"], body
+
+    def call_over_http(path: str, query: str = "", extra: dict | None = None) -> tuple[str, dict, bytes]:
+        client = _environ(path, query)["REMOTE_ADDR"]  # the next client address, sent as the proxy would
+        headers = {"Accept": "application/json", "X-Forwarded-For": client, "Connection": "close"}
+        if extra and "HTTP_IF_NONE_MATCH" in extra:
+            headers["If-None-Match"] = extra["HTTP_IF_NONE_MATCH"]
+        connection = http.client.HTTPConnection(target.hostname, target.port or 80, timeout=30)
+        try:
+            connection.request("GET", f"{path}?{query}" if query else path, headers=headers)
+            response = connection.getresponse()
+            body = response.read()
+            return f"{response.status} {response.reason}", dict(response.getheaders()), body
+        finally:
+            connection.close()
+
+    if args.url:
+        target = urllib.parse.urlsplit(args.url)
+        call, cpu = call_over_http, lambda: _server_cpu(args.server_pid)
+    else:
+        call, cpu = call_in_process, time.process_time
+
+    commands = 0
+    for name in ("get", "set", "add", "delete", "get_many", "set_many", "delete_many", "incr", "touch", "has_key"):
+        original = getattr(cache, name)
+
+        def counted(*a, _original=original, **kw):
+            nonlocal commands
+            commands += 1
+            return _original(*a, **kw)
+
+        setattr(cache, name, counted)
 
     def invalidate(event_id: int) -> None:
         catalogue_cache.catalogue_changed(event_id)  # outside a transaction: bumps at once
@@ -176,12 +231,13 @@ def main() -> int:
             print(f"{name}: {status} {body[:300]!r}", file=sys.stderr)
             return 1
         print(
-            f"{name}: {len(body)} bytes, ETag {headers.get('ETag', '-')}, Cache-Control {headers.get('Cache-Control', '-')}"
+            f"{name}: {len(body)} bytes, ETag {headers.get('ETag', '-')}, "
+            f"Cache-Control {headers.get('Cache-Control', '-')}"
         )
 
     def timed(name: str, state: str) -> float:
         path, query = endpoints[name]
-        cpu = 0.0
+        used = 0.0
         etag = None
         if state in ("cached", "304"):
             _, headers, _ = call(path, query)  # warm
@@ -190,16 +246,22 @@ def main() -> int:
                 return float("nan")
         extra = {"HTTP_IF_NONE_MATCH": etag} if state == "304" else None
         expected = "304" if state == "304" else "200"
+        sent = 0
         for _ in range(args.requests):
             if state == "uncached":
                 invalidate(detail_id)
-            started = time.process_time()
+            mark = commands
+            started = cpu()
             status, _, body = call(path, query, extra)
-            cpu += time.process_time() - started
+            used += cpu() - started
+            sent += commands - mark
             if not status.startswith(expected):
                 raise SystemExit(f"{name} {state}: {status} {body[:300]!r}")
-        return cpu / args.requests * 1000
+        if not args.url:
+            cache_commands[name, state] = sent
+        return used / args.requests * 1000
 
+    cache_commands = {}
     states = ("uncached", "cached", "304")
     samples = {(name, state): [] for name in endpoints for state in states}
     for round_ in range(args.rounds):
@@ -228,6 +290,19 @@ def main() -> int:
         spread = f"{min(ratios):.1f}-{max(ratios):.1f}"
         shown_304 = f"{revalidated:.2f}" if revalidated == revalidated else "-"
         print(f"{name:<14} {uncached:>12.2f} {cached:>10.2f} {shown_304:>8} {uncached / cached:>9.1f}x ({spread})")
+    if cache_commands:
+        print(
+            "cache commands per request (in process): "
+            + "; ".join(
+                f"{name} "
+                + ", ".join(
+                    f"{state} {cache_commands[name, state] / args.requests:.0f}"
+                    for state in states
+                    if (name, state) in cache_commands
+                )
+                for name in endpoints
+            )
+        )
     return 0
 
 
