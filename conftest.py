@@ -26,13 +26,14 @@ def _test_database_name() -> str:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Give this run its own Redis namespace and Celery queue before anything uses them."""
+    """Give this run its own Redis namespace and Celery queues before anything uses them."""
     from django.test.signals import setting_changed
 
     if "default" in settings.CACHES and "redis" in settings.CACHES["default"]["BACKEND"].lower():
         settings.CACHES["default"]["KEY_PREFIX"] = f"test-{RUN_ID}"
         setting_changed.send(sender=None, setting="CACHES", value=settings.CACHES, enter=True)
     settings.CELERY_TASK_DEFAULT_QUEUE = f"eventflow-test-{RUN_ID}"
+    settings.CELERY_QUEUE_PREFIX = f"eventflow-test-{RUN_ID}-"  # the named queues: ...-expiry, ...-email
     # Every test client builds its own middleware, and WhiteNoise (serving from the finders) scans
     # every static file when it starts: 0.1-0.3 s per client, which the concurrency tests (a
     # client per buyer) paid hundreds of times. Looked up per request instead, as in development.
@@ -62,7 +63,7 @@ def _connect_admin_database():
 
 def _services_problem() -> str | None:
     db = settings.DATABASES["default"]
-    if db["ENGINE"] != "django.db.backends.postgresql":
+    if db["ENGINE"] not in {"django.db.backends.postgresql", "eventflow.db.postgresql"}:
         return "TEST_DATABASE_URL must point at PostgreSQL (the suite never runs on SQLite)."
     if not settings.REDIS_URL:
         return "TEST_REDIS_URL must point at Redis."

@@ -419,7 +419,7 @@ class BrowserCheck:
         if not new_row.find_elements(By.CSS_SELECTOR, ".inline-deletelink"):
             raise CheckFailed("the added row has no remove link")
         self.driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", group)
-        fit = self.driver.execute_script(FITS_JS, "#ticket_types-group table", ["available", "sold", "held"])
+        fit = self.driver.execute_script(FITS_JS, "#ticket_types-group table", ["on_sale", "sold", "held"])
         if fit["overflow"] > 0 or fit["hidden"]:
             raise CheckFailed(
                 f"the ticket types inline does not fit a {fit['viewport']} px window: {fit['overflow']} px too wide, "

@@ -6,9 +6,12 @@ class AccountsConfig(AppConfig):
     name = "accounts"
 
     def ready(self) -> None:
-        from django.db.models.signals import post_migrate
+        from django.db.models.signals import post_delete, post_migrate
+
+        from .models import User
 
         post_migrate.connect(_sync_organizers_group, dispatch_uid="accounts.organizers_group")
+        post_delete.connect(_void_tokens_of_deleted_user, sender=User, dispatch_uid="accounts.void_deleted")
 
 
 def _sync_organizers_group(**kwargs) -> None:
@@ -25,3 +28,9 @@ def _sync_organizers_group(**kwargs) -> None:
         wanted |= Q(content_type__app_label=app_label, codename__in=codenames)
     if Permission.objects.filter(wanted).count() == sum(len(c) for c in ORGANIZER_PERMISSIONS.values()):
         organizers_group()
+
+
+def _void_tokens_of_deleted_user(sender, instance, **kwargs) -> None:
+    from .revocation import void_tokens
+
+    void_tokens(instance.pk, every=True)  # its access tokens are checked without reading its (now missing) row

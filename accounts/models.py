@@ -76,6 +76,22 @@ class User(AbstractBaseUser, PermissionsMixin):
         super().clean()
         self.email = normalize_email(self.email)
 
+    _was_inactive = False  # as loaded; an account saved active again clears its deactivation marker
+
+    @classmethod
+    def from_db(cls, db, field_names, values):
+        user = super().from_db(db, field_names, values)
+        user._was_inactive = user.__dict__.get("is_active") is False
+        return user
+
+    def refresh_from_db(self, using=None, fields=None, from_queryset=None) -> None:
+        # A user built from an access token (eventflow.api.authentication) has every field but its
+        # id deferred: the first field used loads all of them in one read, not one read per field.
+        deferred = self.get_deferred_fields()
+        if fields is not None and deferred and set(fields) <= deferred:
+            fields = deferred
+        super().refresh_from_db(using=using, fields=fields, from_queryset=from_queryset)
+
     def save(self, *args, **kwargs) -> None:
         # set_password() leaves the new raw password in _password until the save; a hash
         # upgrade at login (check_password's setter) clears it first, so only real changes count.
@@ -85,6 +101,16 @@ class User(AbstractBaseUser, PermissionsMixin):
             # Whoever changes a password (the admin, `manage.py changepassword`, a shell, a
             # reset) ends every session: a stolen refresh token dies with the old password.
             TokenFamily.objects.end_all(user=self, reason=TokenFamily.EndReason.PASSWORD_CHANGED)
+        # Access tokens are checked without this row (eventflow.api.authentication): tell them.
+        from . import revocation
+
+        if not self.is_active:
+            revocation.void_tokens(self.pk, every=True)
+        elif password_changed:
+            revocation.void_tokens(self.pk)
+        elif self._was_inactive:
+            revocation.account_reactivated(self.pk)
+        self._was_inactive = not self.is_active
 
 
 class TokenFamilyQuerySet(models.QuerySet):

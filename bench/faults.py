@@ -555,13 +555,14 @@ def verify_sale(stack: Stack, sale: Sale, seen_order_ids: set[str]) -> dict:
     done = stack.manage("check_inventory", "--event", str(sale.event_id), timeout=120)
     return {
         "capacity": ticket_type.capacity,
-        "available": ticket_type.available,
+        "available": getattr(ticket_type, "on_sale", ticket_type.available),  # row + stock buckets
         "held": held,
         "sold": sold,
         "orders": len(orders),
         "orders_by_status": dict(Counter(orders.values())),
         "oversold": held + sold > ticket_type.capacity,
-        "stock_consistent": ticket_type.available == ticket_type.capacity - held - sold,
+        "stock_consistent": getattr(ticket_type, "on_sale", ticket_type.available)
+        == ticket_type.capacity - held - sold,
         "orders_without_items": len(without_items),
         "ledger_mismatch": len(ledger_mismatch),
         "ledger_other_entries": other_entries,

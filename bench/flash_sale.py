@@ -22,8 +22,8 @@ What it does:
    status and problem ``code``, and the CPU time used on this machine per
    process name during the run (Linux only).
 4. Proves nothing was oversold: per ticket type, reserved+paid order items
-   ``sold`` must equal min(buyers of that type, C), ``available`` must equal
-   C - sold, the 201 responses must match sold, and ``manage.py
+   ``sold`` must equal min(buyers of that type, C), ``available`` (the row
+   plus its stock buckets, ``--buckets``) must equal C - sold, the 201 responses must match sold, and ``manage.py
    check_inventory --event`` must pass. Exits 1 when any check fails, 2 when
    the run could not start (server unreachable, token rejected, ...).
 
@@ -66,6 +66,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--ticket-types", type=int, default=1, help="Spread the buyers round-robin over K ticket types (K hot rows)."
     )
+    parser.add_argument(
+        "--buckets",
+        type=int,
+        help="stock_buckets of each ticket type (1: one hot row; left out: the application's default, which "
+        "splits capacities of STOCK_BUCKETS_MIN_CAPACITY or more over STOCK_BUCKETS rows).",
+    )
     parser.add_argument("--concurrency", type=int, default=64, help="Requests in flight at once.")
     parser.add_argument(
         "--idempotency-key", action="store_true", help="Send a unique Idempotency-Key header with every order."
@@ -89,6 +95,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--json", metavar="FILE", help="Also write the summary as JSON to FILE.")
     args = parser.parse_args(argv)
+    if args.buckets is not None and not 1 <= args.buckets <= 64:
+        parser.error("--buckets must be between 1 and 64")
     for name in ("buyers", "capacity", "ticket_types", "concurrency"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
@@ -131,7 +139,11 @@ def seed(args: argparse.Namespace) -> Seed:
     started = time.perf_counter()
     run_id = time.strftime("%Y%m%d%H%M%S") + "-" + secrets.token_hex(3)
     event, ticket_types = create_sale(
-        email_prefix=f"bench-{run_id}", title=f"Flash sale {run_id}", capacity=args.capacity, tiers=args.ticket_types
+        email_prefix=f"bench-{run_id}",
+        title=f"Flash sale {run_id}",
+        capacity=args.capacity,
+        tiers=args.ticket_types,
+        buckets=args.buckets,
     )
 
     # One Argon2 hash shared by every buyer: hashing 1000 passwords one by one takes minutes.
@@ -512,11 +524,13 @@ def verify(args: argparse.Namespace, seed: Seed, summary: dict) -> tuple[bool, l
         )
         total_sold += sold
         expected = min(buyers_per_type[tt.pk], tt.capacity)
+        # On sale: the ticket type's row plus its stock buckets (trees without buckets: the row).
+        available = getattr(tt, "on_sale", tt.available)
         checks = {
             f"sold {sold} <= capacity {tt.capacity} (no oversell)": sold <= tt.capacity,
             f"sold {sold} == min(buyers {buyers_per_type[tt.pk]}, capacity {tt.capacity}) = {expected}": sold
             == expected,
-            f"available {tt.available} == capacity - sold = {tt.capacity - sold}": tt.available == tt.capacity - sold,
+            f"available {available} == capacity - sold = {tt.capacity - sold}": available == tt.capacity - sold,
         }
         for text, ok in checks.items():
             passed &= ok

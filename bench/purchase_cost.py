@@ -1,24 +1,29 @@
-"""What one purchase costs the application: CPU, SQL statements and cache commands per POST /orders.
+"""What one purchase costs the application: CPU, SQL statements and Redis round trips per POST /orders.
 
-The purchase path calls the whole Django stack in process (middleware, JWT
-authentication, throttling, parsing, the order service, the response), through
-Django's test client, N times, each order by a different buyer, and reports per
-purchase:
+The purchase calls the whole Django stack in process through the project's WSGI
+handler, as gunicorn would (request signals and the per-request connection
+handling included; middleware, JWT authentication, throttling, parsing, the
+idempotency record, the order service, rendering), N times, each order by a
+different buyer, and reports per purchase:
 
 - CPU: this process's CPU time (``time.process_time``), so the database's own
   work is not included, and neither is any network or HTTP server cost;
-- SQL statements sent (counted by a connection execute wrapper);
-- cache commands (calls into Django's cache API, which is Redis in production).
+- SQL statements sent (a connection execute wrapper), plus Django's connection
+  health checks (``SELECT 1`` sent outside the wrapper) and transactions committed;
+- Redis round trips (calls that write a command or a pipeline to a Redis connection).
 
 It needs PostgreSQL and Redis and uses its own database (created if missing)
 and Redis db, so it can run beside anything:
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/eventflow_cost REDIS_URL=redis://127.0.0.1:6379/11 \\
-        .venv/bin/python bench/purchase_cost.py [--orders 2000] [--max-per-buyer N] [--repeat 3]
+        .venv/bin/python bench/purchase_cost.py [--orders 2000] [--max-per-buyer N] [--repeat 3] \\
+        [--idempotency-key] [--app /path/to/another/checkout]
 
-``--max-per-buyer`` sets a per-buyer limit on the ticket type (commits that have
-the field only), to measure what enforcing it adds. The first 10% of orders are
-a warm-up and not counted. Results are written down in bench/README.md.
+``--idempotency-key`` sends a unique ``Idempotency-Key`` with each order (the
+full-featured purchase of issue 10). ``--app`` measures another checkout of the
+project (e.g. a worktree of an older commit) with this same script.
+``--max-per-buyer`` sets a per-buyer limit on the ticket type. The first 10% of
+orders are a warm-up and not counted. Results are written down in bench/README.md.
 
 CPU time on a shared virtual machine varies by 20% or more between identical
 runs. For a repeatable number, count instructions instead: under valgrind,
@@ -34,6 +39,8 @@ same for the same code and inputs, whatever else the machine does)::
 from __future__ import annotations
 
 import argparse
+import io
+import json
 import os
 import shutil
 import statistics
@@ -44,7 +51,10 @@ import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+if "--app" in sys.argv:  # measure another checkout with this script
+    ROOT = Path(sys.argv[sys.argv.index("--app") + 1]).resolve()
 sys.path.insert(0, str(ROOT))
+os.chdir(ROOT)
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "eventflow.settings")
 os.environ.setdefault("CELERY_TASK_ALWAYS_EAGER", "true")
 os.environ.setdefault("THROTTLE_USER_RATE", "1000000/min")
@@ -68,11 +78,41 @@ def _instrument(state: str) -> None:
     subprocess.run([control, "-i", state, str(os.getpid())], check=True, capture_output=True)  # noqa: S603
 
 
+def _environ(body: bytes, token: str, key: str | None) -> dict:
+    """What gunicorn hands the WSGI application for ``POST /api/v1/orders``."""
+    environ = {
+        "REQUEST_METHOD": "POST",
+        "PATH_INFO": "/api/v1/orders",
+        "QUERY_STRING": "",
+        "CONTENT_TYPE": "application/json",
+        "CONTENT_LENGTH": str(len(body)),
+        "SERVER_NAME": "testserver",
+        "SERVER_PORT": "80",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "REMOTE_ADDR": "127.0.0.1",
+        "HTTP_HOST": "testserver",
+        "HTTP_AUTHORIZATION": token,
+        "HTTP_ACCEPT": "application/json",
+        "wsgi.version": (1, 0),
+        "wsgi.url_scheme": "http",
+        "wsgi.input": io.BytesIO(body),
+        "wsgi.errors": sys.stderr,
+        "wsgi.multithread": False,
+        "wsgi.multiprocess": True,
+        "wsgi.run_once": False,
+    }
+    if key:
+        environ["HTTP_IDEMPOTENCY_KEY"] = key
+    return environ
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--orders", type=int, default=2000)
     parser.add_argument("--max-per-buyer", type=int, default=None)
     parser.add_argument("--repeat", type=int, default=3, help="independent runs; the report gives each")
+    parser.add_argument("--idempotency-key", action="store_true", help="send a unique Idempotency-Key per order")
+    parser.add_argument("--app", help="the checkout to measure (default: this one)")
     parser.add_argument("--callgrind", action="store_true", help="toggle valgrind's instrumentation around them")
     args = parser.parse_args()
 
@@ -85,11 +125,11 @@ def main() -> int:
     import django
 
     django.setup()
+    import redis.connection
     from django.contrib.auth.hashers import UNUSABLE_PASSWORD_PREFIX
-    from django.core.cache import cache
+    from django.core.handlers.wsgi import WSGIHandler
     from django.core.management import call_command
     from django.db import connection
-    from django.test import Client
     from django.utils import timezone
     from rest_framework_simplejwt.tokens import AccessToken
 
@@ -97,26 +137,30 @@ def main() -> int:
     from events.models import Event, TicketType
 
     call_command("migrate", verbosity=0)
+    application = WSGIHandler()
 
-    statements = 0
+    counts = {"sql": 0, "health": 0, "commit": 0, "redis": 0}
 
     def count(execute, sql, params, many, context):
-        nonlocal statements
-        statements += 1
+        counts["sql"] += 1
         return execute(sql, params, many, context)
 
-    cache_calls = 0
-    originals = {}
-    for name in ("get", "set", "add", "delete", "incr", "get_many", "set_many", "delete_many", "touch", "has_key"):
-        original = getattr(cache, name)
-        originals[name] = original
+    def counting(name, original):
+        def wrapper(*a, **kw):
+            counts[name] += 1
+            return original(*a, **kw)
 
-        def wrapper(*a, _original=original, **kw):
-            nonlocal cache_calls
-            cache_calls += 1
-            return _original(*a, **kw)
+        return wrapper
 
-        setattr(cache, name, wrapper)
+    connection.is_usable = counting("health", connection.is_usable)
+    connection._commit = counting("commit", connection._commit)
+    # One call writes one command, or a whole pipeline: a round trip.
+    redis.connection.AbstractConnection.send_packed_command = counting(
+        "redis", redis.connection.AbstractConnection.send_packed_command
+    )
+
+    def start_response(status, headers, exc_info=None):
+        start_response.status = status
 
     results = []
     for run in range(args.repeat):
@@ -144,35 +188,42 @@ def main() -> int:
             for i in range(args.orders)
         )
         tokens = [f"Bearer {AccessToken.for_user(buyer)}" for buyer in buyers]
-        body = {"event": event.pk, "items": [{"ticket_type": tier.pk, "quantity": 1}]}
-        client = Client()
+        body = json.dumps({"event": event.pk, "items": [{"ticket_type": tier.pk, "quantity": 1}]}).encode()
         warmup = max(1, args.orders // 10)
-        cpu = sql = calls = 0.0
+        cpu = 0.0
+        totals = dict.fromkeys(counts, 0)
         timed = 0
         with connection.execute_wrapper(count):
             for i, token in enumerate(tokens):
                 if args.callgrind and i == warmup:
                     _instrument("on")
-                statements = cache_calls = 0
+                counts.update(dict.fromkeys(counts, 0))
+                environ = _environ(body, token, f"{tag}-{i}" if args.idempotency_key else None)
                 started = time.process_time()
-                response = client.post(
-                    "/api/v1/orders", body, content_type="application/json", HTTP_AUTHORIZATION=token
-                )
+                response = application(environ, start_response)
+                content = b"".join(response)
+                response.close()  # request_finished: what gunicorn does after writing the response
                 elapsed = time.process_time() - started
-                if response.status_code != 201:
-                    print(f"order {i}: {response.status_code} {response.content[:200]!r}", file=sys.stderr)
+                if not start_response.status.startswith("201"):
+                    print(f"order {i}: {start_response.status} {content[:200]!r}", file=sys.stderr)
                     return 1
                 if i >= warmup:
-                    cpu, sql, calls, timed = cpu + elapsed, sql + statements, calls + cache_calls, timed + 1
+                    cpu += elapsed
+                    timed += 1
+                    for name, value in counts.items():
+                        totals[name] += value
         if args.callgrind:
             _instrument("off")
-        results.append((cpu / timed * 1000, sql / timed, calls / timed))
+        per = {name: value / timed for name, value in totals.items()}
+        results.append(cpu / timed * 1000)
         print(
-            f"run {run + 1}: {timed} purchases, CPU {cpu / timed * 1000:.2f} ms, "
-            f"SQL {sql / timed:.1f} statements, cache {calls / timed:.1f} commands per purchase"
+            f"run {run + 1}: {timed} purchases, CPU {cpu / timed * 1000:.2f} ms, SQL {per['sql']:.1f} statements "
+            f"+ {per['health']:.1f} health checks in {per['commit']:.1f} transactions, "
+            f"Redis {per['redis']:.1f} round trips per purchase"
         )
-    cpus = [r[0] for r in results]
-    print(f"CPU per purchase: median {statistics.median(cpus):.2f} ms (runs: {', '.join(f'{c:.2f}' for c in cpus)})")
+    print(
+        f"CPU per purchase: median {statistics.median(results):.2f} ms (runs: {', '.join(f'{c:.2f}' for c in results)})"
+    )
     return 0
 
 

@@ -12,10 +12,11 @@ from datetime import timedelta
 PRICE_CENTS = 4900
 
 
-def create_sale(*, email_prefix: str, title: str, capacity: int, tiers: int = 1) -> tuple:
+def create_sale(*, email_prefix: str, title: str, capacity: int, tiers: int = 1, buckets: int | None = None) -> tuple:
     """An organizer, an event 30 days ahead with ``tiers`` ticket types of ``capacity`` each
     (``Tier 1``, ``Tier 2``, ...; 49.00 EUR, at most 10 per order), published. Returns
-    ``(event, ticket_types)``."""
+    ``(event, ticket_types)``. ``buckets`` sets their ``stock_buckets`` (None: the application's
+    default, which splits large capacities; trees without stock buckets ignore None)."""
     from django.utils import timezone
 
     from accounts.models import User
@@ -34,9 +35,16 @@ def create_sale(*, email_prefix: str, title: str, capacity: int, tiers: int = 1)
         currency="EUR",
         timezone="UTC",
     )
+    split = {} if buckets is None else {"stock_buckets": buckets}
     ticket_types = [
         ticket_type_create(
-            event=event, name=f"Tier {k + 1}", price_cents=PRICE_CENTS, capacity=capacity, max_per_order=10, position=k
+            event=event,
+            name=f"Tier {k + 1}",
+            price_cents=PRICE_CENTS,
+            capacity=capacity,
+            max_per_order=10,
+            position=k,
+            **split,
         )
         for k in range(tiers)
     ]

@@ -12,8 +12,8 @@ What it does, on its own PostgreSQL database (created if missing, migrated) and 
    PDF are still built, only not printed). Its output goes to ``--server-log``.
    ``--tasks eager`` (the default) sets ``CELERY_TASK_ALWAYS_EAGER=true``: the confirmation
    email of a paid order is built and sent inside the webhook request, after its commit, as
-   in the embedded deployment without a worker. ``--tasks queued`` sets it false with a
-   private queue that nobody consumes: a webhook only queues the email, as it does with a
+   in the embedded deployment without a worker. ``--tasks queued`` sets it false with
+   private queues that nobody consumes: a webhook only queues the email, as it does with a
    Celery worker in production; the script counts the queued tasks (one per paid order) and
    deletes the queue at the end.
 3. Signs one webhook body per payment with the simulated gateway
@@ -217,6 +217,7 @@ def main() -> int:
     if args.tasks == "queued":
         os.environ["CELERY_TASK_ALWAYS_EAGER"] = "false"
         os.environ["CELERY_TASK_DEFAULT_QUEUE"] = queue
+        os.environ["CELERY_QUEUE_PREFIX"] = f"{queue}-"  # confirmation emails go to <queue>-email
 
     import django
 
@@ -364,8 +365,9 @@ def main() -> int:
         import redis
 
         client = redis.Redis.from_url(os.environ["REDIS_URL"])
-        queued = client.llen(queue)
-        client.delete(queue, f"_kombu.binding.{queue}")
+        email_queue = f"{queue}-email"
+        queued = client.llen(email_queue)
+        client.delete(queue, f"_kombu.binding.{queue}", email_queue, f"_kombu.binding.{email_queue}")
         check(queued == args.orders, f"confirmation tasks queued: {queued} (one per paid order; queue deleted)")
     for command in ("check_inventory", "check_payments"):
         try:

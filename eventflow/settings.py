@@ -104,7 +104,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "csp.middleware.CSPMiddleware",
+    "eventflow.middleware.ContentSecurityPolicyMiddleware",  # django-csp's, the usual header built once
     # Last: turns a login that hit the failure limit into a 429 (accounts.security).
     "axes.middleware.AxesMiddleware",
 ]
@@ -143,15 +143,57 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
         **_db.get("OPTIONS", {}),
     }
-elif _db["ENGINE"] in {"django.db.backends.postgresql", "django.db.backends.postgis"}:
-    # psycopg 3 with persistent connections, checked before reuse.
-    _db["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
-    _db["CONN_HEALTH_CHECKS"] = True
-    _db["OPTIONS"] = {
+# DATABASE_POOLER=pgbouncer: DATABASE_URL points at PgBouncer in transaction mode, where each
+# transaction may run on a different server connection. Nothing may then rely on session state:
+# no server-side cursors that outlive a transaction (.iterator() holds one WITH HOLD), no
+# prepared statements (psycopg 3 prepares a query after 5 runs), no plain SET (only SET LOCAL,
+# as the purchase's lock_timeout), no session advisory locks, no LISTEN.
+DATABASE_POOLER = env.str("DATABASE_POOLER", default="")
+if DATABASE_POOLER not in {"", "pgbouncer"}:
+    raise ImproperlyConfigured("DATABASE_POOLER is empty (connect straight to PostgreSQL) or pgbouncer.")
+POSTGRES_ENGINES = {"django.db.backends.postgresql", "django.db.backends.postgis", "eventflow.db.postgresql"}
+
+
+def _postgres_options(db: dict) -> None:
+    """psycopg 3 with persistent connections, checked before reuse (through PgBouncer too: a
+    client connection to it is cheap to keep, and the server connections are PgBouncer's pool),
+    without a round trip (eventflow/db/postgresql/base.py: Django's check is a SELECT 1 per request)."""
+    if db["ENGINE"] == "django.db.backends.postgresql":
+        db["ENGINE"] = "eventflow.db.postgresql"
+    db["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
+    db["CONN_HEALTH_CHECKS"] = True
+    db["OPTIONS"] = {
         "connect_timeout": env.int("DATABASE_CONNECT_TIMEOUT", default=5),
         "application_name": "eventflow",
-        **_db.get("OPTIONS", {}),
+        **db.get("OPTIONS", {}),
     }
+    if DATABASE_POOLER == "pgbouncer":
+        db["DISABLE_SERVER_SIDE_CURSORS"] = True
+        db["OPTIONS"]["prepare_threshold"] = None
+
+
+if _db["ENGINE"] in POSTGRES_ENGINES:
+    _postgres_options(_db)
+
+# DATABASE_REPLICA_URL: a streaming replica of the same database (through its own PgBouncer
+# when DATABASE_POOLER is set). Only public catalogue reads go there, chosen explicitly by the
+# catalogue selectors (eventflow/db/__init__.py has the rules); every write, every read inside a
+# transaction, the purchase path, availability and the admin stay on the primary. In tests the
+# alias is a mirror of the test database (`make test` sets it), so the routing is exercised.
+DATABASE_REPLICA_URL = env.str("DATABASE_REPLICA_URL", default="")
+# After a catalogue change, reads of it stay on the primary this long, so a replica that lags
+# behind never has a stale body cached under the new version (events/cache.py).
+DATABASE_REPLICA_MAX_LAG_SECONDS = env.float("DATABASE_REPLICA_MAX_LAG_SECONDS", default=5.0)
+# A replica that cannot be reached is skipped (reads go to the primary) this long before retrying.
+DATABASE_REPLICA_RETRY_SECONDS = env.float("DATABASE_REPLICA_RETRY_SECONDS", default=10.0)
+if DATABASE_REPLICA_URL:
+    if _db["ENGINE"] not in POSTGRES_ENGINES:
+        raise ImproperlyConfigured("DATABASE_REPLICA_URL needs a PostgreSQL DATABASE_URL.")
+    DATABASES["replica"] = env.db_url_config(DATABASE_REPLICA_URL)
+    _refuse_placeholder("The database password in DATABASE_REPLICA_URL", DATABASES["replica"].get("PASSWORD"))
+    _postgres_options(DATABASES["replica"])
+    DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
+DATABASE_ROUTERS = ["eventflow.db.PrimaryReplicaRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache ------------------------------------------------------------------
@@ -356,10 +398,29 @@ ORDER_HOLD_MINUTES = env.int("ORDER_HOLD_MINUTES", default=10)
 # account may not hold a whole event's stock unless the organizer says so.
 DEFAULT_MAX_PER_BUYER = env.int("DEFAULT_MAX_PER_BUYER", default=10) or None
 ORDER_LOCK_TIMEOUT_MS = env.int("ORDER_LOCK_TIMEOUT_MS", default=3000)
+# Stock buckets (events/stock.py): a new ticket type of at least STOCK_BUCKETS_MIN_CAPACITY
+# tickets is split over STOCK_BUCKETS rows unless its organizer sets stock_buckets (0: never
+# automatic). One row sells ~1,000 tickets/s at most; bench/README.md, "Stock buckets".
+STOCK_BUCKETS = env.int("STOCK_BUCKETS", default=16)
+STOCK_BUCKETS_MIN_CAPACITY = env.int("STOCK_BUCKETS_MIN_CAPACITY", default=1000)
 # Idempotency-Key records are kept this long; one left "in progress" longer than
 # IDEMPOTENCY_STALE_SECONDS (its request died) may be taken over by a retry.
 IDEMPOTENCY_KEY_TTL_HOURS = env.int("IDEMPOTENCY_KEY_TTL_HOURS", default=24)
 IDEMPOTENCY_STALE_SECONDS = env.int("IDEMPOTENCY_STALE_SECONDS", default=120)
+# The queued on-sale of high-demand events (orders/queue.py): workers place queued purchases in
+# batches of ORDER_QUEUE_BATCH_SIZE (one transaction each), up to ORDER_QUEUE_DRAINERS workers per
+# event, each run lasting ORDER_QUEUE_DRAIN_SECONDS before handing over; the sweep restarts a line
+# whose drainer died after its lease (ORDER_QUEUE_LEASE_SECONDS) and answers "expired" to requests
+# older than ORDER_QUEUE_MAX_WAIT_MINUTES. Buyers are told to poll after ORDER_QUEUE_POLL_SECONDS,
+# longer the further back they are (position / ORDER_QUEUE_RATE_PER_SECOND, at most 30 s).
+ORDER_QUEUE_BATCH_SIZE = env.int("ORDER_QUEUE_BATCH_SIZE", default=20)
+ORDER_QUEUE_DRAINERS = env.int("ORDER_QUEUE_DRAINERS", default=2)
+ORDER_QUEUE_DRAIN_SECONDS = env.int("ORDER_QUEUE_DRAIN_SECONDS", default=20)
+ORDER_QUEUE_LEASE_SECONDS = env.int("ORDER_QUEUE_LEASE_SECONDS", default=30)
+ORDER_QUEUE_SWEEP_SECONDS = env.int("ORDER_QUEUE_SWEEP_SECONDS", default=10)
+ORDER_QUEUE_MAX_WAIT_MINUTES = env.int("ORDER_QUEUE_MAX_WAIT_MINUTES", default=60)
+ORDER_QUEUE_POLL_SECONDS = env.int("ORDER_QUEUE_POLL_SECONDS", default=2)
+ORDER_QUEUE_RATE_PER_SECOND = env.int("ORDER_QUEUE_RATE_PER_SECOND", default=200)
 
 # Payments. PAYMENT_PROVIDER takes new payments: "test" (a simulated gateway, the embedded
 # default), "stripe" or "paystack". A provider's webhooks are accepted while it is configured.
@@ -440,6 +501,26 @@ CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=CELERY_B
 EXPIRY_SWEEP_SECONDS = env.int("EXPIRY_SWEEP_SECONDS", default=30)
 EXPIRY_SWEEP_IN_PROCESS = env.bool("EXPIRY_SWEEP_IN_PROCESS", default=CELERY_BROKER_URL == "memory://")
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery")
+# Named queues, each read by its own workers (docker-compose.yml: worker-expiry, worker-payments,
+# worker-email), so a backlog of one kind of work never delays another: ten thousand
+# confirmation emails queued behind a slow mail server do not hold back the expiry sweep that
+# returns held stock to sale. A task not listed here goes to CELERY_TASK_DEFAULT_QUEUE
+# (housekeeping). Queue names are CELERY_QUEUE_PREFIX + name, so deployments (or test runs)
+# sharing one broker keep apart; eventflow/celery.py routes by this table.
+CELERY_QUEUE_PREFIX = env.str("CELERY_QUEUE_PREFIX", default="")
+TASK_QUEUES = {
+    "orders.tasks.expire_reservations": "expiry",
+    # The queued on-sale of high-demand events (orders/queue.py): drained at the database's pace,
+    # by workers of their own, so a 20,000-buyer line never delays the expiry sweep, nor waits on mail.
+    "orders.tasks.drain_purchase_queue": "onsale",
+    "orders.tasks.sweep_purchase_queues": "onsale",
+    "orders.tasks.refund_send": "payments",
+    "orders.tasks.refund_cancelled_event": "payments",
+    "orders.tasks.resend_stuck_refunds": "payments",
+    "orders.tasks.send_order_confirmation": "email",
+    "orders.tasks.send_order_refund_notice": "email",
+}
+CELERY_TASK_ROUTES = ("eventflow.celery.route_task",)
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
@@ -459,6 +540,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "orders.tasks.expire_reservations",
         "schedule": timedelta(seconds=EXPIRY_SWEEP_SECONDS),
         "options": {"expires": 25},  # a sweep that waited too long is skipped; the next one comes
+    },
+    "sweep-purchase-queues": {
+        "task": "orders.tasks.sweep_purchase_queues",
+        "schedule": timedelta(seconds=ORDER_QUEUE_SWEEP_SECONDS),
+        "options": {"expires": max(1, ORDER_QUEUE_SWEEP_SECONDS - 2)},
     },
     "purge-idempotency-records": {
         "task": "orders.tasks.purge_idempotency_records",

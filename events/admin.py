@@ -50,7 +50,7 @@ from eventflow.regional import (
 
 from .errors import EventCancelled, EventHasOrders, ImageTooLarge, LastTicketType, SlugTaken, TicketTypeHasOrders
 from .images import reencode
-from .models import MAX_CAPACITY, MAX_PRICE_CENTS, Event, TicketType
+from .models import MAX_CAPACITY, MAX_PRICE_CENTS, Event, StockBucket, TicketType
 from .selectors import can_manage, event_ids_not_deletable, is_platform_admin, organizer_profile_id
 from .services import (
     EVENT_FIELDS,
@@ -159,21 +159,25 @@ class TicketTypeInlineForm(forms.ModelForm):
         model = TicketType
         fields = [
             *("name", "price", "capacity", "max_per_order", "max_per_buyer"),
-            *("sales_start", "sales_end", "seated", "position"),
+            *("sales_start", "sales_end", "seated", "position", "stock_buckets"),
         ]
         widgets = {
             "name": forms.TextInput(attrs={"size": 18}),
             "max_per_order": _narrow_number(),
             "max_per_buyer": _narrow_number(),
             "position": _narrow_number(),
+            "stock_buckets": _narrow_number(),
         }
 
     def __init__(self, *args: Any, currency: str = "EUR", **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.currency = currency
         self.fields["price"].help_text = gettext("In %(currency)s.") % {"currency": currency}
+        # Left empty: a new type's count follows its capacity (STOCK_BUCKETS_MIN_CAPACITY), a saved one keeps its own.
+        self.fields["stock_buckets"].required = False
         if not self.instance.pk:
             self.initial.setdefault("max_per_buyer", settings.DEFAULT_MAX_PER_BUYER)
+            self.initial["stock_buckets"] = None
         if self.instance.pk:
             self.initial["price"] = to_major(self.instance.price_cents, currency)
 
@@ -192,6 +196,8 @@ class TicketTypeInlineForm(forms.ModelForm):
             check_time_window(cleaned.get("sales_start"), cleaned.get("sales_end"), end_field="sales_end")
         except ApplicationError as exc:
             self.add_error(exc.field, str(exc.detail))
+        if self.instance.pk and cleaned.get("stock_buckets") is None:
+            cleaned["stock_buckets"] = self.instance.stock_buckets
         capacity = cleaned.get("capacity")
         if self.instance.pk and capacity is not None and "capacity" in self.changed_data:
             # Read the row as it is now, not as the page showed it: tickets may have sold since.
@@ -245,11 +251,12 @@ class TicketTypeInline(admin.TabularInline):
         "sales_end",
         "seated",
         "position",
-        "available",
+        "stock_buckets",
+        "on_sale",
         "sold",
         "held",
     ]
-    readonly_fields = ["available", "sold", "held"]
+    readonly_fields = ["on_sale", "sold", "held"]
     extra = 1
 
     def get_formset(self, request: HttpRequest, obj: Event | None = None, **kwargs: Any):
@@ -263,9 +270,14 @@ class TicketTypeInline(admin.TabularInline):
         query per row; the event is joined for each row's title (``TicketType.__str__``)."""
         from orders.selectors import with_sold_and_held  # orders build on events, not the reverse
 
-        return with_sold_and_held(super().get_queryset(request).select_related("event"))
+        return with_sold_and_held(super().get_queryset(request).select_related("event").with_on_sale())
 
-    # A new row has no sales yet: shown as the admin's empty value ("-"), like "available".
+    # A new row has no sales yet: shown as the admin's empty value ("-").
+    @admin.display(description=_("Available"))
+    def on_sale(self, obj: TicketType) -> int | str:
+        """The pool plus the stock buckets: what buyers can buy."""
+        return obj.on_sale if obj.pk else self.get_empty_value_display()
+
     @admin.display(description=_("Sold"))
     def sold(self, obj: TicketType) -> int | str:
         return obj.sold if obj.pk else self.get_empty_value_display()
@@ -382,7 +394,7 @@ class EventAdmin(SafeLookupsMixin, admin.ModelAdmin):
     form = EventAdminForm
     inlines = [TicketTypeInline]
     list_display = ["title", "organizer", "status", "city", "starts_local", "tickets_available"]
-    list_filter = ["status", "category", "city", "starts_at"]
+    list_filter = ["status", "high_demand", "category", "city", "starts_at"]
     search_fields = ["title", "venue_name", "city", "organizer__display_name"]
     date_hierarchy = "starts_at"
     list_select_related = ["organizer"]
@@ -402,7 +414,7 @@ class EventAdmin(SafeLookupsMixin, admin.ModelAdmin):
         (None, {"fields": ["title", "slug", "organizer", "category", "description", "image_preview", "new_image"]}),
         (_("Venue"), {"fields": ["venue_name", "address", "city", "country", "latitude", "longitude"]}),
         (_("Dates"), {"fields": ["timezone", "starts_at", "ends_at", "refundable_until_hours_before"]}),
-        (_("Sales"), {"fields": ["currency", "max_tickets_per_buyer", "sales_summary"]}),
+        (_("Sales"), {"fields": ["currency", "max_tickets_per_buyer", "high_demand", "sales_summary"]}),
         (_("Status"), {"fields": ["status", "published_at", "cancelled_at", "created_at", "updated_at"]}),
     ]
     actions = ["publish_events", "unpublish_events", "cancel_events"]
@@ -413,14 +425,23 @@ class EventAdmin(SafeLookupsMixin, admin.ModelAdmin):
     # --- Scoping: another organizer's event does not exist ---------------------------
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Event]:
-        available = (
-            TicketType.objects.filter(event=OuterRef("pk"))
+        per_event = {"pool": (TicketType, "event"), "buckets": (StockBucket, "ticket_type__event")}
+        available = {
+            name: model.objects.filter(**{event: OuterRef("pk")})
             .order_by()
-            .values("event")
+            .values(event)
             .annotate(total=Sum("available"))
             .values("total")
+            for name, (model, event) in per_event.items()
+        }
+        qs = (
+            super()
+            .get_queryset(request)
+            .alive()
+            .annotate(
+                available_total=Coalesce(Subquery(available["pool"]), 0) + Coalesce(Subquery(available["buckets"]), 0)
+            )
         )
-        qs = super().get_queryset(request).alive().annotate(available_total=Coalesce(Subquery(available), 0))
         if not is_platform_admin(request.user):
             qs = qs.filter(organizer_id=organizer_profile_id(request.user))  # no profile: nothing
         return qs

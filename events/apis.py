@@ -147,7 +147,9 @@ class EventViewSet(viewsets.GenericViewSet):
 
         def build() -> tuple | None:
             try:  # only what everyone may see is cached
-                event = selectors.event_get_visible(event_id=event_id, user=None, with_ticket_types=True)
+                event = selectors.event_get_visible(
+                    event_id=event_id, user=None, with_ticket_types=True, from_replica=True
+                )
             except Http404:
                 return None
             data = EventDetailOutputSerializer(event, context={"request": request}).data
@@ -290,7 +292,7 @@ class TicketTypeViewSet(viewsets.GenericViewSet):
         event_id = int(self.kwargs["event_pk"])
         if manage:
             return selectors.event_get_manageable(event_id=event_id, user=self.request.user)
-        return selectors.event_get_visible(event_id=event_id, user=self.request.user)
+        return selectors.event_get_visible(event_id=event_id, user=self.request.user, from_replica=True)
 
     @extend_schema(operation_id="ticket_types_list", responses=TicketTypeOutputSerializer(many=True))
     def list(self, request: Request, event_pk: str) -> Response:

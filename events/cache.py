@@ -48,6 +48,14 @@ def _version(key: str) -> int:
     return version
 
 
+def changed_at(event_id: int | None = None) -> int | None:
+    """When the catalogue (or one event) last changed, in ``time.time_ns()``; None if unknown.
+
+    The versions are those timestamps. The read replica is trusted only for what did not change
+    in the last moments (eventflow/db/__init__.py)."""
+    return cache.get(CATALOGUE_VERSION_KEY if event_id is None else _event_version_key(event_id))
+
+
 def catalogue_changed(event_id: int | None = None) -> None:
     """Invalidate cached lists (and the event's detail) once the current transaction commits."""
 

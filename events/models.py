@@ -7,7 +7,8 @@ from datetime import timedelta
 from django.contrib.postgres.search import SearchVectorField
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
-from django.db.models import F, Q
+from django.db.models import Exists, F, OuterRef, Q, Subquery, Sum
+from django.db.models.functions import Coalesce
 from django.utils.translation import gettext_lazy as _
 from django_countries.fields import CountryField
 
@@ -18,6 +19,7 @@ from eventflow.regional import validate_currency, validate_time_zone
 MAX_PRICE_CENTS = 100_000_000  # one million in major units
 MAX_CAPACITY = 1_000_000
 MAX_REFUND_HOURS = 24 * 366  # a refund policy reaches at most a year before the start
+MAX_STOCK_BUCKETS = 64  # past this, claiming a bucket scans more rows than the lock it avoids costs
 
 
 # validate_time_zone and validate_currency are imported here for the models and their migrations.
@@ -99,6 +101,14 @@ class Event(models.Model):
         validators=[MinValueValidator(1)],
         help_text=_("At most this many tickets of this event, all types together, in one buyer's live orders."),
     )
+    high_demand = models.BooleanField(
+        _("high demand"),
+        default=False,
+        help_text=_(
+            "Queued on-sale: purchases are checked, queued and answered 202 with a place in line; "
+            "workers then place them in order. For on-sales where many more buyers than tickets arrive at once."
+        ),
+    )
 
     published_at = models.DateTimeField(null=True, blank=True, editable=False)
     cancelled_at = models.DateTimeField(null=True, blank=True, editable=False)
@@ -155,8 +165,37 @@ class Event(models.Model):
         return self.status == self.Status.PUBLISHED and self.deleted_at is None
 
 
+class TicketTypeQuerySet(models.QuerySet):
+    def with_on_sale(self) -> TicketTypeQuerySet:
+        """Annotate ``bucket_stock`` (what the stock buckets hold) so ``on_sale`` costs no query per row."""
+        in_buckets = (
+            StockBucket.objects.filter(ticket_type=OuterRef("pk"))
+            .order_by()
+            .values("ticket_type")
+            .annotate(total=Sum("available"))
+            .values("total")
+        )
+        return self.annotate(bucket_stock=Coalesce(Subquery(in_buckets), 0))
+
+
+def in_stock_q(prefix: str = "") -> Q:
+    """Ticket types with a ticket on sale, in the pool or in a bucket (for ``filter``)."""
+    buckets = StockBucket.objects.filter(ticket_type=OuterRef(f"{prefix}pk"), available__gt=0)
+    return Q(**{f"{prefix}available__gt": 0}) | Q(Exists(buckets))
+
+
 class TicketType(models.Model):
-    """A tier of an event. ``available`` = capacity - held - sold; the database enforces its bounds."""
+    """A tier of an event.
+
+    Its tickets on sale are ``available`` (the pool, on this row) plus, for a
+    ticket type split over ``stock_buckets`` > 1 rows, what its
+    :class:`StockBucket` rows hold; ``on_sale`` is that sum, and
+    ``capacity = available + sum(buckets) + held + sold`` (``manage.py
+    check_inventory``). A bucketed type keeps its pool at 0 except for stock
+    given back by releases and refunds, which the next purchase that finds no
+    bucket big enough spreads over the buckets (events/stock.py). The database
+    enforces the bounds of every row.
+    """
 
     event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="ticket_types")
     name = models.CharField(_("name"), max_length=120)
@@ -178,8 +217,19 @@ class TicketType(models.Model):
     sales_end = models.DateTimeField(_("sales end"), null=True, blank=True)
     seated = models.BooleanField(_("seated"), default=False)
     position = models.PositiveSmallIntegerField(_("position"), default=0)
+    stock_buckets = models.PositiveSmallIntegerField(
+        _("stock buckets"),
+        default=1,
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_STOCK_BUCKETS)],
+        help_text=_(
+            "Rows the stock is split over so that many buyers can buy this type at the same moment "
+            "(1: one row). For very hot on-sales."
+        ),
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    objects = TicketTypeQuerySet.as_manager()
 
     class Meta:
         ordering = ["position", "id"]
@@ -197,6 +247,10 @@ class TicketType(models.Model):
                 condition=Q(sales_start__isnull=True) | Q(sales_end__isnull=True) | Q(sales_end__gt=F("sales_start")),
                 name="ticket_type_sales_window_ordered",
             ),
+            models.CheckConstraint(
+                condition=Q(stock_buckets__gte=1) & Q(stock_buckets__lte=MAX_STOCK_BUCKETS),
+                name="ticket_type_stock_buckets_in_bounds",
+            ),
         ]
         indexes = [
             models.Index(fields=["event", "position"], name="ticket_type_event_position"),
@@ -207,6 +261,42 @@ class TicketType(models.Model):
         return f"{self.event}: {self.name}"
 
     @property
+    def on_sale(self) -> int:
+        """Tickets on sale right now: the pool plus the buckets (annotated by ``with_on_sale()``, or read)."""
+        in_buckets = getattr(self, "bucket_stock", None)
+        if in_buckets is None:
+            if self.pk is None or self.stock_buckets <= 1:
+                in_buckets = 0  # an unbucketed type has no bucket rows (kept so under its row lock)
+            else:
+                in_buckets = self.buckets.aggregate(total=Coalesce(Sum("available"), 0))["total"]
+        return self.available + in_buckets
+
+    @property
     def taken(self) -> int:
         """Tickets sold or held right now."""
-        return self.capacity - self.available
+        return self.capacity - self.on_sale
+
+
+class StockBucket(models.Model):
+    """A share of a bucketed ticket type's stock, on a row of its own.
+
+    One hot row lets one purchase at a time hold its lock; with buckets, each
+    buyer claims some bucket nobody else holds (``SKIP LOCKED``), so up to
+    ``stock_buckets`` purchases of one type commit side by side. The rows are
+    changed only by events/stock.py, under the locks it documents.
+    """
+
+    # The unique (ticket_type, number) index serves the foreign key and the claims; no second index.
+    ticket_type = models.ForeignKey(TicketType, on_delete=models.CASCADE, related_name="buckets", db_index=False)
+    number = models.PositiveSmallIntegerField()
+    available = models.PositiveIntegerField()
+
+    class Meta:
+        ordering = ["ticket_type", "number"]
+        constraints = [
+            models.CheckConstraint(condition=Q(available__gte=0), name="stock_bucket_available_not_negative"),
+            models.UniqueConstraint(fields=["ticket_type", "number"], name="stock_bucket_number_per_ticket_type"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.ticket_type_id} bucket {self.number}: {self.available}"

@@ -10,7 +10,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.postgres.search import SearchQuery, SearchRank
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection
 from django.db.models import Exists, ExpressionWrapper, F, FloatField, Max, Min, OuterRef, Prefetch, Q, QuerySet, Value
 from django.db.models.functions import ASin, Cos, Power, Radians, Sin, Sqrt
 from django.http import Http404
@@ -18,9 +18,11 @@ from django.utils import timezone
 from rest_framework.exceptions import PermissionDenied
 
 from accounts.models import OrganizerProfile, User
+from eventflow.db import catalogue_db, replica_configured
 
+from . import cache
 from .errors import NotAnOrganizer
-from .models import Event, TicketType
+from .models import Event, TicketType, in_stock_q
 
 EARTH_RADIUS_KM = 6371.0088
 
@@ -47,8 +49,9 @@ def can_manage(user: User, event: Event) -> bool:
 
 
 def event_ids_with_tickets_taken(*, event_ids: Iterable[int]) -> set[int]:
-    """Events with a ticket sold or held right now (some ticket type has available < capacity)."""
-    taken = TicketType.objects.filter(event_id__in=list(event_ids), available__lt=F("capacity"))
+    """Events with a ticket sold or held right now (some ticket type has less on sale than its capacity)."""
+    types = TicketType.objects.filter(event_id__in=list(event_ids)).with_on_sale()
+    taken = types.filter(capacity__gt=F("available") + F("bucket_stock"))
     return set(taken.values_list("event_id", flat=True).distinct())
 
 
@@ -61,16 +64,32 @@ def event_ids_not_deletable(*, event_ids: Iterable[int]) -> set[int]:
 
 
 def ticket_types_prefetch() -> Prefetch:
-    return Prefetch("ticket_types", queryset=TicketType.objects.order_by("position", "id"))
+    return Prefetch("ticket_types", queryset=TicketType.objects.with_on_sale().order_by("position", "id"))
 
 
 def _alive_events() -> QuerySet[Event]:
     return Event.objects.alive().select_related("organizer")
 
 
-def event_get_visible(*, event_id: int, user: User, with_ticket_types: bool = False) -> Event:
-    """An event the caller may read: public ones, and their own drafts. 404 otherwise."""
+def _catalogue_db(event_id: int | None = None) -> str:
+    """The database a public catalogue read uses: the read replica when one is configured and it
+    is safe (eventflow/db/__init__.py), the primary otherwise. Asks when it last changed only then."""
+    if not replica_configured():
+        return DEFAULT_DB_ALIAS
+    return catalogue_db(changed_at_ns=cache.changed_at(event_id))
+
+
+def event_get_visible(
+    *, event_id: int, user: User | None, with_ticket_types: bool = False, from_replica: bool = False
+) -> Event:
+    """An event the caller may read: public ones, and their own drafts. 404 otherwise.
+
+    ``from_replica``: a public read (a GET for display), which the read replica may answer; its
+    ticket types (``ticket_types_of``, ``ticket_type_get``) then come from there too. Never for
+    an event about to be changed or sold."""
     qs = _alive_events().filter(pk=event_id)
+    if from_replica:
+        qs = qs.using(_catalogue_db(event_id))
     if with_ticket_types:
         qs = qs.prefetch_related(ticket_types_prefetch())
     event = qs.first()
@@ -88,7 +107,10 @@ def event_get_manageable(*, event_id: int, user: User) -> Event:
 
 
 def ticket_type_get(*, event: Event, ticket_type_id: int) -> TicketType:
-    ticket_type = TicketType.objects.filter(event=event, pk=ticket_type_id).first()
+    """One of the event's ticket types, read from the database the event was read from."""
+    ticket_type = (
+        TicketType.objects.using(event._state.db).filter(event=event, pk=ticket_type_id).with_on_sale().first()
+    )
     if ticket_type is None:
         raise Http404
     ticket_type.event = event
@@ -96,7 +118,8 @@ def ticket_type_get(*, event: Event, ticket_type_id: int) -> TicketType:
 
 
 def ticket_types_of(*, event: Event) -> QuerySet[TicketType]:
-    return TicketType.objects.filter(event=event).select_related("event")
+    """The event's ticket types, read from the database the event was read from."""
+    return TicketType.objects.using(event._state.db).filter(event=event).select_related("event").with_on_sale()
 
 
 # --- The catalogue -------------------------------------------------------------
@@ -170,8 +193,8 @@ def event_catalogue(
         if profile_id is None:
             raise NotAnOrganizer()
         qs = _alive_events().filter(organizer_id=profile_id)
-    else:  # the public catalogue lists what can still be attended
-        qs = _alive_events().filter(status=Event.Status.PUBLISHED, ends_at__gt=timezone.now())
+    else:  # the public catalogue lists what can still be attended; the read replica may answer
+        qs = _alive_events().using(_catalogue_db()).filter(status=Event.Status.PUBLISHED, ends_at__gt=timezone.now())
 
     ranked = False
     if search:
@@ -185,7 +208,7 @@ def event_catalogue(
     if starts_before:
         qs = qs.filter(starts_at__lte=starts_before)
     if available:
-        qs = qs.filter(Exists(TicketType.objects.filter(event=OuterRef("pk"), available__gt=0)))
+        qs = qs.filter(Exists(TicketType.objects.filter(in_stock_q(), event=OuterRef("pk"))))
     if min_price_cents is not None or max_price_cents is not None:
         price = Q()
         if min_price_cents is not None:
@@ -199,7 +222,7 @@ def event_catalogue(
     qs = qs.annotate(
         min_price_cents=Min("ticket_types__price_cents"),
         max_price_cents=Max("ticket_types__price_cents"),
-        has_availability=Exists(TicketType.objects.filter(event=OuterRef("pk"), available__gt=0)),
+        has_availability=Exists(TicketType.objects.filter(in_stock_q(), event=OuterRef("pk"))),
     )
     order = {
         "starts_at": ["starts_at", "id"],
@@ -214,9 +237,21 @@ def event_catalogue(
 
 
 def event_availability(*, event: Event) -> list[dict]:
-    """Live stock per ticket type, straight from the rows purchases lock."""
+    """Live stock per ticket type, straight from the rows purchases lock (the pool plus its buckets)."""
     rows = (
-        TicketType.objects.filter(event=event).order_by("position", "id").values("id", "name", "available", "capacity")
+        TicketType.objects.filter(event=event)
+        .with_on_sale()
+        .order_by("position", "id")
+        .values("id", "name", "available", "bucket_stock", "capacity")
     )
     # waitlist_length counts entries on the event's waiting lists; EventFlow has none yet.
-    return [{**row, "waitlist_length": 0} for row in rows]
+    return [
+        {
+            "id": row["id"],
+            "name": row["name"],
+            "available": row["available"] + row["bucket_stock"],
+            "capacity": row["capacity"],
+            "waitlist_length": 0,
+        }
+        for row in rows
+    ]

@@ -14,6 +14,7 @@ from .models import (
     MAX_CAPACITY,
     MAX_PRICE_CENTS,
     MAX_REFUND_HOURS,
+    MAX_STOCK_BUCKETS,
     Category,
     Event,
     TicketType,
@@ -29,6 +30,9 @@ class OrganizerSummarySerializer(serializers.Serializer):
 
 
 class TicketTypeOutputSerializer(serializers.ModelSerializer):
+    available = serializers.IntegerField(
+        source="on_sale", read_only=True, help_text="Tickets on sale now (in all its stock buckets)."
+    )
     sold_out = serializers.SerializerMethodField()
 
     class Meta:
@@ -47,11 +51,12 @@ class TicketTypeOutputSerializer(serializers.ModelSerializer):
             "sales_end",
             "seated",
             "position",
+            "stock_buckets",
         ]
         read_only_fields = fields
 
     def get_sold_out(self, obj: TicketType) -> bool:
-        return obj.available == 0
+        return obj.on_sale == 0
 
 
 class EventBaseOutputSerializer(serializers.ModelSerializer):
@@ -141,6 +146,7 @@ class EventDetailOutputSerializer(EventBaseOutputSerializer):
             "address",
             "refund_policy",
             "max_tickets_per_buyer",
+            "high_demand",
             "published_at",
             "created_at",
             "updated_at",
@@ -217,6 +223,11 @@ class EventInputSerializer(StrictInputSerializer):
         required=False, allow_null=True, help_text="null: paid orders are not refundable."
     )
     max_tickets_per_buyer = buyer_limit_field("Most tickets of this event (all types)")
+    high_demand = serializers.BooleanField(
+        required=False,
+        help_text="Queued on-sale: `POST /orders` for this event answers 202 with a place in line and a "
+        "status URL to poll (`GET /orders/queue/{id}`) instead of 201; workers place the orders in arrival order.",
+    )
 
     def validate(self, attrs):
         if ("latitude" in attrs) != ("longitude" in attrs) or (
@@ -253,6 +264,16 @@ class TicketTypeInputSerializer(StrictInputSerializer):
     sales_end = DateTimeField(required=False, allow_null=True)
     seated = serializers.BooleanField(required=False)
     position = serializers.IntegerField(min_value=0, max_value=32_767, required=False)
+    stock_buckets = serializers.IntegerField(
+        min_value=1,
+        max_value=MAX_STOCK_BUCKETS,
+        required=False,
+        help_text=(
+            "Rows the stock is split over, so many buyers can buy this type at once (1: one row). Left out "
+            f"on creation: {settings.STOCK_BUCKETS} when capacity is at least {settings.STOCK_BUCKETS_MIN_CAPACITY} "
+            "(STOCK_BUCKETS, STOCK_BUCKETS_MIN_CAPACITY), else 1. Not for seated types."
+        ),
+    )
 
 
 class AvailabilityOutputSerializer(serializers.Serializer):

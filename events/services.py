@@ -18,6 +18,7 @@ from django.utils.translation import ngettext
 from accounts.models import OrganizerProfile
 from eventflow.api.errors import ApplicationError
 
+from . import stock
 from .errors import (
     CapacityBelowSold,
     EventCancelled,
@@ -52,6 +53,7 @@ EVENT_FIELDS = {
     "currency",
     "refundable_until_hours_before",
     "max_tickets_per_buyer",
+    "high_demand",
 }
 TICKET_TYPE_FIELDS = {
     "name",
@@ -64,6 +66,7 @@ TICKET_TYPE_FIELDS = {
     "sales_end",
     "seated",
     "position",
+    "stock_buckets",
 }
 
 
@@ -264,17 +267,33 @@ def ticket_type_create(*, event: Event, **data: Any) -> TicketType:
     data = {k: v for k, v in data.items() if k in TICKET_TYPE_FIELDS}
     data.setdefault("max_per_buyer", settings.DEFAULT_MAX_PER_BUYER)  # an explicit None: no limit
     check_time_window(data.get("sales_start"), data.get("sales_end"), end_field="sales_end")
+    if data.get("stock_buckets") is None:  # left out: split when the capacity is large (STOCK_BUCKETS_MIN_CAPACITY)
+        data["stock_buckets"] = stock.buckets_for(data["capacity"], seated=data.get("seated", False))
+    _check_buckets(data["stock_buckets"], seated=data.get("seated", False))
     ticket_type = TicketType(event=event, available=data["capacity"], **data)
     ticket_type.save()
+    if ticket_type.stock_buckets > 1:
+        ticket_type.available = stock.lay_out(
+            ticket_type.pk, [], on_sale=ticket_type.capacity, buckets=ticket_type.stock_buckets
+        )
+        TicketType.objects.filter(pk=ticket_type.pk).update(available=ticket_type.available)
     return ticket_type
+
+
+def _check_buckets(buckets: int, *, seated: bool) -> None:
+    if seated and buckets > 1:
+        raise ApplicationError(_("A seated ticket type sells by seat: its stock is not split."), field="stock_buckets")
 
 
 @transaction.atomic
 def ticket_type_update(*, ticket_type: TicketType, **data: Any) -> TicketType:
-    """Change a tier. A capacity change moves ``available`` by the same amount, under the row lock
-    purchases take, and can never go below what is sold and held."""
+    """Change a tier. A capacity change moves what is on sale by the same amount, under the locks
+    purchases take (the row, then its stock buckets), and can never go below what is sold and held.
+    Changing ``stock_buckets`` spreads what is on sale over the new number of buckets."""
     event = ticket_type.event
     locked = TicketType.objects.select_for_update(no_key=True).get(pk=ticket_type.pk)
+    buckets = stock.lock_buckets(locked.pk)
+    on_sale = locked.available + sum(available for _pk, available in buckets)
     locked.event = event
     if event.status == Event.Status.CANCELLED:
         raise EventCancelled()
@@ -282,9 +301,10 @@ def ticket_type_update(*, ticket_type: TicketType, **data: Any) -> TicketType:
     check_time_window(
         data.get("sales_start", locked.sales_start), data.get("sales_end", locked.sales_end), end_field="sales_end"
     )
+    _check_buckets(data.get("stock_buckets", locked.stock_buckets), seated=data.get("seated", locked.seated))
     fields = list(data)
     if "capacity" in data:
-        taken = locked.capacity - locked.available
+        taken = locked.capacity - on_sale
         if data["capacity"] < taken:
             raise CapacityBelowSold(
                 ngettext(
@@ -295,7 +315,11 @@ def ticket_type_update(*, ticket_type: TicketType, **data: Any) -> TicketType:
                 % {"taken": taken},
                 extra={"sold_and_held": taken},
             )
-        locked.available = data["capacity"] - taken
+        on_sale = data["capacity"] - taken
+    if "capacity" in data or "stock_buckets" in data:
+        locked.available = stock.lay_out(
+            locked.pk, buckets, on_sale=on_sale, buckets=data.get("stock_buckets", locked.stock_buckets)
+        )
         fields.append("available")
     for field, value in data.items():
         setattr(locked, field, value)
@@ -308,7 +332,8 @@ def ticket_type_update(*, ticket_type: TicketType, **data: Any) -> TicketType:
 def ticket_type_delete(*, ticket_type: TicketType) -> None:
     event = _lock_event(ticket_type.event)
     locked = TicketType.objects.select_for_update().get(pk=ticket_type.pk)
-    if locked.available != locked.capacity:
+    in_buckets = sum(available for _pk, available in stock.lock_buckets(locked.pk))
+    if locked.available + in_buckets != locked.capacity:
         raise TicketTypeHasOrders()
     if (
         event.status == Event.Status.PUBLISHED

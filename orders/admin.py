@@ -31,9 +31,10 @@ from eventflow.api.errors import ApplicationError
 from eventflow.regional import format_money
 from events.selectors import is_platform_admin, organizer_profile_id
 
-from .models import InventoryEntry, Order, OrderItem, Payment, Payout, Refund, Ticket, WebhookEvent
+from .models import InventoryEntry, Order, OrderItem, Payment, Payout, PurchaseRequest, Refund, Ticket, WebhookEvent
 from .payments import services as payment_services
 from .payments import test as test_gateway
+from .queue import position_of
 from .selectors import payouts
 from .services import order_cancel
 
@@ -490,6 +491,45 @@ class TicketAdmin(SafeLookupsMixin, ScopedToOrganizerMixin, ReadOnlyAdminMixin, 
     @admin.display(description=_("holder"), ordering="holder__email")
     def holder_email(self, obj: Ticket) -> str:
         return obj.holder.email
+
+
+# --- The queued on-sale -------------------------------------------------------------------------
+
+
+@admin.register(PurchaseRequest)
+class PurchaseRequestAdmin(SafeLookupsMixin, ScopedToOrganizerMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    """The line of a high-demand event and its outcomes, read-only: the workers answer every request
+    (``orders.queue``); an organizer watches their own events' lines."""
+
+    list_display = ["seq", "event", "buyer_email", "status", "lines", "error_code", "created_at", "processed_at"]
+    list_filter = ["status", ("event", admin.RelatedOnlyFieldListFilter), "error_code"]
+    search_fields = ["=id", "buyer__email", "event__title"]
+    list_select_related = ["buyer", "event"]
+    ordering = ["event", "seq"]
+    fields = [
+        "id",
+        "event",
+        "seq",
+        "position",
+        "buyer",
+        "lines",
+        "status",
+        "order",
+        "error_code",
+        "error_detail",
+        "error_extra",
+        "created_at",
+        "processed_at",
+    ]
+    readonly_fields = fields
+
+    @admin.display(description=_("buyer"), ordering="buyer__email")
+    def buyer_email(self, obj: PurchaseRequest) -> str:
+        return obj.buyer.email
+
+    @admin.display(description=_("requests ahead"))
+    def position(self, obj: PurchaseRequest) -> int | None:
+        return position_of(obj)
 
 
 # --- The ledger, for platform admins ------------------------------------------------------

@@ -24,9 +24,10 @@ from events.serializers import SUMMARY_FIELDS, EventBaseOutputSerializer
 from . import documents, selectors, services
 from .exports import attendees_csv_response
 from .idempotency import HEADER as IDEMPOTENCY_HEADER
-from .idempotency import idempotent
+from .idempotency import idempotent, idempotent_in_transaction
 from .models import Order
 from .payments import services as payment_services
+from .queue_apis import ACCEPTED_RESPONSE, Enqueue
 from .serializers import (
     AttendeeOutputSerializer,
     OrderCreateInputSerializer,
@@ -37,6 +38,8 @@ from .serializers import (
     StaffOrderOutputSerializer,
     StaffStatsOutputSerializer,
     TicketOutputSerializer,
+    order_create_input,
+    order_representation,
 )
 
 ORDER_404 = {404: ["not_found"]}
@@ -110,39 +113,45 @@ class OrderViewSet(viewsets.GenericViewSet):
         ],
         responses={
             201: OrderOutputSerializer,
+            202: ACCEPTED_RESPONSE,
             **problems(
                 {
                     400: ["invalid"],
-                    409: ["sold_out", "sales_closed", "limit_exceeded", "idempotency_in_progress"],
+                    409: ["sold_out", "sales_closed", "limit_exceeded", "already_queued", "idempotency_in_progress"],
                     422: ["idempotency_key_reused"],
                     503: ["busy"],
                 }
             ),
         },
         description="Reserve tickets: status `reserved` with a hold until `expires_at`, or `paid` at once when "
-        "the total is 0. On any error nothing is held. Fields other than `event` and `items` are refused.",
+        "the total is 0. On any error nothing is held. Fields other than `event` and `items` are refused. "
+        "For a high-demand event the checks that need no lock are made, then the purchase waits in line: 202, "
+        "and `GET /orders/queue/{id}` gives the outcome (the same order or error as here).",
     )
     def create(self, request: Request) -> Response:
         def place(remember) -> Response:
-            data = OrderCreateInputSerializer(data=request.data)
-            data.is_valid(raise_exception=True)
-            lines = [services.Line(item["ticket_type"], item["quantity"]) for item in data.validated_data["items"]]
+            data = order_create_input(request.data)
+            lines = [services.Line(item["ticket_type"], item["quantity"]) for item in data["items"]]
             body = {}
 
             def in_transaction(order: Order) -> None:
-                # Stored with the order, in its transaction, before the stock lock is taken.
-                body.update(OrderOutputSerializer(order).data)
+                # Stored with the order, in its transaction, before the stock lock is taken: the key's claim.
+                body.update(order_representation(order))
                 remember(status.HTTP_201_CREATED, body)
 
+            enqueue = Enqueue(request, lines, remember)  # a high-demand event: 202, the purchase waits in line
             order = services.order_place(
                 buyer=request.user,
-                event_id=data.validated_data["event"],
+                event_id=data["event"],
                 lines=lines,
                 in_transaction=in_transaction if remember else None,
+                queue=enqueue,
             )
-            return Response(body or OrderOutputSerializer(order).data, status=status.HTTP_201_CREATED)
+            if order is None:
+                return enqueue.response
+            return Response(body or order_representation(order), status=status.HTTP_201_CREATED)
 
-        return idempotent(request, scope="orders.create", handler=place)
+        return idempotent_in_transaction(request, scope="orders.create", handler=place)
 
     @extend_schema(operation_id="orders_retrieve", responses={200: OrderOutputSerializer, **problems(ORDER_404)})
     def retrieve(self, request: Request, pk: str) -> Response:

@@ -87,3 +87,10 @@ class OrderNotPaid(Conflict):
 class TicketVoid(Conflict):
     default_code = "ticket_void"
     default_detail = _("This ticket is void: it was refunded, cancelled or transferred.")
+
+
+class AlreadyQueued(Conflict):
+    """A buyer has one queued purchase per event; a different second one waits for the first's outcome."""
+
+    default_code = "already_queued"
+    default_detail = _("You already have a purchase waiting in line for this event; wait for its outcome.")

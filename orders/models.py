@@ -309,3 +309,73 @@ class Payout(Order):
         proxy = True
         verbose_name = _("payout")
         verbose_name_plural = _("payouts")
+
+
+class PurchaseQueue(models.Model):
+    """The line of a high-demand event: hands out places in it (``orders.queue``).
+
+    One row per event that ever queued a purchase. ``last_seq`` is the place
+    given to the latest request; it is incremented by one statement in its own
+    short transaction, never inside a purchase, so this row is locked only for
+    that statement.
+    """
+
+    event = models.OneToOneField(Event, on_delete=models.CASCADE, primary_key=True, related_name="+")
+    last_seq = models.PositiveBigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"Queue of event {self.event_id} ({self.last_seq} places given)"
+
+
+class PurchaseRequest(models.Model):
+    """A purchase of a high-demand event waiting its turn, and then its outcome.
+
+    ``queued`` → ``placed`` (``order`` set: the same order a direct purchase
+    makes) | ``refused`` (``error_code``, the problem code a direct purchase
+    would have answered, e.g. ``sold_out``) | ``expired`` (it waited longer
+    than ``ORDER_QUEUE_MAX_WAIT_MINUTES``). Requests of an event are served in
+    ``seq`` order; a buyer has at most one queued request per event.
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("Queued")
+        PLACED = "placed", _("Placed")
+        REFUSED = "refused", _("Refused")
+        EXPIRED = "expired", _("Expired")
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    buyer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="purchase_requests")
+    event = models.ForeignKey(Event, on_delete=models.PROTECT, related_name="purchase_requests")
+    seq = models.PositiveBigIntegerField(_("place in line"), help_text=_("Requests of an event are served in order."))
+    lines = models.JSONField(help_text=_('What to buy: [{"ticket_type": id, "quantity": n}, ...]'))
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.QUEUED)
+    order = models.OneToOneField(
+        Order, on_delete=models.PROTECT, null=True, blank=True, related_name="purchase_request"
+    )
+    error_code = models.CharField(_("error code"), max_length=64, blank=True, default="")
+    error_detail = models.TextField(_("error detail"), blank=True, default="")
+    error_extra = models.JSONField(null=True, blank=True, encoder=DjangoJSONEncoder)
+    created_at = models.DateTimeField()
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["event", "seq"]
+        constraints = [
+            # One live request per buyer and event: a second click cannot queue the buyer twice.
+            models.UniqueConstraint(
+                fields=["buyer", "event"], condition=Q(status="queued"), name="purchase_request_one_queued_per_buyer"
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="placed") | Q(order__isnull=False), name="purchase_request_placed_has_order"
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="refused") | ~Q(error_code=""), name="purchase_request_refused_has_code"
+            ),
+        ]
+        indexes = [
+            # The line itself: the workers' FIFO scan and the head a position is counted from.
+            models.Index(fields=["event", "seq"], condition=Q(status="queued"), name="purchase_request_queue"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Purchase request {self.pk} ({self.status})"

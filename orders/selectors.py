@@ -12,7 +12,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.models import User
-from events.models import Event, TicketType
+from events.models import Event, StockBucket, TicketType
 
 from .errors import OrderNotPaid, TicketVoid
 from .models import InventoryEntry, Order, OrderItem, Payment, Refund, Ticket
@@ -128,7 +128,7 @@ def with_sold_and_held(ticket_types: QuerySet[TicketType]) -> QuerySet[TicketTyp
 def event_sales(*, event: Event) -> dict:
     """Totals per ticket type and per day: sold and held tickets, gross, fees, net."""
     paid = Q(order__status=Order.Status.PAID)
-    per_type = with_sold_and_held(TicketType.objects.filter(event=event).order_by("position", "pk"))
+    per_type = with_sold_and_held(TicketType.objects.filter(event=event).with_on_sale().order_by("position", "pk"))
     gross_per_type = dict(
         OrderItem.objects.filter(paid, order__event=event)
         .values_list("ticket_type_id")
@@ -156,7 +156,7 @@ def event_sales(*, event: Event) -> dict:
                 "id": tt.pk,
                 "name": tt.name,
                 "capacity": tt.capacity,
-                "available": tt.available,
+                "available": tt.on_sale,
                 "held": tt.held,
                 "sold": tt.sold,
                 "gross_cents": gross_per_type.get(tt.pk, 0),
@@ -270,8 +270,10 @@ def inventory_report(*, event_id: int | None = None) -> list[dict]:
     """Per ticket type, the stock as three independent records tell it, and any drift between them.
 
     ``capacity = available + held + sold`` must hold with held and sold taken
-    from the ledger, and the ledger must agree with the orders (reserved items
-    are held, paid items are sold) and with the valid tickets issued.
+    from the ledger (``available`` being the pool plus the stock buckets), the
+    ledger must agree with the orders (reserved items are held, paid items are
+    sold) and with the valid tickets issued, and a type must have exactly its
+    ``stock_buckets`` bucket rows (none when it is 1).
     """
     types = TicketType.objects.order_by("pk")
     if event_id is not None:
@@ -294,8 +296,18 @@ def inventory_report(*, event_id: int | None = None) -> list[dict]:
         Ticket.objects.filter(**scope, status=Ticket.Status.VALID).values_list("ticket_type_id").annotate(n=Count("pk"))
     )
 
+    buckets = {
+        ticket_type_id: (count, total)
+        for ticket_type_id, count, total in StockBucket.objects.filter(**scope)
+        .order_by()
+        .values_list("ticket_type_id")
+        .annotate(n=Count("pk"), total=Sum("available"))
+    }
+
     report = []
-    for tt in types.values("pk", "event_id", "name", "capacity", "available"):
+    for tt in types.values("pk", "event_id", "name", "capacity", "available", "stock_buckets"):
+        bucket_rows, in_buckets = buckets.get(tt["pk"], (0, 0))
+        pool, tt["available"] = tt["available"], tt["available"] + in_buckets
         moves = ledger.get(tt["pk"], {})
         kinds = InventoryEntry.Kind
         held = moves.get(kinds.HOLD, 0) - moves.get(kinds.RELEASE, 0) - moves.get(kinds.SELL, 0)
@@ -307,6 +319,8 @@ def inventory_report(*, event_id: int | None = None) -> list[dict]:
             problems.append(
                 f"capacity {tt['capacity']} != available {tt['available']} + held {held} + sold {sold} (ledger)"
             )
+        if bucket_rows != (tt["stock_buckets"] if tt["stock_buckets"] > 1 else 0):
+            problems.append(f"{bucket_rows} stock buckets for stock_buckets = {tt['stock_buckets']}")
         if held != held_in_orders:
             problems.append(f"ledger holds {held} but reserved orders hold {held_in_orders}")
         if sold != sold_in_orders:
@@ -320,6 +334,8 @@ def inventory_report(*, event_id: int | None = None) -> list[dict]:
                 "name": tt["name"],
                 "capacity": tt["capacity"],
                 "available": tt["available"],
+                "in_buckets": in_buckets,
+                "pool": pool,
                 "held": held,
                 "sold": sold,
                 "problems": problems,

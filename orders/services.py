@@ -5,12 +5,16 @@ locked before ticket-type rows; ticket-type rows are always locked in ascending 
 ``FOR NO KEY UPDATE`` so the foreign-key checks of concurrent inserts (which take
 ``KEY SHARE``) never wait on them. A purchase writes its order, items, tickets
 and ledger entries first and takes the stock lock last, so the hot row is held
-only for the lock, one UPDATE and the commit.
+only for the lock, one UPDATE and the commit. A ticket type split over stock
+buckets is taken through events/stock.py instead: one bucket claimed with
+``SKIP LOCKED``, its row and every bucket locked only when no bucket suffices;
+releases still give stock back to the ticket-type row (the pool).
 """
 
 from __future__ import annotations
 
 import logging
+import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -27,7 +31,9 @@ from django.utils.translation import ngettext
 from accounts.models import User
 from eventflow.api.errors import ApplicationError
 from events import cache as catalogue_cache
+from events import stock
 from events.models import Event, TicketType
+from events.stock import ShortOfStock as _ShortOfStock
 
 from . import sql
 from .confirmation import order_confirmation_queue
@@ -53,12 +59,6 @@ class Line:
     quantity: int
 
 
-class _ShortOfStock(Exception):
-    def __init__(self, ticket_type_ids: list[int], available: dict[int, int]) -> None:
-        self.ticket_type_ids = ticket_type_ids
-        self.available = available
-
-
 def _is_busy(exc: DatabaseError) -> bool:
     cause = exc.__cause__
     if getattr(cause, "sqlstate", None) in _BUSY_SQLSTATES:
@@ -67,11 +67,13 @@ def _is_busy(exc: DatabaseError) -> bool:
 
 
 @contextmanager
-def stock_transaction() -> Iterator[None]:
-    """One transaction that gives up on a stuck lock after ORDER_LOCK_TIMEOUT_MS with 503 busy."""
+def stock_transaction(*, set_lock_timeout: bool = True) -> Iterator[None]:
+    """One transaction that gives up on a stuck lock after ORDER_LOCK_TIMEOUT_MS with 503 busy.
+
+    ``set_lock_timeout=False``: the caller's first statement sets it (``sql.place_order``)."""
     try:
         with transaction.atomic():
-            if connection.vendor == "postgresql":
+            if set_lock_timeout and connection.vendor == "postgresql":
                 with connection.cursor() as cursor:
                     cursor.execute("SET LOCAL lock_timeout = %s", [f"{int(settings.ORDER_LOCK_TIMEOUT_MS)}ms"])
             yield
@@ -100,8 +102,11 @@ def _move_stock(deltas: dict[int, int]) -> None:
 
 
 def _after_stock_moved(event_id: int, before: dict[int, int], deltas: dict[int, int]) -> None:
-    """Tell the catalogue cache: live numbers changed, and whether a ticket type sold out or came back."""
-    catalogue_cache.stock_changed(event_id)
+    """Tell the catalogue cache when a ticket type sold out or came back.
+
+    Other moves leave the availability snapshot alone: it lives AVAILABILITY_CACHE_SECONDS (1 s),
+    the staleness the contract allows, and dropping it after every purchase was a Redis round
+    trip per purchase, and a rebuild per purchase for every reader during a flash sale."""
     if any((before[pk] == 0) != (before[pk] + delta == 0) for pk, delta in deltas.items()):
         catalogue_cache.catalogue_changed(event_id)
 
@@ -118,15 +123,15 @@ def _validate(event_id: int, lines: Sequence[Line], now: datetime) -> tuple[Even
     ids = [line.ticket_type_id for line in lines]
     if len(set(ids)) != len(ids):
         raise ApplicationError(_("List each ticket type once."), field="items")
-    types = (
-        TicketType.objects.select_related("event")
-        .only(
-            *("id", "event_id", "name", "price_cents", "available", "max_per_order", "max_per_buyer"),
-            *("sales_start", "sales_end", "seated", "event__id", "event__status", "event__deleted_at"),
-            *("event__title", "event__starts_at", "event__ends_at", "event__currency", "event__max_tickets_per_buyer"),
+    if connection.vendor == "postgresql":
+        types = sql.ticket_types_with_event(ids)
+    else:
+        types = (
+            TicketType.objects.select_related("event")
+            .only(*sql.TICKET_TYPE_FIELDS, *(f"event__{name}" for name in sql.EVENT_FIELDS))
+            .with_on_sale()
+            .in_bulk(ids)
         )
-        .in_bulk(ids)
-    )
     event = next((tt.event for tt in types.values() if tt.event_id == event_id), None)
     if event is None or not event.is_public:
         event = Event.objects.public().filter(pk=event_id).only("id").first()
@@ -219,36 +224,43 @@ def _place(
     total = sum(types[line.ticket_type_id].price_cents * line.quantity for line in lines)
     free = total == 0
     lines = sorted(lines, key=lambda line: line.ticket_type_id)
-    with stock_transaction():
+    order = Order(
+        id=uuid.uuid4(),
+        buyer_id=buyer.pk,
+        event=event,
+        status=Order.Status.PAID if free else Order.Status.RESERVED,
+        total_cents=total,
+        currency=event.currency,
+        expires_at=None if free else now + timedelta(minutes=settings.ORDER_HOLD_MINUTES),
+        paid_at=now if free else None,
+    )
+    quantities = [(line.ticket_type_id, line.quantity) for line in lines]
+    raw = connection.vendor == "postgresql"  # hand-written SQL there (orders/sql.py); the ORM on SQLite
+    with stock_transaction(set_lock_timeout=not raw):
         # Write everything first; the stock lock comes last and a shortage rolls it all back.
-        order = Order.objects.create(
-            buyer=buyer,
-            event=event,
-            status=Order.Status.PAID if free else Order.Status.RESERVED,
-            total_cents=total,
-            currency=event.currency,
-            expires_at=None if free else now + timedelta(minutes=settings.ORDER_HOLD_MINUTES),
-            paid_at=now if free else None,
-        )
-        items = OrderItem.objects.bulk_create(
-            OrderItem(
+        if raw:
+            sql.place_order(
                 order=order,
-                ticket_type_id=line.ticket_type_id,
-                quantity=line.quantity,
-                unit_price_cents=types[line.ticket_type_id].price_cents,
+                lines=[(pk, quantity, types[pk].price_cents) for pk, quantity in quantities],
+                lock_timeout_ms=settings.ORDER_LOCK_TIMEOUT_MS,
+                now=now,
             )
-            for line in lines
-        )
+            hold = []  # written by the same statement
+        else:
+            order.save(force_insert=True)
+            hold = _ledger(order, InventoryEntry.Kind.HOLD, quantities)
         # Hand back the order as a reader would load it, without reading it back.
-        for item in items:
-            item.ticket_type = types[item.ticket_type_id]
+        items = [
+            OrderItem(order=order, ticket_type=types[pk], quantity=quantity, unit_price_cents=types[pk].price_cents)
+            for pk, quantity in quantities
+        ]
+        if not raw:
+            OrderItem.objects.bulk_create(items)
         order._prefetched_objects_cache = {"items": items}
-        quantities = [(line.ticket_type_id, line.quantity) for line in lines]
-        hold = _ledger(order, InventoryEntry.Kind.HOLD, quantities)
-        if free:  # held and sold at once, in the one INSERT
+        if free:  # held and sold at once
             sell(order, quantities, also=hold)
             order_confirmation_queue(order=order)  # on commit: nothing for a purchase that rolls back
-        else:
+        elif hold:
             InventoryEntry.objects.bulk_create(hold)
         if _has_buyer_limits(event, lines, types):
             # The buyer's row lock serialises their purchases, so two orders racing for the last
@@ -259,14 +271,34 @@ def _place(
         if in_transaction is not None:
             in_transaction(order)
 
-        available = _lock_ticket_types([line.ticket_type_id for line in lines])
-        short = [line.ticket_type_id for line in lines if available.get(line.ticket_type_id, 0) < line.quantity]
-        if short:
-            raise _ShortOfStock(short, available)
-        deltas = {line.ticket_type_id: -line.quantity for line in lines}
-        _move_stock(deltas)
+        available = _take_stock(quantities, types)
+        deltas = {pk: -quantity for pk, quantity in quantities}
         _after_stock_moved(event.pk, available, deltas)
     return order
+
+
+def _take_stock(quantities: Sequence[tuple[int, int]], types: dict[int, TicketType]) -> dict[int, int]:
+    """Take the stock of an order's lines (sorted by ticket type), or raise ``_ShortOfStock``.
+
+    Returns what each ticket type had available before. One line on PostgreSQL is one
+    conditional UPDATE; several lines lock their rows in ascending primary-key order first.
+    An order with a ticket type split over stock buckets goes through events/stock.py.
+    """
+    buckets = {pk: types[pk].stock_buckets for pk, _quantity in quantities if types[pk].stock_buckets > 1}
+    if buckets:  # claimed with SKIP LOCKED; the row and every bucket only when no bucket suffices
+        return stock.take(quantities, buckets=buckets)
+    if len(quantities) == 1 and connection.vendor == "postgresql":
+        ((pk, quantity),) = quantities
+        taken, available = sql.take_one(ticket_type_id=pk, quantity=quantity)
+        if not taken:
+            raise _ShortOfStock([pk], {pk: available})
+        return {pk: available}
+    available = _lock_ticket_types([pk for pk, _quantity in quantities])
+    short = [pk for pk, quantity in quantities if available.get(pk, 0) < quantity]
+    if short:
+        raise _ShortOfStock(short, available)
+    _move_stock({pk: -quantity for pk, quantity in quantities})
+    return available
 
 
 def _ledger(order: Order, kind: str, quantities: Sequence[tuple[int, int]]) -> list[InventoryEntry]:
@@ -290,12 +322,12 @@ def sell(order: Order, quantities: Sequence[tuple[int, int]], *, also: Sequence[
 def retake(order: Order, quantities: Sequence[tuple[int, int]]) -> bool:
     """A payment landed after the order's hold was released: take its stock again and sell it, if
     there is enough left (False, and nothing changed, when there is not). Caller holds the order lock."""
-    ids = [ticket_type_id for ticket_type_id, _quantity in quantities]
-    available = _lock_ticket_types(sorted(ids))
-    if any(available.get(ticket_type_id, 0) < quantity for ticket_type_id, quantity in quantities):
+    try:
+        with transaction.atomic():  # a savepoint: a later line short of stock gives back what earlier ones took
+            available = stock.take(sorted(quantities), buckets={})  # under the locks: pool and buckets
+    except _ShortOfStock:
         return False
     deltas = {ticket_type_id: -quantity for ticket_type_id, quantity in quantities}
-    _move_stock(deltas)
     sell(order, quantities, also=_ledger(order, InventoryEntry.Kind.HOLD, quantities))
     _after_stock_moved(order.event_id, available, deltas)
     return True
@@ -312,6 +344,32 @@ def give_back_sold(order: Order, quantities: Sequence[tuple[int, int]]) -> None:
 
 def _due_holds_exist(event_id: int, now: datetime) -> bool:
     return Order.objects.filter(event_id=event_id, status=Order.Status.RESERVED, expires_at__lte=now).exists()
+
+
+def _buckets_appeared(types: dict[int, TicketType], short: _ShortOfStock) -> bool:
+    """A ticket type read as unbucketed was split over buckets since (its organizer changed it), so
+    its pool was short while its buckets may not be: note it in ``types`` for a second attempt."""
+    unbucketed = [pk for pk in short.ticket_type_ids if types[pk].stock_buckets <= 1]
+    appeared = stock.bucketed_now(unbucketed) if unbucketed else {}
+    for pk, buckets in appeared.items():
+        types[pk].stock_buckets = buckets
+    return bool(appeared)
+
+
+def _stock_may_be_back(event_id: int, wanted: dict[int, int], now: datetime) -> bool:
+    """After a shortage our own sweep found nothing to expire: is it worth one more try?
+
+    Yes if due holds remain (another purchase's sweep holds them, and ``SKIP LOCKED``
+    passed them by: wait for it to commit), or if the stock read now would do (a release
+    committed since the stock was taken). So nobody is told "sold out" while tickets are
+    on their way back."""
+    if _due_holds_exist(event_id, now):
+        with transaction.atomic():
+            due = Order.objects.filter(event_id=event_id, status=Order.Status.RESERVED, expires_at__lte=now)
+            list(due.select_for_update().values_list("pk", flat=True)[:100])
+        return True
+    available = stock.on_sale(wanted)  # the pool plus any stock buckets
+    return all(available.get(pk, 0) >= quantity for pk, quantity in wanted.items())
 
 
 def _sold_out(types: dict[int, TicketType], short: _ShortOfStock) -> SoldOut:
@@ -336,7 +394,8 @@ def order_place(
     event_id: int,
     lines: Sequence[Line],
     in_transaction: Callable[[Order], None] | None = None,
-) -> Order:
+    queue: Callable[[Event, dict[int, TicketType], datetime], None] | None = None,
+) -> Order | None:
     """Reserve tickets (or, when they are free, sell them at once) without ever overselling.
 
     All or nothing: on any failure nothing is held. When stock is short, the
@@ -348,24 +407,37 @@ def order_place(
     is written and before stock is locked: what it writes (an idempotency
     record's response) commits or rolls back with the order, and costs the hot
     row nothing.
+
+    ``queue(event, types, now)``: for an event marked ``high_demand``, the
+    validated purchase is handed to it instead (``orders.queue`` puts it in
+    line) and None is returned; the flag comes with the validating read, so a
+    normal purchase pays nothing for it. The queue's workers call this without
+    ``queue``.
     """
     now = timezone.now()
     event, types = _validate(event_id, lines, now)
+    if queue is not None and event.high_demand:
+        queue(event, types, now)
+        return None
     wanted = {line.ticket_type_id: line.quantity for line in lines}
-    if any(types[pk].available < quantity for pk, quantity in wanted.items()):
+    if any(types[pk].on_sale < quantity for pk, quantity in wanted.items()):  # the pool + any stock buckets
         if _due_holds_exist(event.pk, now):
             expire_due_holds(event_id=event.pk, now=now)  # then buy under the lock, whoever released them
         else:
             # Read stock again *after* seeing no due hold: a release that was under way when
             # validation read it has committed by now, so a sold-out answer here is never stale.
-            available = dict(TicketType.objects.filter(pk__in=wanted).values_list("pk", "available"))
+            available = stock.on_sale(wanted)
             short = [pk for pk, quantity in wanted.items() if available[pk] < quantity]
             if short:
                 raise _sold_out(types, _ShortOfStock(short, available))
     try:
         return _place(buyer, event, lines, types, now, in_transaction)
     except _ShortOfStock as short:  # others bought in between
-        if not expire_due_holds(event_id=event.pk, now=now):
+        if (
+            not expire_due_holds(event_id=event.pk, now=now)
+            and not _buckets_appeared(types, short)
+            and not _stock_may_be_back(event.pk, wanted, now)
+        ):
             raise _sold_out(types, short) from None
     try:
         return _place(buyer, event, lines, types, now, in_transaction)

@@ -6,7 +6,8 @@ has no beat, so a reservation would stay ``reserved`` past ``expires_at`` until
 the next purchase that found too little stock. With ``EXPIRY_SWEEP_IN_PROCESS``
 (on by default exactly when there is no broker), the first request a server
 process handles starts one daemon thread that runs the same service on the same
-schedule. Management commands never start it.
+schedule, and the queued on-sale's sweep (``orders.queue.sweep``: a line whose
+drain did not run is drained, stale requests expire). Management commands never start it.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import threading
 from django.conf import settings
 from django.db import close_old_connections
 
-from . import services
+from . import queue, services
 
 logger = logging.getLogger(__name__)
 
@@ -28,7 +29,9 @@ _lock = threading.Lock()
 def sweep_once() -> int:
     """One sweep, as beat's task does it; never raises (the loop must outlive a bad moment)."""
     try:
-        return services.expire_due_holds()
+        expired = services.expire_due_holds()
+        queue.sweep()  # the queued on-sale's safety net, which beat runs elsewhere
+        return expired
     except Exception:
         logger.exception("In-process expiry sweep failed; retrying on the next tick")
         return 0

@@ -11,6 +11,7 @@ from django.db import OperationalError
 from kombu.exceptions import KombuError
 
 from . import confirmation, services
+from . import queue as purchase_queue
 from .errors import Busy
 from .payments import services as payment_services
 from .payments.base import ProviderError
@@ -22,6 +23,20 @@ logger = logging.getLogger(__name__)
 def expire_reservations() -> int:
     """Beat runs this every 30 s; purchases also expire due holds inline when stock is short."""
     return services.expire_due_holds()
+
+
+@shared_task(name="orders.tasks.drain_purchase_queue", bind=True, acks_late=True)
+def drain_purchase_queue(self, event_id: int, slot: int = 0) -> int:
+    """Place a high-demand event's queued purchases in order (``orders.queue``). Kicked on enqueue
+    and by the sweep; safe to run twice or side by side: requests are taken with ``SKIP LOCKED``
+    and a killed run's batch rolls back whole, so ``acks_late`` redelivery places nothing twice."""
+    return purchase_queue.drain_in_slot(event_id=event_id, slot=slot, eager=bool(self.request.is_eager))
+
+
+@shared_task(name="orders.tasks.sweep_purchase_queues", acks_late=True)
+def sweep_purchase_queues() -> int:
+    """Beat's safety net for the queued on-sale: every line has a drainer; stale requests expire."""
+    return purchase_queue.sweep()
 
 
 @shared_task(name="orders.tasks.purge_idempotency_records")

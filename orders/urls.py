@@ -3,7 +3,7 @@ from rest_framework.routers import SimpleRouter
 
 from eventflow.converters import UUIDConverter
 
-from . import apis
+from . import apis, queue_apis
 from .payments import apis as payment_apis
 
 register_converter(UUIDConverter, "anyuuid")
@@ -11,6 +11,7 @@ router = SimpleRouter(trailing_slash=False, use_regex_path=False)
 router.register("orders", apis.OrderViewSet, basename="order")
 
 urlpatterns = [
+    path("orders/queue/<anyuuid:request_id>", queue_apis.PurchaseRequestApi.as_view(), name="purchase-request-detail"),
     *router.urls,
     # At most 18 digits: more ids than will ever be issued, and never a number the bigint key refuses.
     re_path(r"^tickets/(?P<ticket_id>[0-9]{1,18})/qr\.svg$", apis.TicketQrApi.as_view(), name="ticket-qr"),

@@ -67,6 +67,7 @@ OPERATIONS: dict[str, tuple[str, str | None]] = {
     "orders_list": ("Your orders", None),
     "orders_create": ("Reserve tickets", None),
     "orders_retrieve": ("An order", "One of the caller's orders; anyone else's is a 404."),
+    "orders_queue_retrieve": ("A queued purchase's outcome", None),
     "orders_cancel": ("Cancel an order (a paid one is refunded)", None),
     "orders_pay": ("Pay for a reservation", None),
     "payments_webhook": ("A payment gateway's webhook", None),

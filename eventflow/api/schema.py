@@ -81,11 +81,12 @@ class AutoSchema(BaseAutoSchema):
         needs_auth = any(not issubclass(p, permissions.AllowAny) for p in getattr(view, "permission_classes", []))
         if needs_auth and getattr(view, "authentication_classes", None):
             # token_expired: refresh and retry; the others: sign in again (a malformed
-            # Authorization header, or an account deleted or deactivated since).
+            # Authorization header, or an account deleted, deactivated or re-passworded since).
             defaults[401] = [
                 "not_authenticated",
                 "token_not_valid",
                 "token_expired",
+                "token_revoked",
                 "bad_authorization_header",
                 "user_not_found",
                 "user_inactive",

@@ -52,3 +52,50 @@ def test_a_placeholder_jwt_key_is_refused(tmp_path):
 def test_real_or_generated_secrets_start(tmp_path, env):
     result = start(tmp_path, **env)
     assert result.returncode == 0, result.stderr
+
+
+def _database_settings(tmp_path, **env) -> dict:
+    """DATABASES as a deployment with ``env`` would read them (no connection is made)."""
+    code = (
+        "import json, django; django.setup(); from django.conf import settings; print(json.dumps(settings.DATABASES))"
+    )
+    base = {"PATH": os.environ["PATH"], "DATA_DIR": str(tmp_path), "DJANGO_SETTINGS_MODULE": "eventflow.settings"}
+    result = subprocess.run(  # noqa: S603  (our own interpreter and code)
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env={**base, "SECRET_KEY": "k" * 60, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    import json
+
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_behind_pgbouncer_no_session_state_outlives_a_transaction(tmp_path):
+    url = "postgres://eventflow:secret@pgbouncer:5432/eventflow"
+    replica = "postgres://eventflow:secret@replica:5432/eventflow"
+    databases = _database_settings(
+        tmp_path, DATABASE_URL=url, DATABASE_POOLER="pgbouncer", DATABASE_REPLICA_URL=replica
+    )
+    for alias in ("default", "replica"):
+        assert databases[alias]["DISABLE_SERVER_SIDE_CURSORS"] is True  # .iterator() would hold a WITH HOLD cursor
+        assert databases[alias]["OPTIONS"]["prepare_threshold"] is None  # psycopg would prepare statements
+    assert databases["replica"]["HOST"] == "replica"
+    assert databases["replica"]["TEST"]["MIRROR"] == "default"
+
+
+def test_straight_to_postgresql_keeps_server_side_cursors_and_has_no_replica(tmp_path):
+    databases = _database_settings(tmp_path, DATABASE_URL="postgres://eventflow:secret@db:5432/eventflow")
+    assert set(databases) == {"default"}
+    assert databases["default"].get("DISABLE_SERVER_SIDE_CURSORS", False) is False
+    assert "prepare_threshold" not in databases["default"]["OPTIONS"]
+
+
+def test_an_unknown_pooler_is_refused(tmp_path):
+    result = start(tmp_path, SECRET_KEY="k" * 60, DATABASE_POOLER="pgpool")
+    assert result.returncode != 0
+    assert "DATABASE_POOLER" in result.stderr

@@ -15,7 +15,8 @@ from events.models import Event, TicketType
 
 from .factories import EventFactory, TicketTypeFactory
 
-pytestmark = pytest.mark.django_db(transaction=True)
+# transactional, so the read replica (a mirror of the test database) may answer catalogue reads
+pytestmark = pytest.mark.django_db(transaction=True, databases="__all__")
 
 EVENTS = "/api/v1/events"
 

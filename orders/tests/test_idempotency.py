@@ -119,3 +119,35 @@ def test_without_a_key_every_post_is_a_new_order(client, event, tier):
     assert client.post(ORDERS, body).status_code == 201
     assert Order.objects.count() == 2
     assert IdempotencyRecord.objects.count() == 0
+
+
+def test_a_retry_after_the_stock_is_gone_replays_the_order_it_made(client, event, tier):
+    """The key is claimed inside the order's transaction, so a retry runs up to the claim and
+    replays: it neither buys again nor reports the sold-out state it now finds."""
+    body = order_body(event, (tier, 2))
+    first = post(client, body, "k-9")
+    assert first.status_code == 201
+    TicketType.objects.filter(pk=tier.pk).update(available=0)
+    again = post(client, body, "k-9")
+    assert again.status_code == 201
+    assert again.json() == first.json()
+    assert again["Idempotent-Replayed"] == "true"
+    assert Order.objects.count() == 1
+    assert IdempotencyRecord.objects.get(key="k-9").state == IdempotencyRecord.State.COMPLETED
+
+
+def test_a_purchase_that_rolls_back_leaves_no_claim(client, event, tier, monkeypatch):
+    """The stored response commits with the order or not at all: a failure after the claim (here
+    the stock statement) leaves the key free for the retry."""
+    from orders import sql
+
+    def broken(**kwargs):
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setattr(sql, "take_one", broken)
+    body = order_body(event, (tier, 1))
+    assert post(client, body, "k-10").status_code == 500
+    assert IdempotencyRecord.objects.filter(key="k-10").count() == 0
+    assert Order.objects.count() == 0
+    monkeypatch.undo()
+    assert post(client, body, "k-10").status_code == 201

@@ -573,7 +573,7 @@ class Command(BaseCommand):
                     event.title,
                     str(len(tiers)),
                     price_range,
-                    f"{sum(t.available for t in tiers)}/{sum(t.capacity for t in tiers)}",
+                    f"{sum(t.on_sale for t in tiers)}/{sum(t.capacity for t in tiers)}",
                 ]
             )
         headers = [
