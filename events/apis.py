@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import astuple
 from urllib.parse import urlencode
 
-from django.http import Http404
+from django.http import Http404, HttpResponse
 from django_filters.rest_framework import DjangoFilterBackend
-from drf_spectacular.utils import extend_schema, extend_schema_view
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import permissions, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotAuthenticated
@@ -20,7 +22,7 @@ from eventflow.api.serializers import NoInputSerializer
 from orders import selectors as order_selectors
 from orders.serializers import RefundProgressSerializer
 
-from . import cache, images, selectors, services
+from . import cache, images, responses, selectors, services
 from .errors import NotAnOrganizer
 from .filters import EventCatalogueFilter, StrictBooleanField
 from .models import Event, TicketType
@@ -40,19 +42,48 @@ ID = "[0-9]{1,18}"
 MANAGE_ERRORS = {403: ["permission_denied", "not_organizer"], 404: ["not_found"]}
 
 
+def _build_availability(event_id: int) -> dict | None:
+    event = Event.objects.alive().filter(pk=event_id).only("id", "status").first()
+    if event is None:
+        return None
+    return {
+        "public": event.status != Event.Status.DRAFT,
+        "items": selectors.event_availability(event=event),
+    }
+
+
 def _availability_snapshot(event_id: int) -> dict | None:
     """Stock per ticket type plus whether everyone may see it; cached for a second."""
+    return cache.availability(event_id, lambda: _build_availability(event_id))
 
-    def build() -> dict | None:
-        event = Event.objects.alive().filter(pk=event_id).only("id", "status").first()
-        if event is None:
-            return None
-        return {
-            "public": event.status != Event.Status.DRAFT,
-            "items": selectors.event_availability(event=event),
-        }
 
-    return cache.availability(event_id, build)
+# Conditional GET on the catalogue (events.responses): documented once, used by list and detail.
+IF_NONE_MATCH = OpenApiParameter(
+    "If-None-Match",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    description="The `ETag` of a copy the client holds: 304 without a body while it is still current.",
+)
+CONDITIONAL_HEADERS = [
+    OpenApiParameter(
+        "ETag",
+        OpenApiTypes.STR,
+        OpenApiParameter.HEADER,
+        description="Strong entity tag of this body; it changes with the event, its ticket types and, on the "
+        "detail, live availability. Send it back in `If-None-Match`.",
+        response=[200, 304],
+    ),
+    OpenApiParameter(
+        "Cache-Control",
+        OpenApiTypes.STR,
+        OpenApiParameter.HEADER,
+        description="`public, no-cache` for the public catalogue (any cache may keep it but must revalidate "
+        "each use: availability moves by the second); `private, no-cache` for a body only the caller may see "
+        "(`?mine=true`, an organizer's draft).",
+        response=[200, 304],
+    ),
+]
+NOT_MODIFIED = OpenApiResponse(description="Not modified: the `If-None-Match` copy is current. No body.")
 
 
 class EventCancelOutputSerializer(serializers.Serializer):
@@ -67,7 +98,12 @@ class EventCancelOutputSerializer(serializers.Serializer):
         operation_id="events_list",
         description="Published events that have not ended, soonest first (or by rank when searching). "
         "Unknown parameters are ignored; malformed ones are a 400 naming the parameter.",
-        responses={200: EventListOutputSerializer(many=True), **problems({403: ["not_organizer"]})},
+        parameters=[IF_NONE_MATCH, *CONDITIONAL_HEADERS],
+        responses={
+            200: EventListOutputSerializer(many=True),
+            304: NOT_MODIFIED,
+            **problems({403: ["not_organizer"]}),
+        },
     ),
 )
 class EventViewSet(viewsets.GenericViewSet):
@@ -84,7 +120,7 @@ class EventViewSet(viewsets.GenericViewSet):
         event = selectors.event_get_visible(event_id=event.pk, user=self.request.user, with_ticket_types=True)
         return Response(EventDetailOutputSerializer(event, context={"request": self.request}).data, status=code)
 
-    def list(self, request: Request) -> Response:
+    def list(self, request: Request) -> HttpResponse:
         def build() -> dict:
             queryset = self.filter_queryset(self.get_queryset())
             page = self.paginate_queryset(queryset)
@@ -94,33 +130,38 @@ class EventViewSet(viewsets.GenericViewSet):
         if request.query_params.get("mine", "").strip().lower() in StrictBooleanField.TRUE:
             if not request.user.is_authenticated:
                 raise NotAuthenticated()
-            return Response(build())  # personal: never cached
+            return responses.personal(request, build())  # personal: never cached
         variant = (
             f"{request.scheme}://{request.get_host()}?{urlencode(sorted(request.query_params.lists()), doseq=True)}"
         )
-        return Response(cache.list_body(variant, build))
+        body, etag = cache.list_body(variant, lambda: responses.render(build()))
+        return responses.conditional(request, body, etag, responses.PUBLIC)
 
-    @extend_schema(operation_id="events_retrieve", responses=EventDetailOutputSerializer)
-    def retrieve(self, request: Request, pk: str) -> Response:
-        def build() -> dict | None:
+    @extend_schema(
+        operation_id="events_retrieve",
+        parameters=[IF_NONE_MATCH, *CONDITIONAL_HEADERS],
+        responses={200: EventDetailOutputSerializer, 304: NOT_MODIFIED},
+    )
+    def retrieve(self, request: Request, pk: str) -> HttpResponse:
+        event_id = int(pk)
+
+        def build() -> tuple | None:
             try:  # only what everyone may see is cached
                 event = selectors.event_get_visible(
-                    event_id=int(pk), user=None, with_ticket_types=True, from_replica=True
+                    event_id=event_id, user=None, with_ticket_types=True, from_replica=True
                 )
             except Http404:
                 return None
-            return EventDetailOutputSerializer(event, context={"request": request}).data
+            data = EventDetailOutputSerializer(event, context={"request": request}).data
+            return astuple(responses.DetailTemplate.from_data(data))
 
-        body = cache.detail_body(int(pk), f"{request.scheme}://{request.get_host()}", build)
-        if body is None:  # a draft: its organizer sees it live, everyone else gets 404
-            event = selectors.event_get_visible(event_id=int(pk), user=request.user, with_ticket_types=True)
-            return Response(EventDetailOutputSerializer(event, context={"request": request}).data)
-        snapshot = _availability_snapshot(int(pk))
-        live = {item["id"]: item["available"] for item in (snapshot or {}).get("items", [])}
-        for ticket_type in body["ticket_types"]:
-            ticket_type["available"] = live.get(ticket_type["id"], ticket_type["available"])
-            ticket_type["sold_out"] = ticket_type["available"] == 0
-        return Response(body)
+        variant = f"{request.scheme}://{request.get_host()}"
+        template, snapshot = cache.detail_body(event_id, variant, build, lambda: _build_availability(event_id))
+        if template is None:  # a draft: its organizer sees it live, everyone else gets 404
+            event = selectors.event_get_visible(event_id=event_id, user=request.user, with_ticket_types=True)
+            return responses.personal(request, EventDetailOutputSerializer(event, context={"request": request}).data)
+        body, etag = responses.DetailTemplate(*template).fill(snapshot)
+        return responses.conditional(request, body, etag, responses.PUBLIC)
 
     @extend_schema(
         operation_id="events_create",

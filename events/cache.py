@@ -9,6 +9,13 @@ timestamps, so a version key lost from Redis never revives an old entry.
 Stock moves far more often than the catalogue. Live numbers come from
 :func:`availability`, cached for ``AVAILABILITY_CACHE_SECONDS`` (1 s) and
 overlaid on cached detail bodies, so availability is never staler than that.
+
+Bodies are kept rendered (JSON bytes) with their ETag, under keys without the
+version; each entry records the version it was built for, and one MGET reads
+the version, the entry (and for a detail, the availability snapshot) in a
+single round trip. An entry whose version is not the current one is a miss.
+A cached GET so costs one cache command besides the throttle's, and neither
+a serializer nor a renderer runs (issue 10, bench/catalogue.py).
 """
 
 from __future__ import annotations
@@ -76,19 +83,58 @@ def _get_or_build(key: str, build: Callable[[], Any], timeout: float) -> Any:
     return value
 
 
-def list_body(query_string: str, build: Callable[[], Any]) -> Any:
-    digest = hashlib.sha256(query_string.encode()).hexdigest()[:32]
-    key = f"events:list:{_version(CATALOGUE_VERSION_KEY)}:{digest}"
-    return _get_or_build(key, build, settings.CATALOGUE_CACHE_SECONDS)
+def _current(version_key: str, key: str, *others: str) -> tuple[int | None, Any, dict]:
+    """The current version, the entry at ``key`` if it was built for that version, and ``others``:
+    one round trip. A missing version is created (and so the entry is a miss)."""
+    found = cache.get_many([version_key, key, *others])
+    version = found.get(version_key)
+    entry = found.get(key)
+    if version is None:
+        version, entry = _version(version_key), None
+    elif entry is not None and entry[0] != version:
+        entry = None
+    return version, entry, found
 
 
-def detail_body(event_id: int, variant: str, build: Callable[[], Any]) -> Any:
-    """The cached public detail body; ``build`` returns None for events that must not be cached.
+def list_body(variant: str, build: Callable[[], bytes]) -> tuple[bytes, str]:
+    """A public list page as rendered bytes and its ETag; ``variant`` names the host and the query."""
+    key = f"events:list:{hashlib.sha256(variant.encode()).hexdigest()[:32]}"
+    version, entry, _ = _current(CATALOGUE_VERSION_KEY, key)
+    if entry is not None:
+        return entry[1], entry[2]
+    body = build()
+    tag = etag(body)
+    cache.set(key, (version, body, tag), timeout=settings.CATALOGUE_CACHE_SECONDS)
+    return body, tag
+
+
+def detail_body(
+    event_id: int, variant: str, build: Callable[[], Any], build_availability: Callable[[], Any]
+) -> tuple[Any, Any]:
+    """The cached public detail (what ``build`` made of it: None for events that must not be cached,
+    never stored) and the event's availability snapshot, from one round trip when both are cached.
 
     ``variant`` separates bodies that differ by request (the host in absolute URLs)."""
-    digest = hashlib.sha256(variant.encode()).hexdigest()[:16]
-    key = f"events:detail:{event_id}:{_version(_event_version_key(event_id))}:{digest}"
-    return _get_or_build(key, build, settings.CATALOGUE_CACHE_SECONDS)
+    key = f"events:detail:{event_id}:{hashlib.sha256(variant.encode()).hexdigest()[:16]}"
+    availability_key = _availability_key(event_id)
+    version, entry, found = _current(_event_version_key(event_id), key, availability_key)
+    if entry is None:
+        body = build()
+        if body is None:
+            return None, None
+        entry = (version, body)
+        cache.set(key, entry, timeout=settings.CATALOGUE_CACHE_SECONDS)
+    snapshot = found.get(availability_key)
+    if snapshot is None:
+        snapshot = build_availability()
+        if snapshot is not None:
+            cache.set(availability_key, snapshot, timeout=settings.AVAILABILITY_CACHE_SECONDS)
+    return entry[1], snapshot
+
+
+def etag(body: bytes) -> str:
+    """A strong entity tag for a rendered body: equal bodies, equal tags, whichever process made them."""
+    return f'"{hashlib.blake2b(body, digest_size=12).hexdigest()}"'
 
 
 def availability(event_id: int, build: Callable[[], Any]) -> Any:

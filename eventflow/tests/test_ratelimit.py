@@ -12,7 +12,7 @@ from rest_framework.test import APIClient
 from accounts.models import User
 from accounts.tests.factories import DEFAULT_PASSWORD, UserFactory
 from accounts.tests.test_auth import assert_problem
-from eventflow.api.throttling import AnonRateThrottle
+from eventflow.api.throttling import AnonRateThrottle, UserRateThrottle
 
 pytestmark = pytest.mark.django_db
 
@@ -143,6 +143,44 @@ def test_drf_throttle_uses_the_same_client_ip(api_client, settings, monkeypatch,
     r = api_client.post("/api/v1/auth/refresh", {"refresh": "x"}, HTTP_X_FORWARDED_FOR=xff)
     assert_problem(r, 429, "throttled")
     assert int(r["Retry-After"]) >= 1
+
+
+def _throttle_keys(kind: str) -> list[bytes]:
+    """This run's throttle counters of ``kind`` (other runs may share the Redis database)."""
+    from django.core.cache import cache
+    from django_redis import get_redis_connection
+
+    return get_redis_connection("default").keys(cache.make_key(f"throttle_{kind}_") + "*")
+
+
+def test_anonymous_requests_are_counted_once_by_the_stricter_anonymous_throttle(api_client, monkeypatch):
+    """The user throttle would count them too, by IP, at a looser rate that can never decide."""
+    monkeypatch.setitem(AnonRateThrottle.THROTTLE_RATES, "anon", "2/min")
+    monkeypatch.setitem(UserRateThrottle.THROTTLE_RATES, "user", "600/min")
+    assert api_client.get("/api/v1/events").status_code == 200
+    assert _throttle_keys("anon")
+    assert not _throttle_keys("user")
+    assert api_client.get("/api/v1/events").status_code == 200
+    assert_problem(api_client.get("/api/v1/events"), 429, "throttled")
+
+
+def test_a_looser_anonymous_rate_leaves_anonymous_callers_to_the_user_rate_as_well(api_client, monkeypatch):
+    monkeypatch.setitem(AnonRateThrottle.THROTTLE_RATES, "anon", "600/min")
+    monkeypatch.setitem(UserRateThrottle.THROTTLE_RATES, "user", "2/min")
+    for _ in range(2):
+        assert api_client.get("/api/v1/events").status_code == 200
+    assert _throttle_keys("user")
+    assert_problem(api_client.get("/api/v1/events"), 429, "throttled")
+
+
+def test_signed_in_callers_are_still_counted_by_user(monkeypatch):
+    monkeypatch.setitem(UserRateThrottle.THROTTLE_RATES, "user", "2/min")
+    client = APIClient()
+    client.force_authenticate(UserFactory())
+    for _ in range(2):
+        assert client.get("/api/v1/users/me").status_code == 200
+    assert not _throttle_keys("anon")
+    assert_problem(client.get("/api/v1/users/me"), 429, "throttled")
 
 
 # --- Registration -------------------------------------------------------------------------
