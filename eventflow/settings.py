@@ -530,6 +530,10 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # A task a killed worker had taken (acks_late) is delivered again after this many seconds.
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600),
+    # ... found by a scan every unacked_restore_interval x unacked_restore_throttle seconds: kombu 5.7
+    # made that 10 x 10 = 100 s; here every CELERY_UNACKED_RESTORE_SECONDS (10 s, one ZRANGE).
+    "unacked_restore_interval": env.int("CELERY_UNACKED_RESTORE_SECONDS", default=10),
+    "unacked_restore_throttle": 1,
     "socket_connect_timeout": 2,
     "socket_timeout": 5,
 }

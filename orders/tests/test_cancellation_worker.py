@@ -73,6 +73,7 @@ def test_a_killed_worker_neither_loses_nor_doubles_a_refund(monkeypatch, tmp_pat
         "CELERY_TASK_DEFAULT_QUEUE": settings.CELERY_TASK_DEFAULT_QUEUE,
         "CELERY_QUEUE_PREFIX": settings.CELERY_QUEUE_PREFIX,
         "CELERY_VISIBILITY_TIMEOUT": "3",  # the killed worker's task comes back after 3 s
+        "CELERY_UNACKED_RESTORE_SECONDS": "1",  # found by the new worker within a second of that
         "ORDER_LOCK_TIMEOUT_MS": "60000",
         "DATA_DIR": str(Path(settings.DATA_DIR)),
     }
