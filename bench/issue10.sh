@@ -39,7 +39,7 @@ serve() {  # serve CHECKOUT DB WORKERS PORT
     (cd "$1" && DATABASE_URL=$PG/$2 REDIS_URL=$REDIS exec "$GUNICORN" eventflow.wsgi -w "$3" -b "127.0.0.1:$4" \
         --log-level warning) &
     SERVER_PID=$!
-    for _ in $(seq 100); do curl -fs "http://127.0.0.1:$4/health" >/dev/null 2>&1 && return; sleep 0.2; done
+    for _ in $(seq 100); do curl -fs "http://127.0.0.1:$4/api/v1/health" >/dev/null 2>&1 && return; sleep 0.2; done
     echo "server on :$4 did not start" >&2
     exit 1
 }
@@ -61,6 +61,7 @@ if section cost; then
             [[ $side == before ]] && checkout=$BEFORE
             echo "--- $side (round $round)"
             DATABASE_URL=$PG/eventflow_i10_cost_$side REDIS_URL=redis://127.0.0.1:6379/11 CACHE_KEY_PREFIX=cost_$side \
+                ALLOWED_HOSTS=testserver \
                 "$PY" "$HERE/bench/purchase_cost.py" --app "$checkout" --orders 1000 --repeat 1 \
                 --idempotency-key --max-per-buyer 10 2>/dev/null | tail -2
         done

@@ -202,7 +202,7 @@ def seed(args: argparse.Namespace) -> Seed:
     started = time.perf_counter()
     run_id = time.strftime("%Y%m%d%H%M%S") + "-" + secrets.token_hex(3)
     event, (ticket_type,) = create_sale(
-        email_prefix=f"rawsql-{run_id}", title=f"Raw SQL {run_id}", capacity=args.capacity
+        email_prefix=f"rawsql-{run_id}", title=f"Raw SQL {run_id}", capacity=args.capacity, buckets=1
     )
     if args.no_buyer_limit:
         TicketType.objects.filter(pk=ticket_type.pk).update(max_per_buyer=None)
