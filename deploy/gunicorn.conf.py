@@ -15,7 +15,9 @@ import os
 
 bind = "0.0.0.0:8000"
 # Sync workers: simple and predictable. Each one holds a database connection,
-# so size this with the database in mind, not just the CPU count.
+# so size this with the database in mind, not just the CPU count. On 2 cores shared with
+# PostgreSQL, 2 to 6 workers sold at the same rate (bench/README.md, "Issue 10"): a purchase
+# is CPU, and more workers than cores only queue for them.
 workers = int(os.environ.get("WEB_CONCURRENCY", "3"))
 
 # A worker that is silent this long is killed and replaced. nginx's
