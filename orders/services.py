@@ -421,13 +421,17 @@ def order_place(
         return None
     wanted = {line.ticket_type_id: line.quantity for line in lines}
     if any(types[pk].on_sale < quantity for pk, quantity in wanted.items()):  # the pool + any stock buckets
-        if _due_holds_exist(event.pk, now):
+        # Read stock again with the due holds: a release that was under way when validation read
+        # it has committed by now (its hold closed, its stock back), so a sold-out answer is never stale.
+        if connection.vendor == "postgresql":
+            due, available = sql.due_holds_and_on_sale(event_id=event.pk, ticket_type_ids=list(wanted), now=now)
+        else:
+            due = _due_holds_exist(event.pk, now)
+            available = {} if due else stock.on_sale(wanted)
+        if due:
             expire_due_holds(event_id=event.pk, now=now)  # then buy under the lock, whoever released them
         else:
-            # Read stock again *after* seeing no due hold: a release that was under way when
-            # validation read it has committed by now, so a sold-out answer here is never stale.
-            available = stock.on_sale(wanted)
-            short = [pk for pk, quantity in wanted.items() if available[pk] < quantity]
+            short = [pk for pk, quantity in wanted.items() if available.get(pk, 0) < quantity]
             if short:
                 raise _sold_out(types, _ShortOfStock(short, available))
     try:

@@ -189,3 +189,26 @@ def lock_buyer_and_count_held(*, buyer_id: int, event_id: int, now: datetime) ->
             cursor.execute(_LOCK_BUYER, [buyer_id])
         cursor.execute(_HELD_BY_BUYER, [buyer_id, event_id, Order.Status.PAID.value, Order.Status.RESERVED.value, now])
         return {ticket_type_id: int(held) for ticket_type_id, held in cursor.fetchall()}
+
+
+# A purchase that validation found short: are holds of the event due (then expire them and buy),
+# and what is on sale now (pool plus buckets)? One statement, so one snapshot: a release that
+# committed shows both its closed hold and its returned stock, or neither. Was two queries.
+_DUE_AND_ON_SALE = """
+    SELECT EXISTS (
+        SELECT 1 FROM "orders_order" o
+        WHERE o."event_id" = %s AND o."status" = %s AND o."expires_at" <= %s
+    ), t."id", t."available" + COALESCE(
+        (SELECT SUM(b."available") FROM "events_stockbucket" b WHERE b."ticket_type_id" = t."id"), 0)
+    FROM "events_tickettype" t WHERE t."id" = ANY(%s)
+"""
+
+
+def due_holds_and_on_sale(
+    *, event_id: int, ticket_type_ids: Sequence[int], now: datetime
+) -> tuple[bool, dict[int, int]]:
+    """Whether any of the event's holds is due, and the tickets on sale per ticket type."""
+    with connection.cursor() as cursor:
+        cursor.execute(_DUE_AND_ON_SALE, [event_id, Order.Status.RESERVED.value, now, list(ticket_type_ids)])
+        rows = cursor.fetchall()
+    return (bool(rows[0][0]) if rows else False), {pk: int(total) for _due, pk, total in rows}

@@ -238,6 +238,8 @@ def test_a_sold_out_answer_writes_and_locks_nothing(client, event, tier):
     with CaptureQueriesContext(connection) as queries:
         assert_problem(client.post(ORDERS, order_body(event, (tier, 1))), 409, "sold_out")
     statements = " ".join(q["sql"] for q in queries.captured_queries)
+    # the validating read, then the due holds and the stock again in one statement (one snapshot)
+    assert len(queries.captured_queries) == 2, statements
     assert "INSERT" not in statements
     assert "FOR UPDATE" not in statements
     assert "FOR NO KEY UPDATE" not in statements
