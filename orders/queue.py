@@ -74,7 +74,6 @@ from django.utils.translation import gettext as _
 
 from accounts.models import User
 from eventflow.api.errors import ApplicationError
-from events import stock
 from events.models import Event, TicketType, in_stock_q
 
 from . import selectors, services
@@ -153,22 +152,6 @@ def _lines_json(lines: Sequence[services.Line]) -> list[dict[str, int]]:
     return [{"ticket_type": line.ticket_type_id, "quantity": line.quantity} for line in lines]
 
 
-def _refuse_if_sold_out(event: Event, lines: Sequence[services.Line], types: dict[int, TicketType], now) -> None:
-    """A direct purchase's sold-out shortcut, without its inline expiry: 409 at once when stock
-    (read without a lock) is short and no hold is due; with due holds the request is queued and
-    the worker expires them under the lock, so no web request waits on the stock row."""
-    wanted = {line.ticket_type_id: line.quantity for line in lines}
-    if all(types[pk].on_sale >= quantity for pk, quantity in wanted.items()):  # pool + any stock buckets
-        return
-    if services._due_holds_exist(event.pk, now):
-        return
-    # Read again after seeing no due hold, as order_place does: a release under way has committed.
-    available = stock.on_sale(wanted)
-    short = [pk for pk, quantity in wanted.items() if available.get(pk, 0) < quantity]
-    if short:
-        raise services._sold_out(types, services._ShortOfStock(short, available))
-
-
 def _next_seq(event_id: int) -> int:
     with connection.cursor() as cursor:
         cursor.execute(_NEXT_SEQ, [event_id])
@@ -218,7 +201,11 @@ def purchase_request_enqueue(
     ``in_transaction(request, position)`` runs in the transaction that writes the
     request (an idempotency record's 202 commits with it). A drainer is kicked on commit.
     """
-    _refuse_if_sold_out(event, lines, types, now)
+    # 409 at once when the stock is known short; with due holds the request is queued and the
+    # worker expires them under the lock, so no web request waits on the stock row.
+    services.refuse_if_sold_out(
+        event_id=event.pk, wanted={line.ticket_type_id: line.quantity for line in lines}, types=types, now=now
+    )
     wanted = _lines_json(lines)
     existing = _queued_of(buyer, event)
     if existing is not None:

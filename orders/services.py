@@ -372,6 +372,29 @@ def _stock_may_be_back(event_id: int, wanted: dict[int, int], now: datetime) -> 
     return all(available.get(pk, 0) >= quantity for pk, quantity in wanted.items())
 
 
+def refuse_if_sold_out(*, event_id: int, wanted: dict[int, int], types: dict[int, TicketType], now: datetime) -> bool:
+    """The sold-out shortcut: 409 ``sold_out`` without writing or locking anything when the stock
+    is short and none of the event's holds is due; True when holds are due (the caller expires
+    them, or leaves that to the queue's worker). ``types`` as validation read them.
+
+    Stock is read again with the due holds, in one statement on PostgreSQL: a release that was under
+    way when validation read it has committed by now (its hold closed, its stock back, seen
+    together), so a sold-out answer is never stale."""
+    if all(types[pk].on_sale >= quantity for pk, quantity in wanted.items()):  # the pool + any stock buckets
+        return False
+    if connection.vendor == "postgresql":
+        due, available = sql.due_holds_and_on_sale(event_id=event_id, ticket_type_ids=list(wanted), now=now)
+    else:
+        due = _due_holds_exist(event_id, now)
+        available = {} if due else stock.on_sale(wanted)
+    if due:
+        return True
+    short = [pk for pk, quantity in wanted.items() if available.get(pk, 0) < quantity]
+    if short:
+        raise _sold_out(types, _ShortOfStock(short, available))
+    return False
+
+
 def _sold_out(types: dict[int, TicketType], short: _ShortOfStock) -> SoldOut:
     first = short.ticket_type_ids[0]
     left = short.available.get(first, 0)
@@ -420,20 +443,8 @@ def order_place(
         queue(event, types, now)
         return None
     wanted = {line.ticket_type_id: line.quantity for line in lines}
-    if any(types[pk].on_sale < quantity for pk, quantity in wanted.items()):  # the pool + any stock buckets
-        # Read stock again with the due holds: a release that was under way when validation read
-        # it has committed by now (its hold closed, its stock back), so a sold-out answer is never stale.
-        if connection.vendor == "postgresql":
-            due, available = sql.due_holds_and_on_sale(event_id=event.pk, ticket_type_ids=list(wanted), now=now)
-        else:
-            due = _due_holds_exist(event.pk, now)
-            available = {} if due else stock.on_sale(wanted)
-        if due:
-            expire_due_holds(event_id=event.pk, now=now)  # then buy under the lock, whoever released them
-        else:
-            short = [pk for pk, quantity in wanted.items() if available.get(pk, 0) < quantity]
-            if short:
-                raise _sold_out(types, _ShortOfStock(short, available))
+    if refuse_if_sold_out(event_id=event.pk, wanted=wanted, types=types, now=now):
+        expire_due_holds(event_id=event.pk, now=now)  # then buy under the lock, whoever released them
     try:
         return _place(buyer, event, lines, types, now, in_transaction)
     except _ShortOfStock as short:  # others bought in between

@@ -364,10 +364,11 @@ def test_a_bucketed_purchase_costs_no_more_statements_than_a_one_row_one(event):
 @pytest.mark.django_db
 def test_a_queued_on_sale_sees_the_buckets_before_refusing_anyone(event):
     from orders import queue
+    from orders.services import refuse_if_sold_out
 
     tier = bucketed(event, capacity=10, buckets=4)
     types = {tier.pk: TicketType.objects.get(pk=tier.pk)}  # its pool is empty: all 10 are in the buckets
-    queue._refuse_if_sold_out(event, [Line(tier.pk, 10)], types, timezone.now())  # no 409
+    assert not refuse_if_sold_out(event_id=event.pk, wanted={tier.pk: 10}, types=types, now=timezone.now())  # no 409
     assert queue.refuse_rest_if_sold_out(event_id=event.pk) == 0
     with pytest.raises(SoldOut):
-        queue._refuse_if_sold_out(event, [Line(tier.pk, 11)], types, timezone.now())
+        refuse_if_sold_out(event_id=event.pk, wanted={tier.pk: 11}, types=types, now=timezone.now())
