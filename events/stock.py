@@ -68,11 +68,15 @@ _CLAIM = """
     )
     RETURNING "available"
 """
-_ON_SALE = """
-    SELECT t."id", t."available" + COALESCE(
-        (SELECT SUM(b."available") FROM "events_stockbucket" b WHERE b."ticket_type_id" = t."id"), 0)
-    FROM "events_tickettype" t WHERE t."id" IN ({ids})
-"""
+# What the stock buckets of the ticket type ``t`` hold, for hand-written reads of
+# ``events_tickettype t`` (here and in orders/sql.py); ``TicketTypeQuerySet.with_on_sale`` is the ORM's.
+IN_BUCKETS_SQL = (
+    'COALESCE((SELECT SUM(b."available") FROM "events_stockbucket" b WHERE b."ticket_type_id" = t."id"), 0)'
+)
+_ON_SALE = f"""
+    SELECT t."id", t."available" + {IN_BUCKETS_SQL}
+    FROM "events_tickettype" t WHERE t."id" IN ({{ids}})
+"""  # noqa: S608 - constant SQL, no input
 if (TicketType._meta.db_table, StockBucket._meta.db_table) != ("events_tickettype", "events_stockbucket"):
     raise RuntimeError("events/stock.py names tables the models no longer use")
 

@@ -363,13 +363,22 @@ def _stock_may_be_back(event_id: int, wanted: dict[int, int], now: datetime) -> 
     passed them by: wait for it to commit), or if the stock read now would do (a release
     committed since the stock was taken). So nobody is told "sold out" while tickets are
     on their way back."""
-    if _due_holds_exist(event_id, now):
-        with transaction.atomic():
-            due = Order.objects.filter(event_id=event_id, status=Order.Status.RESERVED, expires_at__lte=now)
-            list(due.select_for_update().values_list("pk", flat=True)[:100])
+    due, available = _due_holds_and_on_sale(event_id, wanted, now)
+    if due:
+        with transaction.atomic():  # wait for the sweep that holds them to commit
+            due_holds = Order.objects.filter(event_id=event_id, status=Order.Status.RESERVED, expires_at__lte=now)
+            list(due_holds.select_for_update().values_list("pk", flat=True)[:100])
         return True
-    available = stock.on_sale(wanted)  # the pool plus any stock buckets
     return all(available.get(pk, 0) >= quantity for pk, quantity in wanted.items())
+
+
+def _due_holds_and_on_sale(event_id: int, wanted: dict[int, int], now: datetime) -> tuple[bool, dict[int, int]]:
+    """Whether any of the event's holds is due, and what is on sale (pool plus buckets) per ticket
+    type: one statement, one snapshot, on PostgreSQL (a release shows its closed hold and its
+    returned stock together or not at all)."""
+    if connection.vendor == "postgresql":
+        return sql.due_holds_and_on_sale(event_id=event_id, ticket_type_ids=list(wanted), now=now)
+    return _due_holds_exist(event_id, now), stock.on_sale(wanted)
 
 
 def refuse_if_sold_out(*, event_id: int, wanted: dict[int, int], types: dict[int, TicketType], now: datetime) -> bool:
@@ -377,16 +386,11 @@ def refuse_if_sold_out(*, event_id: int, wanted: dict[int, int], types: dict[int
     is short and none of the event's holds is due; True when holds are due (the caller expires
     them, or leaves that to the queue's worker). ``types`` as validation read them.
 
-    Stock is read again with the due holds, in one statement on PostgreSQL: a release that was under
-    way when validation read it has committed by now (its hold closed, its stock back, seen
-    together), so a sold-out answer is never stale."""
+    Stock is read again with the due holds (``_due_holds_and_on_sale``): a release that was under
+    way when validation read it has committed by now, so a sold-out answer is never stale."""
     if all(types[pk].on_sale >= quantity for pk, quantity in wanted.items()):  # the pool + any stock buckets
         return False
-    if connection.vendor == "postgresql":
-        due, available = sql.due_holds_and_on_sale(event_id=event_id, ticket_type_ids=list(wanted), now=now)
-    else:
-        due = _due_holds_exist(event_id, now)
-        available = {} if due else stock.on_sale(wanted)
+    due, available = _due_holds_and_on_sale(event_id, wanted, now)
     if due:
         return True
     short = [pk for pk, quantity in wanted.items() if available.get(pk, 0) < quantity]

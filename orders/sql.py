@@ -15,6 +15,7 @@ from django.db import connection
 
 from accounts.models import User
 from events.models import Event, TicketType
+from events.stock import IN_BUCKETS_SQL
 
 from .models import InventoryEntry, Order, OrderItem
 
@@ -55,14 +56,13 @@ EVENT_FIELDS = _in_model_order(
 # those (CASE evaluates the subselect lazily): the sold-out shortcut needs the sum, and a second
 # statement for it would cost a bucketed purchase one more round trip.
 _TICKET_TYPES = """
-    SELECT {}, {},
-        CASE WHEN t."stock_buckets" > 1 THEN COALESCE(
-            (SELECT SUM(b."available") FROM "events_stockbucket" b WHERE b."ticket_type_id" = t."id"), 0)
-        ELSE 0 END
+    SELECT {}, {}, CASE WHEN t."stock_buckets" > 1 THEN {} ELSE 0 END
     FROM "events_tickettype" t JOIN "events_event" e ON e."id" = t."event_id"
     WHERE t."id" = ANY(%s)
 """.format(  # noqa: S608 - the constant column names above, no input
-    ", ".join(f't."{name}"' for name in TICKET_TYPE_FIELDS), ", ".join(f'e."{name}"' for name in EVENT_FIELDS)
+    ", ".join(f't."{name}"' for name in TICKET_TYPE_FIELDS),
+    ", ".join(f'e."{name}"' for name in EVENT_FIELDS),
+    IN_BUCKETS_SQL,
 )
 
 
@@ -194,14 +194,13 @@ def lock_buyer_and_count_held(*, buyer_id: int, event_id: int, now: datetime) ->
 # A purchase that validation found short: are holds of the event due (then expire them and buy),
 # and what is on sale now (pool plus buckets)? One statement, so one snapshot: a release that
 # committed shows both its closed hold and its returned stock, or neither. Was two queries.
-_DUE_AND_ON_SALE = """
+_DUE_AND_ON_SALE = f"""
     SELECT EXISTS (
         SELECT 1 FROM "orders_order" o
         WHERE o."event_id" = %s AND o."status" = %s AND o."expires_at" <= %s
-    ), t."id", t."available" + COALESCE(
-        (SELECT SUM(b."available") FROM "events_stockbucket" b WHERE b."ticket_type_id" = t."id"), 0)
+    ), t."id", t."available" + {IN_BUCKETS_SQL}
     FROM "events_tickettype" t WHERE t."id" = ANY(%s)
-"""
+"""  # noqa: S608 - constant SQL, no input
 
 
 def due_holds_and_on_sale(
