@@ -31,6 +31,11 @@ def _sync_organizers_group(**kwargs) -> None:
 
 
 def _void_tokens_of_deleted_user(sender, instance, **kwargs) -> None:
+    from functools import partial
+
+    from django.db import transaction
+
     from .revocation import void_tokens
 
-    void_tokens(instance.pk, every=True)  # its access tokens are checked without reading its (now missing) row
+    # Its access tokens are checked without reading its (now missing) row; once the delete commits.
+    transaction.on_commit(partial(void_tokens, instance.pk, every=True))

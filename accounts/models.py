@@ -1,10 +1,11 @@
 from __future__ import annotations
 
 import uuid
+from functools import partial
 
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import PermissionsMixin
-from django.db import models
+from django.db import models, transaction
 from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -101,15 +102,16 @@ class User(AbstractBaseUser, PermissionsMixin):
             # Whoever changes a password (the admin, `manage.py changepassword`, a shell, a
             # reset) ends every session: a stolen refresh token dies with the old password.
             TokenFamily.objects.end_all(user=self, reason=TokenFamily.EndReason.PASSWORD_CHANGED)
-        # Access tokens are checked without this row (eventflow.api.authentication): tell them.
+        # Access tokens are checked without this row (eventflow.api.authentication): tell them, once
+        # the change has committed (a save that rolls back must not void an active account's tokens).
         from . import revocation
 
         if not self.is_active:
-            revocation.void_tokens(self.pk, every=True)
+            transaction.on_commit(partial(revocation.void_tokens, self.pk, every=True))
         elif password_changed:
-            revocation.void_tokens(self.pk)
+            transaction.on_commit(partial(revocation.void_tokens, self.pk))
         elif self._was_inactive:
-            revocation.account_reactivated(self.pk)
+            transaction.on_commit(partial(revocation.account_reactivated, self.pk))
         self._was_inactive = not self.is_active
 
 

@@ -40,17 +40,20 @@ def test_a_request_with_a_token_reads_no_user_row_until_a_field_is_needed():
     assert len([q for q in queries.captured_queries if '"accounts_user"' in q["sql"]]) == 1
 
 
-def test_deactivating_an_account_voids_its_access_tokens_at_once():
+def test_deactivating_an_account_voids_its_access_tokens_at_once(django_capture_on_commit_callbacks):
     user = UserFactory()
     client = client_for(user)
     assert client.get(ME).status_code == 200
     user.is_active = False
-    user.save()
+    with django_capture_on_commit_callbacks(execute=True):
+        user.save()
     assert_problem(client.get(ME), 401, "token_revoked")
     assert_problem(client.post(ORDERS, {}, format="json"), 401, "token_revoked")
 
 
-def test_a_password_change_voids_older_access_tokens_but_not_the_next_login(api_client):
+def test_a_password_change_voids_older_access_tokens_but_not_the_next_login(
+    api_client, django_capture_on_commit_callbacks
+):
     from datetime import timedelta
 
     user = UserFactory()
@@ -60,33 +63,54 @@ def test_a_password_change_voids_older_access_tokens_but_not_the_next_login(api_
     old.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
     assert old.get(ME).status_code == 200
     user.set_password("An0ther-Passphrase-77")
-    user.save()
+    with django_capture_on_commit_callbacks(execute=True):
+        user.save()
     assert_problem(old.get(ME), 401, "token_revoked")
     r = api_client.post("/api/v1/auth/login", {"email": user.email, "password": "An0ther-Passphrase-77"})
     api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {r.json()['access']}")
     assert api_client.get(ME).status_code == 200
 
 
-def test_a_reactivated_account_signs_in_again_and_its_new_tokens_work(api_client):
+def test_a_reactivated_account_signs_in_again_and_its_new_tokens_work(api_client, django_capture_on_commit_callbacks):
     user = UserFactory()
     old = client_for(user)
     user.is_active = False
-    user.save()
+    with django_capture_on_commit_callbacks(execute=True):
+        user.save()
     assert_problem(old.get(ME), 401, "token_revoked")
     user = User.objects.get(pk=user.pk)
     user.is_active = True
-    user.save()
+    with django_capture_on_commit_callbacks(execute=True):
+        user.save()
     r = api_client.post("/api/v1/auth/login", {"email": user.email, "password": DEFAULT_PASSWORD})
     api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {r.json()['access']}")
     assert api_client.get(ME).status_code == 200
 
 
-def test_a_deleted_account_is_401_not_a_server_error():
+def test_a_deleted_account_is_401_not_a_server_error(django_capture_on_commit_callbacks):
     user = UserFactory()
     client = client_for(user)
-    user.delete()
+    with django_capture_on_commit_callbacks(execute=True):
+        user.delete()
     assert_problem(client.get(ME), 401, "token_revoked")
     assert_problem(client.post(ORDERS, {"event": 1, "items": []}, format="json"), 401, "token_revoked")
+
+
+def test_a_deactivation_that_rolls_back_voids_nothing():
+    from django.db import transaction
+
+    user = UserFactory()
+    client = client_for(user)
+
+    def deactivate_then_fail():
+        with transaction.atomic():
+            user.is_active = False
+            user.save()
+            raise RuntimeError("the admin's save failed after the user row")
+
+    with pytest.raises(RuntimeError):
+        deactivate_then_fail()
+    assert client.get(ME).status_code == 200  # still active, and so are its tokens
 
 
 class _DeadRedis:
