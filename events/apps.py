@@ -6,4 +6,4 @@ class EventsConfig(AppConfig):
     name = "events"
 
     def ready(self) -> None:
-        from . import signals  # noqa: F401  (connects the cache invalidation receivers)
+        from . import discounts, signals  # noqa: F401  (connect the cache invalidation and discount receivers)

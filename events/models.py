@@ -8,7 +8,7 @@ from django.contrib.postgres.search import SearchVectorField
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Exists, F, OuterRef, Q, Subquery, Sum
-from django.db.models.functions import Coalesce
+from django.db.models.functions import Coalesce, Lower
 from django.utils.translation import gettext_lazy as _
 from django_countries.fields import CountryField
 
@@ -300,3 +300,86 @@ class StockBucket(models.Model):
 
     def __str__(self) -> str:
         return f"{self.ticket_type_id} bucket {self.number}: {self.available}"
+
+
+class DiscountCode(models.Model):
+    """A code buyers enter at checkout for a percentage or a fixed amount off (events/discounts.py).
+
+    Exactly one of ``percent_off`` and ``amount_off_cents`` is set (a database CHECK). ``uses``
+    counts the live orders (reserved or paid) that carry the code; it is claimed by one
+    conditional UPDATE in the order's transaction and given back when the order's stock is
+    (expiry, cancellation, refund), so it never exceeds ``max_uses`` (another CHECK). Codes
+    match case-insensitively and are unique per event in that sense. A code some order
+    carries is never deleted: deleting it sets ``deleted_at`` (the orders keep it).
+    """
+
+    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="discount_codes")
+    code = models.CharField(_("code"), max_length=64, help_text=_("What buyers type; case does not matter."))
+    percent_off = models.PositiveSmallIntegerField(
+        _("percent off"), null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(100)]
+    )
+    amount_off_cents = models.PositiveIntegerField(
+        _("amount off (minor units)"), null=True, blank=True, validators=[MinValueValidator(1)]
+    )
+    max_uses = models.PositiveIntegerField(
+        _("max uses"),
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text=_("How many live orders may carry the code; empty: unlimited."),
+    )
+    uses = models.PositiveIntegerField(
+        _("uses"), default=0, editable=False, help_text=_("Live (reserved and paid) orders carrying the code.")
+    )
+    valid_from = models.DateTimeField(_("valid from"), null=True, blank=True)
+    valid_until = models.DateTimeField(_("valid until"), null=True, blank=True)
+    ticket_types = models.ManyToManyField(
+        TicketType,
+        blank=True,
+        related_name="discount_codes",
+        verbose_name=_("ticket types"),
+        help_text=_("The ticket types the code takes money off; none: all of the event's."),
+    )
+    active = models.BooleanField(_("active"), default=True, help_text=_("Off: buyers cannot use the code."))
+    deleted_at = models.DateTimeField(null=True, blank=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["event", "code", "id"]
+        verbose_name = _("discount code")
+        verbose_name_plural = _("discount codes")
+        constraints = [
+            models.UniqueConstraint(
+                Lower("code"), "event", condition=Q(deleted_at__isnull=True), name="discount_code_unique_per_event"
+            ),
+            models.CheckConstraint(
+                condition=Q(percent_off__isnull=False, amount_off_cents__isnull=True)
+                | Q(percent_off__isnull=True, amount_off_cents__isnull=False),
+                name="discount_code_percent_xor_amount",
+            ),
+            models.CheckConstraint(
+                condition=Q(percent_off__isnull=True) | Q(percent_off__gte=1, percent_off__lte=100),
+                name="discount_code_percent_in_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(amount_off_cents__isnull=True) | Q(amount_off_cents__gte=1),
+                name="discount_code_amount_positive",
+            ),
+            models.CheckConstraint(condition=Q(uses__gte=0), name="discount_code_uses_not_negative"),
+            models.CheckConstraint(
+                condition=Q(max_uses__isnull=True) | (Q(max_uses__gte=1) & Q(uses__lte=F("max_uses"))),
+                name="discount_code_uses_within_max",
+            ),
+            models.CheckConstraint(
+                condition=Q(valid_from__isnull=True) | Q(valid_until__isnull=True) | Q(valid_until__gt=F("valid_from")),
+                name="discount_code_window_ordered",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.code
+
+    @property
+    def is_deleted(self) -> bool:
+        return self.deleted_at is not None

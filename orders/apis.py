@@ -117,14 +117,22 @@ class OrderViewSet(viewsets.GenericViewSet):
             **problems(
                 {
                     400: ["invalid"],
-                    409: ["sold_out", "sales_closed", "limit_exceeded", "already_queued", "idempotency_in_progress"],
+                    409: [
+                        "sold_out",
+                        "sales_closed",
+                        "limit_exceeded",
+                        "discount_code_exhausted",
+                        "already_queued",
+                        "idempotency_in_progress",
+                    ],
                     422: ["idempotency_key_reused"],
                     503: ["busy"],
                 }
             ),
         },
         description="Reserve tickets: status `reserved` with a hold until `expires_at`, or `paid` at once when "
-        "the total is 0. On any error nothing is held. Fields other than `event` and `items` are refused. "
+        "the total is 0. On any error nothing is held (nor any use of a discount code). Fields other than `event`, "
+        "`items` and `discount_code` are refused. "
         "For a high-demand event the checks that need no lock are made, then the purchase waits in line: 202, "
         "and `GET /orders/queue/{id}` gives the outcome (the same order or error as here).",
     )
@@ -139,13 +147,15 @@ class OrderViewSet(viewsets.GenericViewSet):
                 body.update(order_representation(order))
                 remember(status.HTTP_201_CREATED, body)
 
-            enqueue = Enqueue(request, lines, remember)  # a high-demand event: 202, the purchase waits in line
+            code = data.get("discount_code") or None
+            enqueue = Enqueue(request, lines, remember, code)  # a high-demand event: 202, the purchase waits in line
             order = services.order_place(
                 buyer=request.user,
                 event_id=data["event"],
                 lines=lines,
                 in_transaction=in_transaction if remember else None,
                 queue=enqueue,
+                discount_code=code,
             )
             if order is None:
                 return enqueue.response

@@ -11,7 +11,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
-from events.models import Event, TicketType
+from events.models import DiscountCode, Event, TicketType
 
 
 class Order(models.Model):
@@ -37,6 +37,16 @@ class Order(models.Model):
     total_cents = models.PositiveIntegerField(_("total (minor units)"))
     fee_cents = models.PositiveIntegerField(_("platform fee (minor units)"), default=0)
     currency = models.CharField(_("currency"), max_length=3)
+    # A discount code's money off the list price (events/discounts.py): total = list price - discount.
+    discount_code = models.ForeignKey(
+        DiscountCode,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="orders",
+        verbose_name=_("discount code"),
+    )
+    discount_cents = models.PositiveIntegerField(_("discount (minor units)"), default=0)
     expires_at = models.DateTimeField(_("hold expires at"), null=True, blank=True)
     paid_at = models.DateTimeField(null=True, blank=True)
     confirmation_sent_at = models.DateTimeField(
@@ -62,6 +72,9 @@ class Order(models.Model):
                 condition=~Q(status="reserved") | Q(expires_at__isnull=False), name="order_reserved_has_expiry"
             ),
             models.CheckConstraint(condition=Q(fee_cents__lte=models.F("total_cents")), name="order_fee_within_total"),
+            models.CheckConstraint(
+                condition=Q(discount_code__isnull=False) | Q(discount_cents=0), name="order_discount_has_code"
+            ),
         ]
         indexes = [
             # The expiry sweep: due holds only.
@@ -72,6 +85,11 @@ class Order(models.Model):
 
     def __str__(self) -> str:
         return f"Order {self.pk} ({self.status})"
+
+    @property
+    def subtotal_cents(self) -> int:
+        """The list price of the order's tickets, before any discount."""
+        return self.total_cents + self.discount_cents
 
 
 class OrderItem(models.Model):
@@ -348,6 +366,7 @@ class PurchaseRequest(models.Model):
     event = models.ForeignKey(Event, on_delete=models.PROTECT, related_name="purchase_requests")
     seq = models.PositiveBigIntegerField(_("place in line"), help_text=_("Requests of an event are served in order."))
     lines = models.JSONField(help_text=_('What to buy: [{"ticket_type": id, "quantity": n}, ...]'))
+    discount_code = models.CharField(_("discount code"), max_length=64, blank=True, default="")
     status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.QUEUED)
     order = models.OneToOneField(
         Order, on_delete=models.PROTECT, null=True, blank=True, related_name="purchase_request"

@@ -105,6 +105,7 @@ PURCHASE_REQUEST_FIELDS = (
     "event_id",
     "seq",
     "lines",
+    "discount_code",
     "status",
     "order_id",
     "error_code",
@@ -167,14 +168,20 @@ def _queued_of(buyer: User, event: Event) -> PurchaseRequest | None:
 InTransaction = Callable[[PurchaseRequest, int], None]
 
 
-def _answer_existing(existing: PurchaseRequest, lines: list[dict[str, int]], in_transaction: InTransaction | None):
+def _answer_existing(
+    existing: PurchaseRequest,
+    lines: list[dict[str, int]],
+    in_transaction: InTransaction | None,
+    discount_code: str = "",
+):
     """The buyer is in line already: the same purchase is the same request (a retry without an
     Idempotency-Key, a second click); a different one must wait for the first's outcome."""
 
     def by_type(line: dict[str, int]) -> int:
         return line["ticket_type"]
 
-    if sorted(existing.lines, key=by_type) != sorted(lines, key=by_type):
+    same_code = existing.discount_code.lower() == discount_code.lower()
+    if sorted(existing.lines, key=by_type) != sorted(lines, key=by_type) or not same_code:
         raise AlreadyQueued(extra={"purchase_request": str(existing.pk)})
     position = position_of(existing) or 0
     if in_transaction is not None:
@@ -191,6 +198,7 @@ def purchase_request_enqueue(
     types: dict[int, TicketType],
     now: datetime,
     in_transaction: InTransaction | None = None,
+    discount_code: str | None = None,
 ) -> tuple[PurchaseRequest, int]:
     """Put a validated purchase of a high-demand event in line; returns it and its position.
 
@@ -207,15 +215,16 @@ def purchase_request_enqueue(
         event_id=event.pk, wanted={line.ticket_type_id: line.quantity for line in lines}, types=types, now=now
     )
     wanted = _lines_json(lines)
+    code = discount_code or ""  # checked already; its use is claimed when the order is placed
     existing = _queued_of(buyer, event)
     if existing is not None:
-        return _answer_existing(existing, wanted, in_transaction)
+        return _answer_existing(existing, wanted, in_transaction, code)
     seq = _next_seq(event.pk)  # its own short transaction: the counter row is never held longer
     with transaction.atomic():
         try:
             with transaction.atomic():
                 purchase_request = PurchaseRequest.objects.create(
-                    buyer=buyer, event=event, seq=seq, lines=wanted, status=QUEUED, created_at=now
+                    buyer=buyer, event=event, seq=seq, lines=wanted, discount_code=code, status=QUEUED, created_at=now
                 )
         except IntegrityError:
             purchase_request = None  # the same buyer's concurrent request got in first
@@ -229,7 +238,7 @@ def purchase_request_enqueue(
         existing = _queued_of(buyer, event)
         if existing is None:
             raise AlreadyQueued()  # answered already, in between: the buyer may ask again
-        return _answer_existing(existing, wanted, in_transaction)
+        return _answer_existing(existing, wanted, in_transaction, code)
     return purchase_request, position
 
 
@@ -289,7 +298,12 @@ def _serve(purchase_request: PurchaseRequest, known: _Known) -> None:
         return
     try:
         with transaction.atomic():  # a savepoint: a refusal or failure undoes this request only
-            order = services.order_place(buyer=purchase_request.buyer, event_id=purchase_request.event_id, lines=lines)
+            order = services.order_place(
+                buyer=purchase_request.buyer,
+                event_id=purchase_request.event_id,
+                lines=lines,
+                discount_code=purchase_request.discount_code or None,
+            )
     except ApplicationError as exc:
         if exc.status_code >= 500:  # busy: the stock lock was not had in time
             raise _StopBatch() from exc

@@ -79,8 +79,14 @@ class Enqueue:
     The body is written when the request is, with the position it had then; with eager tasks the
     drain runs right after the commit, so the status URL may already show the outcome."""
 
-    def __init__(self, request: Request, lines: Sequence[services.Line], remember: Callable | None) -> None:
-        self.request, self.lines, self.remember = request, lines, remember
+    def __init__(
+        self,
+        request: Request,
+        lines: Sequence[services.Line],
+        remember: Callable | None,
+        discount_code: str | None = None,
+    ) -> None:
+        self.request, self.lines, self.remember, self.discount_code = request, lines, remember, discount_code
         self.response: Response | None = None
 
     def __call__(self, event: Event, types: dict[int, TicketType], now: datetime) -> None:
@@ -102,7 +108,13 @@ class Enqueue:
                 self.remember(status.HTTP_202_ACCEPTED, body)
 
         queue.purchase_request_enqueue(
-            buyer=self.request.user, event=event, lines=self.lines, types=types, now=now, in_transaction=in_transaction
+            buyer=self.request.user,
+            event=event,
+            lines=self.lines,
+            types=types,
+            now=now,
+            in_transaction=in_transaction,
+            discount_code=self.discount_code,
         )
         headers = {"Location": body["status_url"], "Retry-After": str(queue.poll_after_seconds(body["position"]))}
         self.response = Response(body, status=status.HTTP_202_ACCEPTED, headers=headers)

@@ -19,7 +19,7 @@ from .models import InventoryEntry, Order, OrderItem, Payment, Refund, Ticket
 
 
 def _orders() -> QuerySet[Order]:
-    return Order.objects.select_related("event").prefetch_related(
+    return Order.objects.select_related("event", "discount_code").prefetch_related(
         Prefetch("items", queryset=OrderItem.objects.select_related("ticket_type").order_by("ticket_type_id"))
     )
 
@@ -139,7 +139,11 @@ def event_sales(*, event: Event) -> dict:
         Order.objects.filter(event=event, status=Order.Status.PAID)
         .annotate(day=TruncDate("paid_at"))
         .values("day")
-        .annotate(orders=Count("pk", distinct=True), gross=Coalesce(Sum("total_cents"), 0))
+        .annotate(
+            orders=Count("pk", distinct=True),
+            gross=Coalesce(Sum(F("total_cents") + F("discount_cents")), 0),
+            discounts=Coalesce(Sum("discount_cents"), 0),
+        )
         .order_by("day")
     )
     tickets_per_day = dict(
@@ -169,28 +173,36 @@ def event_sales(*, event: Event) -> dict:
                 "orders": row["orders"],
                 "tickets": tickets_per_day.get(row["day"], 0),
                 "gross_cents": row["gross"],
+                "discounts_cents": row["discounts"],
             }
             for row in per_day
         ],
         "orders": totals["orders"],
-        **{name: totals[name] for name in ("gross_cents", "fees_cents", "refunds_cents", "net_cents")},
+        **{
+            name: totals[name]
+            for name in ("gross_cents", "discounts_cents", "fees_cents", "refunds_cents", "net_cents")
+        },
         "refund_progress": event_refund_progress(event=event),
     }
 
 
 def _money_columns() -> dict:
-    """Gross is every order that was sold (paid, or paid and then refunded); the platform keeps its
-    fee only on orders that stay paid; so ``net = gross - fees - refunds`` is what the organizer is
-    owed. One definition for an event's sales, the staff stats and the payouts."""
+    """Gross is every order that was sold (paid, or paid and then refunded) at list price; discount
+    codes took ``discounts`` off it (gross - discounts is what buyers paid); the platform keeps its
+    fee only on orders that stay paid; refunds give back what was paid; so ``net = gross - discounts
+    - fees - refunds`` is what the organizer is owed. One definition for an event's sales, the staff
+    stats and the payouts."""
+    sold = Q(status__in=[Order.Status.PAID, Order.Status.REFUNDED])
     return {
-        "gross_cents": Coalesce(Sum("total_cents", filter=Q(status__in=[Order.Status.PAID, Order.Status.REFUNDED])), 0),
+        "gross_cents": Coalesce(Sum(F("total_cents") + F("discount_cents"), filter=sold), 0),
+        "discounts_cents": Coalesce(Sum("discount_cents", filter=sold), 0),
         "fees_cents": Coalesce(Sum("fee_cents", filter=Q(status=Order.Status.PAID)), 0),
         "refunds_cents": Coalesce(Sum("total_cents", filter=Q(status=Order.Status.REFUNDED)), 0),
     }
 
 
 def _net(row: dict) -> dict:
-    row["net_cents"] = row["gross_cents"] - row["fees_cents"] - row["refunds_cents"]
+    row["net_cents"] = row["gross_cents"] - row["discounts_cents"] - row["fees_cents"] - row["refunds_cents"]
     return row
 
 

@@ -11,6 +11,7 @@ from eventflow.api.serializers import StrictInputSerializer
 from .models import Order, OrderItem, Payment, Ticket
 
 MAX_LINES = 20
+MAX_DISCOUNT_CODE_LENGTH = 64  # events.discounts.MAX_CODE_LENGTH
 
 
 class OrderLineInputSerializer(StrictInputSerializer):
@@ -21,9 +22,23 @@ class OrderLineInputSerializer(StrictInputSerializer):
 class OrderCreateInputSerializer(StrictInputSerializer):
     event = serializers.IntegerField(min_value=1, max_value=2**62)
     items = OrderLineInputSerializer(many=True, min_length=1, max_length=MAX_LINES, allow_empty=False)
+    discount_code = serializers.CharField(
+        max_length=MAX_DISCOUNT_CODE_LENGTH,
+        required=False,
+        allow_null=True,
+        allow_blank=True,
+        trim_whitespace=True,
+        help_text="A discount code of the event, in any case; empty or null: none. A percentage comes off the "
+        "subtotal of the ticket types it applies to (the discount rounded up to a whole minor unit, in the "
+        "buyer's favour), a fixed amount once per order, capped at that subtotal: the total never goes below "
+        "zero, and a total of 0 is paid at once. Unknown, switched off, outside its validity window or for none "
+        "of these ticket types: 400 `invalid` with `errors.discount_code` and a `reason` (`unknown`, "
+        "`not_yet_valid`, `expired`, `not_applicable`); used up: 409 `discount_code_exhausted`.",
+    )
 
 
 _ORDER_KEYS = frozenset(("event", "items"))
+_ORDER_KEYS_WITH_CODE = frozenset(("event", "items", "discount_code"))
 _LINE_KEYS = frozenset(("ticket_type", "quantity"))
 _ID_MAX = 2**62
 
@@ -38,7 +53,12 @@ def order_create_input(data) -> dict:
     issue 10), and by the serializer, which writes the 400's field errors, otherwise.
 
     The hand check accepts only what the serializer accepts, and returns what it would."""
-    if type(data) is dict and data.keys() == _ORDER_KEYS:
+    keys = data.keys() if type(data) is dict else None
+    if keys == _ORDER_KEYS or (
+        keys == _ORDER_KEYS_WITH_CODE
+        and (data["discount_code"] is None or type(data["discount_code"]) is str)
+        and len(data["discount_code"] or "") <= MAX_DISCOUNT_CODE_LENGTH
+    ):
         event, items = data["event"], data["items"]
         if (
             _whole(event, 1, _ID_MAX)
@@ -52,10 +72,14 @@ def order_create_input(data) -> dict:
                 for item in items
             )
         ):
-            return {
+            checked = {
                 "event": event,
                 "items": [{"ticket_type": item["ticket_type"], "quantity": item["quantity"]} for item in items],
             }
+            if "discount_code" in data:
+                code = data["discount_code"]
+                checked["discount_code"] = code.strip() if code is not None else None
+            return checked
     serializer = OrderCreateInputSerializer(data=data)
     serializer.is_valid(raise_exception=True)
     return serializer.validated_data
@@ -80,6 +104,14 @@ class EventRefSerializer(serializers.Serializer):
 class OrderOutputSerializer(serializers.ModelSerializer):
     event = EventRefSerializer()
     items = OrderItemOutputSerializer(many=True)
+    subtotal_cents = serializers.IntegerField(help_text="The tickets at list price: the items' subtotals added up.")
+    discount_cents = serializers.IntegerField(help_text="Taken off by `discount_code`; 0 without one.")
+    discount_code = serializers.SerializerMethodField(help_text="The discount code the order used, or null.")
+    total_cents = serializers.IntegerField(help_text="What the buyer pays: `subtotal_cents - discount_cents`.")
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_discount_code(self, obj: Order) -> str | None:
+        return obj.discount_code.code if obj.discount_code_id else None
 
     class Meta:
         model = Order
@@ -88,6 +120,9 @@ class OrderOutputSerializer(serializers.ModelSerializer):
             "status",
             "event",
             "items",
+            "subtotal_cents",
+            "discount_cents",
+            "discount_code",
             "total_cents",
             "currency",
             "expires_at",
@@ -127,6 +162,9 @@ def order_representation(order: Order) -> dict:
             }
             for item in order.items.all()
         ],
+        "subtotal_cents": order.total_cents + order.discount_cents,
+        "discount_cents": order.discount_cents,
+        "discount_code": order.discount_code.code if order.discount_code_id else None,
         "total_cents": order.total_cents,
         "currency": order.currency,
         "expires_at": _datetime(order.expires_at),
@@ -204,6 +242,12 @@ class AttendeeOutputSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+GROSS_HELP = "Orders sold (paid, or paid then refunded) at list price, before discount codes."
+DISCOUNTS_HELP = "Taken off those orders by discount codes: gross - discounts is what buyers paid."
+REFUNDS_HELP = "Paid back to buyers: the refunded orders' totals, as paid (after discounts)."
+NET_HELP = "gross - discounts - fees - refunds: what the organizer is owed."
+
+
 class SalesTicketTypeSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     name = serializers.CharField()
@@ -211,14 +255,17 @@ class SalesTicketTypeSerializer(serializers.Serializer):
     available = serializers.IntegerField()
     held = serializers.IntegerField()
     sold = serializers.IntegerField()
-    gross_cents = serializers.IntegerField()
+    gross_cents = serializers.IntegerField(
+        help_text="Paid tickets of this type at list price; discount codes come off per order (`discounts_cents`)."
+    )
 
 
 class SalesDaySerializer(serializers.Serializer):
     date = serializers.DateField()
     orders = serializers.IntegerField()
     tickets = serializers.IntegerField()
-    gross_cents = serializers.IntegerField()
+    gross_cents = serializers.IntegerField(help_text="The day's paid orders at list price.")
+    discounts_cents = serializers.IntegerField(help_text="Taken off them by discount codes.")
 
 
 class RefundProgressSerializer(serializers.Serializer):
@@ -235,19 +282,21 @@ class SalesOutputSerializer(serializers.Serializer):
     ticket_types = SalesTicketTypeSerializer(many=True)
     days = SalesDaySerializer(many=True)
     orders = serializers.IntegerField()
-    gross_cents = serializers.IntegerField()
+    gross_cents = serializers.IntegerField(help_text=GROSS_HELP)
+    discounts_cents = serializers.IntegerField(help_text=DISCOUNTS_HELP)
     fees_cents = serializers.IntegerField()
-    refunds_cents = serializers.IntegerField()
-    net_cents = serializers.IntegerField(help_text="gross - fees - refunds: what the organizer is owed.")
+    refunds_cents = serializers.IntegerField(help_text=REFUNDS_HELP)
+    net_cents = serializers.IntegerField(help_text=NET_HELP)
     refund_progress = RefundProgressSerializer()
 
 
 class RevenueSerializer(serializers.Serializer):
     currency = serializers.CharField()
-    gross_cents = serializers.IntegerField()
+    gross_cents = serializers.IntegerField(help_text=GROSS_HELP)
+    discounts_cents = serializers.IntegerField(help_text=DISCOUNTS_HELP)
     fees_cents = serializers.IntegerField()
-    refunds_cents = serializers.IntegerField()
-    net_cents = serializers.IntegerField()
+    refunds_cents = serializers.IntegerField(help_text=REFUNDS_HELP)
+    net_cents = serializers.IntegerField(help_text=NET_HELP)
 
 
 class PayoutOutputSerializer(RevenueSerializer):

@@ -31,7 +31,7 @@ from django.utils.translation import ngettext
 from accounts.models import User
 from eventflow.api.errors import ApplicationError
 from events import cache as catalogue_cache
-from events import stock
+from events import discounts, stock
 from events.models import Event, TicketType
 from events.stock import ShortOfStock as _ShortOfStock
 
@@ -220,8 +220,11 @@ def _place(
     types: dict[int, TicketType],
     now: datetime,
     in_transaction: Callable[[Order], None] | None,
+    discount: discounts.Discount | None = None,
 ) -> Order:
     total = sum(types[line.ticket_type_id].price_cents * line.quantity for line in lines)
+    if discount is not None:
+        total -= discount.cents  # never below zero: a discount is capped at what it applies to
     free = total == 0
     lines = sorted(lines, key=lambda line: line.ticket_type_id)
     order = Order(
@@ -234,6 +237,8 @@ def _place(
         expires_at=None if free else now + timedelta(minutes=settings.ORDER_HOLD_MINUTES),
         paid_at=now if free else None,
     )
+    if discount is not None:
+        order.discount_code, order.discount_cents = discount.code, discount.cents
     quantities = [(line.ticket_type_id, line.quantity) for line in lines]
     raw = connection.vendor == "postgresql"  # hand-written SQL there (orders/sql.py); the ORM on SQLite
     with stock_transaction(set_lock_timeout=not raw):
@@ -270,6 +275,8 @@ def _place(
             _check_buyer_limits(event, lines, types, held=held)
         if in_transaction is not None:
             in_transaction(order)
+        if discount is not None:  # the code's row before the ticket types' (events/discounts.py)
+            discounts.claim(discount)
 
         available = _take_stock(quantities, types)
         deltas = {pk: -quantity for pk, quantity in quantities}
@@ -324,6 +331,8 @@ def retake(order: Order, quantities: Sequence[tuple[int, int]]) -> bool:
     there is enough left (False, and nothing changed, when there is not). Caller holds the order lock."""
     try:
         with transaction.atomic():  # a savepoint: a later line short of stock gives back what earlier ones took
+            if not discounts.retake(order.pk):  # its code's use, given back with the hold, before the stock
+                return False
             available = stock.take(sorted(quantities), buckets={})  # under the locks: pool and buckets
     except _ShortOfStock:
         return False
@@ -336,6 +345,7 @@ def retake(order: Order, quantities: Sequence[tuple[int, int]]) -> bool:
 def give_back_sold(order: Order, quantities: Sequence[tuple[int, int]]) -> None:
     """A paid order is refunded: its sold tickets are back on sale. Caller holds the order lock."""
     deltas = {ticket_type_id: quantity for ticket_type_id, quantity in quantities}
+    discounts.give_back([order.pk])  # a refunded order's code use is back too, before the ticket-type locks
     before = _lock_ticket_types(sorted(deltas))
     _move_stock(deltas)
     InventoryEntry.objects.bulk_create(_ledger(order, InventoryEntry.Kind.REFUND, quantities))
@@ -422,6 +432,7 @@ def order_place(
     lines: Sequence[Line],
     in_transaction: Callable[[Order], None] | None = None,
     queue: Callable[[Event, dict[int, TicketType], datetime], None] | None = None,
+    discount_code: str | None = None,
 ) -> Order | None:
     """Reserve tickets (or, when they are free, sell them at once) without ever overselling.
 
@@ -440,9 +451,21 @@ def order_place(
     line) and None is returned; the flag comes with the validating read, so a
     normal purchase pays nothing for it. The queue's workers call this without
     ``queue``.
+
+    ``discount_code``: checked with the rest (events/discounts.py: 400 ``invalid`` on
+    ``discount_code``, 409 ``discount_code_exhausted``); its use is claimed in the order's
+    transaction and given back with the order's stock.
     """
     now = timezone.now()
     event, types = _validate(event_id, lines, now)
+    discount = None
+    if discount_code:
+        discount = discounts.discount_for_order(
+            event_id=event.pk,
+            text=discount_code,
+            lines=[(line.ticket_type_id, line.quantity, types[line.ticket_type_id].price_cents) for line in lines],
+            now=now,
+        )
     if queue is not None and event.high_demand:
         queue(event, types, now)
         return None
@@ -450,7 +473,7 @@ def order_place(
     if refuse_if_sold_out(event_id=event.pk, wanted=wanted, types=types, now=now):
         expire_due_holds(event_id=event.pk, now=now)  # then buy under the lock, whoever released them
     try:
-        return _place(buyer, event, lines, types, now, in_transaction)
+        return _place(buyer, event, lines, types, now, in_transaction, discount)
     except _ShortOfStock as short:  # others bought in between
         if (
             not expire_due_holds(event_id=event.pk, now=now)
@@ -459,7 +482,7 @@ def order_place(
         ):
             raise _sold_out(types, short) from None
     try:
-        return _place(buyer, event, lines, types, now, in_transaction)
+        return _place(buyer, event, lines, types, now, in_transaction, discount)
     except _ShortOfStock as short:
         raise _sold_out(types, short) from None
 
@@ -476,6 +499,7 @@ def _release(orders: Sequence[Order], *, to_status: str, now: datetime) -> None:
     deltas: dict[int, int] = defaultdict(int)
     for _order_id, ticket_type_id, quantity in items:
         deltas[ticket_type_id] += quantity
+    discounts.give_back(order_ids)  # before the ticket-type locks (events/discounts.py)
     before = _lock_ticket_types(sorted(deltas))
     _move_stock(deltas)
     InventoryEntry.objects.bulk_create(

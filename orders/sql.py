@@ -94,11 +94,12 @@ _PLACE = """
     placed AS (
         INSERT INTO "orders_order" (
             "id", "buyer_id", "event_id", "status", "total_cents", "fee_cents", "currency", "expires_at",
-            "paid_at", "closed_at", "confirmation_sent_at", "refund_notice_sent_at", "created_at", "updated_at"
+            "paid_at", "closed_at", "confirmation_sent_at", "refund_notice_sent_at", "created_at", "updated_at",
+            "discount_code_id", "discount_cents"
         )
         VALUES (
             %(id)s, %(buyer)s, %(event)s, %(status)s, %(total)s, 0, %(currency)s, %(expires_at)s,
-            %(paid_at)s, NULL, NULL, NULL, %(now)s, %(now)s
+            %(paid_at)s, NULL, NULL, NULL, %(now)s, %(now)s, %(discount_code)s, %(discount)s
         )
         RETURNING "id"
     ),
@@ -155,6 +156,8 @@ def place_order(*, order: Order, lines: Sequence[tuple[int, int, int]], lock_tim
                 "currency": order.currency,
                 "expires_at": order.expires_at,
                 "paid_at": order.paid_at,
+                "discount_code": order.discount_code_id,
+                "discount": order.discount_cents,
                 "now": now,
                 "types": types,
                 "quantities": quantities,

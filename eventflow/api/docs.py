@@ -65,6 +65,11 @@ OPERATIONS: dict[str, tuple[str, str | None]] = {
         "Owner only, while no ticket of it is sold or held; a published event keeps at least one.",
     ),
     "orders_list": ("Your orders", None),
+    "discount_codes_list": ("Discount codes of an event", None),
+    "discount_codes_create": ("Add a discount code", None),
+    "discount_codes_retrieve": ("A discount code", None),
+    "discount_codes_update": ("Change a discount code", None),
+    "discount_codes_destroy": ("Delete a discount code", None),
     "orders_create": ("Reserve tickets", None),
     "orders_retrieve": ("An order", "One of the caller's orders; anyone else's is a 404."),
     "orders_queue_retrieve": ("A queued purchase's outcome", None),
@@ -134,11 +139,28 @@ EXAMPLES: dict[str, list[OpenApiExample]] = {
             request_only=True,
         )
     ],
+    "discount_codes_create": [
+        OpenApiExample(
+            "20 % off, 100 uses, until the end of March",
+            value={"code": "EARLYBIRD", "percent_off": 20, "max_uses": 100, "valid_until": "2027-04-01T00:00:00+02:00"},
+            request_only=True,
+        ),
+        OpenApiExample(
+            "5.00 off VIP tickets",
+            value={"code": "VIP5", "amount_off_cents": 500, "ticket_types": [2]},
+            request_only=True,
+        ),
+    ],
     "orders_create": [
         OpenApiExample(
             "Two tickets of one type",
             value={"event": 1, "items": [{"ticket_type": 1, "quantity": 2}]},
             request_only=True,
-        )
+        ),
+        OpenApiExample(
+            "With a discount code",
+            value={"event": 1, "items": [{"ticket_type": 1, "quantity": 2}], "discount_code": "earlybird"},
+            request_only=True,
+        ),
     ],
 }

@@ -13,6 +13,11 @@ GOOD = [
     {"event": 1, "items": [{"ticket_type": 2, "quantity": 1}]},
     {"event": 2**62, "items": [{"quantity": 100, "ticket_type": 2**62}]},
     {"event": 7, "items": [{"ticket_type": n, "quantity": 3} for n in range(1, 21)]},
+    {"event": 1, "items": [{"ticket_type": 2, "quantity": 1}], "discount_code": "Summer-25"},
+    {"event": 1, "items": [{"ticket_type": 2, "quantity": 1}], "discount_code": "  padded  "},
+    {"event": 1, "items": [{"ticket_type": 2, "quantity": 1}], "discount_code": ""},
+    {"event": 1, "items": [{"ticket_type": 2, "quantity": 1}], "discount_code": None},
+    {"event": 1, "items": [{"ticket_type": 2, "quantity": 1}], "discount_code": "x" * 64},
 ]
 BAD = [
     {},
@@ -35,6 +40,10 @@ BAD = [
     {"event": 1, "items": {"ticket_type": 2, "quantity": 1}},
     {"event": 1, "items": [{"ticket_type": n, "quantity": 1} for n in range(1, 22)]},
     {"event": 1, "items": [{"ticket_type": 2, "quantity": 1}], "status": "paid"},
+    {"event": 1, "items": [{"ticket_type": 2, "quantity": 1}], "discount_code": 5},
+    {"event": 1, "items": [{"ticket_type": 2, "quantity": 1}], "discount_code": ["A"]},
+    {"event": 1, "items": [{"ticket_type": 2, "quantity": 1}], "discount_code": "x" * 65},
+    {"event": 1, "items": [{"ticket_type": 2, "quantity": 1}], "discount_code": "A", "coupon": "A"},
 ]
 
 
