@@ -158,7 +158,7 @@ class DiscountCodeViewSet(viewsets.GenericViewSet):
         code = self._code(pk)
         data = DiscountCodeInputSerializer(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
-        code = discounts.discount_code_update(code=code, by=request.user, **data.validated_data)
+        code = discounts.discount_code_update(discount_code=code, by=request.user, **data.validated_data)
         return self._out(code)
 
     @extend_schema(
@@ -168,5 +168,5 @@ class DiscountCodeViewSet(viewsets.GenericViewSet):
         "carry stays in the database for them (their totals and the sales report keep it).",
     )
     def destroy(self, request: Request, event_pk: str, pk: str) -> Response:
-        discounts.discount_code_delete(code=self._code(pk), by=request.user)
+        discounts.discount_code_delete(discount_code=self._code(pk), by=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)

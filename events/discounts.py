@@ -282,13 +282,13 @@ def discount_code_create(
 
 @transaction.atomic
 def discount_code_update(
-    *, code: DiscountCode, ticket_types: Iterable[int] | None = None, by: User | None = None, **data: Any
+    *, discount_code: DiscountCode, ticket_types: Iterable[int] | None = None, by: User | None = None, **data: Any
 ) -> DiscountCode:
     """Change a code. Sending one of ``percent_off`` / ``amount_off_cents`` switches the kind (the
     other is cleared); ``max_uses`` never below ``uses`` (409). Orders already placed keep the
     discount they got."""
-    event = _lock_event(code.event)
-    locked = DiscountCode.objects.select_for_update().get(pk=code.pk)  # uses is read under the lock
+    event = _lock_event(discount_code.event)
+    locked = DiscountCode.objects.select_for_update().get(pk=discount_code.pk)  # uses is read under the lock
     data = {k: v for k, v in data.items() if k in FIELDS}
     if "code" in data:
         data["code"] = data["code"].strip()
@@ -316,12 +316,12 @@ def discount_code_update(
 
 
 @transaction.atomic
-def discount_code_delete(*, code: DiscountCode, by: User | None = None) -> None:
+def discount_code_delete(*, discount_code: DiscountCode, by: User | None = None) -> None:
     """Gone for buyers and organizers. A code some order carries stays in the database, marked
     deleted (the orders, their totals and the sales report keep it); any other is deleted."""
     from orders.models import Order
 
-    locked = DiscountCode.objects.select_for_update().get(pk=code.pk)
+    locked = DiscountCode.objects.select_for_update().get(pk=discount_code.pk)
     if Order.objects.filter(discount_code=locked).exists():
         locked.deleted_at = timezone.now()
         locked.active = False

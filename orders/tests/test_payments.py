@@ -591,6 +591,7 @@ def test_sales_and_payouts_add_up(event, tier, settings, django_capture_on_commi
         {
             "currency": "EUR",
             "gross_cents": 15000,
+            "discounts_cents": 0,
             "fees_cents": 1000,
             "refunds_cents": 5000,
             "net_cents": 9000,
