@@ -45,6 +45,10 @@ ORGANIZER_PERMISSIONS: dict[str, tuple[str, ...]] = {
         "change_tickettype",
         "delete_tickettype",
         "view_tickettype",
+        "add_discountcode",
+        "change_discountcode",
+        "delete_discountcode",
+        "view_discountcode",
     ),
     "orders": ("view_order", "view_orderitem", "view_ticket", "view_inventoryentry", "view_purchaserequest"),
 }

@@ -642,6 +642,7 @@ class EventAdmin(SafeLookupsMixin, admin.ModelAdmin):
         }
         totals.update(
             revenue=money(sales["gross_cents"]),
+            discounts=money(sales["discounts_cents"]),
             fees=money(sales["fees_cents"]),
             refunds=money(sales["refunds_cents"]),
             net=money(sales["net_cents"]),
@@ -745,3 +746,6 @@ class EventAdmin(SafeLookupsMixin, admin.ModelAdmin):
 
     def _report_refusal(self, request: HttpRequest, template: str, event: Event, exc: ApplicationError) -> None:
         self.message_user(request, template % {"event": event, "error": exc.detail}, messages.ERROR)
+
+
+from . import discount_admin  # noqa: E402, F401  (registers the discount codes' admin)

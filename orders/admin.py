@@ -181,7 +181,7 @@ class OrderAdmin(SafeLookupsMixin, ScopedToOrganizerMixin, ReadOnlyAdminMixin, a
     ordering = ["-created_at", "-pk"]
     fieldsets = [
         (None, {"fields": ["id", "buyer", "event", "status"]}),
-        (_("Money"), {"fields": ["total", "fee", "currency"]}),
+        (_("Money"), {"fields": ["subtotal", "discount", "discount_code", "total", "fee", "currency"]}),
         (
             _("Dates"),
             {"fields": ["created_at", "expires_at", "paid_at", "confirmation_sent_at", "closed_at", "updated_at"]},
@@ -192,6 +192,9 @@ class OrderAdmin(SafeLookupsMixin, ScopedToOrganizerMixin, ReadOnlyAdminMixin, a
         "buyer",
         "event",
         "status",
+        "subtotal",
+        "discount",
+        "discount_code",
         "total",
         "fee",
         "currency",
@@ -219,6 +222,14 @@ class OrderAdmin(SafeLookupsMixin, ScopedToOrganizerMixin, ReadOnlyAdminMixin, a
     @admin.display(description=_("platform fee"))
     def fee(self, obj: Order) -> str:
         return _money(obj.fee_cents, obj.currency)
+
+    @admin.display(description=_("list price"))
+    def subtotal(self, obj: Order) -> str:
+        return _money(obj.subtotal_cents, obj.currency)
+
+    @admin.display(description=_("discount"))
+    def discount(self, obj: Order) -> str:
+        return _money(obj.discount_cents, obj.currency)
 
     # --- Cancelling reservations through the service -----------------------------------
 
@@ -452,6 +463,7 @@ class PayoutAdmin(PlatformAdminOnlyMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
             {
                 **row,
                 "gross": _money(row["gross_cents"], row["currency"]),
+                "discounts": _money(row["discounts_cents"], row["currency"]),
                 "fees": _money(row["fees_cents"], row["currency"]),
                 "refunds": _money(row["refunds_cents"], row["currency"]),
                 "net": _money(row["net_cents"], row["currency"]),
