@@ -58,6 +58,17 @@ def order_confirmation_queue(*, order: Order) -> None:
     transaction.on_commit(partial(send_order_confirmation.delay, str(order.pk)), robust=True)
 
 
+def _discount(order: Order) -> dict:
+    """The discount code's line of the email: the list price, the code and what it took off."""
+    if not order.discount_code_id:
+        return {}
+    return {
+        "subtotal": format_money(order.subtotal_cents, order.currency),
+        "discount_code": order.discount_code.code,
+        "discount": format_money(order.discount_cents, order.currency),
+    }
+
+
 def _message(order: Order) -> EmailMultiAlternatives:
     event = order.event
     context = {
@@ -69,6 +80,7 @@ def _message(order: Order) -> EmailMultiAlternatives:
         "items": list(order.items.all()),
         "total": format_money(order.total_cents, order.currency) if order.total_cents else None,
         "buyer_name": order.buyer.name or order.buyer.email,
+        **_discount(order),
     }
     subject = " ".join(render_to_string("orders/email/confirmation_subject.txt", context).split())
     message = EmailMultiAlternatives(

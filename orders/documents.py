@@ -22,7 +22,7 @@ from django.conf import settings
 from django.utils.translation import gettext as _
 from fpdf import FPDF
 
-from eventflow.regional import format_local_time
+from eventflow.regional import format_local_time, format_money
 
 from .models import Order, Ticket
 
@@ -115,6 +115,18 @@ def holder_name(ticket: Ticket) -> str:
     return ticket.holder.name or ticket.holder.email
 
 
+def discount_line(order: Order) -> str | None:
+    """What a discount code took off the order, for its documents; None without one."""
+    if not order.discount_code_id:
+        return None
+    return _("Discount code %(code)s: -%(off)s (list price %(subtotal)s, paid %(total)s)") % {
+        "code": order.discount_code.code,
+        "off": format_money(order.discount_cents, order.currency),
+        "subtotal": format_money(order.subtotal_cents, order.currency),
+        "total": format_money(order.total_cents, order.currency),
+    }
+
+
 def _latin1(text: str) -> bool:
     try:
         text.encode("latin-1")
@@ -130,6 +142,8 @@ def order_tickets_pdf(order: Order, tickets: Sequence[Ticket]) -> bytes:
     starts = format_local_time(event.starts_at, event.timezone)
     texts = [event.title, starts, *venue_lines(order), _("Ticket: %(type)s"), _("Holder: %(name)s"), _("Order")]
     texts += [part for ticket in tickets for part in (ticket.ticket_type.name, holder_name(ticket))]
+    discount = discount_line(order)
+    texts += [discount] if discount else []
     # Loading a TrueType font (fontTools parses it for every document) is half the cost of a PDF
     # (bench/README.md, "Webhook throughput"); text that Latin-1 covers prints with a built-in face.
     pdf = _TicketPDF(unicode=not all(_latin1(text) for text in texts))
@@ -145,6 +159,8 @@ def order_tickets_pdf(order: Order, tickets: Sequence[Ticket]) -> bytes:
         pdf.ln(4)
         pdf.write_line(_("Ticket: %(type)s") % {"type": ticket.ticket_type.name}, 12, bold=True)
         pdf.write_line(_("Holder: %(name)s") % {"name": holder_name(ticket)}, 11)
+        if discount:
+            pdf.write_line(discount, 9)
         size = 70
         top = max(pdf.get_y() + 6, 95)
         pdf.image(_qr_svg_for_pdf(ticket.code), x=(pdf.w - size) / 2, y=top, w=size, h=size)

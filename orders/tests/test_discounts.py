@@ -404,3 +404,40 @@ def test_fifty_buyers_race_for_five_uses_of_a_code():
     assert tier.available == 95
     assert set(Order.objects.values_list("total_cents", flat=True)) == {1000}
     clean()
+
+
+# --- Documents ----------------------------------------------------------------------------------------
+
+
+def test_the_confirmation_and_the_pdf_show_the_discount(client, event, mailoutbox, django_capture_on_commit_callbacks):
+    import io
+
+    from pypdf import PdfReader
+
+    tier = TicketTypeFactory(event=event, price_cents=2500, capacity=10)
+    code_of(event, "Friends", amount_off_cents=1000)
+    order = buy(client, event, (tier, 2), code="friends").json()
+    payment = client.post(f"{ORDERS}/{order['id']}/pay").json()["payment"]
+    with django_capture_on_commit_callbacks(execute=True):
+        assert client.post(f"/api/v1/payments/test/{payment['id']}/complete").status_code == 200
+    (message,) = mailoutbox
+    assert "Discount code Friends: -10.00 EUR" in message.body
+    assert "Subtotal: 50.00 EUR" in message.body
+    assert "Total: 40.00 EUR" in message.body
+    assert "Discount code Friends:" in message.alternatives[0][0]
+    pdf = client.get(f"{ORDERS}/{order['id']}/tickets.pdf")
+    assert pdf.status_code == 200
+    text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf.content)).pages)
+    assert "Discount code Friends: -10.00 EUR (list price 50.00 EUR, paid 40.00 EUR)" in text
+
+
+def test_check_inventory_reports_a_code_whose_uses_drift(event, tier):
+    from django.core.management.base import CommandError
+
+    code = code_of(event, "DRIFT")
+    order_place_with_code = buy(client_of(), event, (tier, 1), code="drift")
+    assert order_place_with_code.status_code == 201
+    clean()
+    DiscountCode.objects.filter(pk=code.pk).update(uses=0)
+    with pytest.raises(CommandError, match="1 discount codes drift"):
+        call_command("check_inventory")
