@@ -17,12 +17,14 @@ and Redis db, so it can run beside anything:
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/eventflow_cost REDIS_URL=redis://127.0.0.1:6379/11 \\
         .venv/bin/python bench/purchase_cost.py [--orders 2000] [--max-per-buyer N] [--repeat 3] \\
-        [--idempotency-key] [--app /path/to/another/checkout]
+        [--idempotency-key] [--discount-code] [--app /path/to/another/checkout]
 
 ``--idempotency-key`` sends a unique ``Idempotency-Key`` with each order (the
 full-featured purchase of issue 10). ``--app`` measures another checkout of the
 project (e.g. a worktree of an older commit) with this same script.
-``--max-per-buyer`` sets a per-buyer limit on the ticket type. The first 10% of
+``--max-per-buyer`` sets a per-buyer limit on the ticket type. ``--discount-code`` buys with a
+10 % discount code limited to as many uses as there are orders (issue 11), so each purchase
+looks the code up and claims a use. The first 10% of
 orders are a warm-up and not counted. Results are written down in bench/README.md.
 
 CPU time on a shared virtual machine varies by 20% or more between identical
@@ -112,6 +114,7 @@ def main() -> int:
     parser.add_argument("--max-per-buyer", type=int, default=None)
     parser.add_argument("--repeat", type=int, default=3, help="independent runs; the report gives each")
     parser.add_argument("--idempotency-key", action="store_true", help="send a unique Idempotency-Key per order")
+    parser.add_argument("--discount-code", action="store_true", help="buy with a limited 10 %% discount code")
     parser.add_argument("--app", help="the checkout to measure (default: this one)")
     parser.add_argument("--callgrind", action="store_true", help="toggle valgrind's instrumentation around them")
     args = parser.parse_args()
@@ -188,7 +191,13 @@ def main() -> int:
             for i in range(args.orders)
         )
         tokens = [f"Bearer {AccessToken.for_user(buyer)}" for buyer in buyers]
-        body = json.dumps({"event": event.pk, "items": [{"ticket_type": tier.pk, "quantity": 1}]}).encode()
+        order = {"event": event.pk, "items": [{"ticket_type": tier.pk, "quantity": 1}]}
+        if args.discount_code:
+            from events.models import DiscountCode
+
+            DiscountCode.objects.create(event=event, code="BENCH10", percent_off=10, max_uses=args.orders)
+            order["discount_code"] = "bench10"
+        body = json.dumps(order).encode()
         warmup = max(1, args.orders // 10)
         cpu = 0.0
         totals = dict.fromkeys(counts, 0)

@@ -237,8 +237,9 @@ def _place(
         expires_at=None if free else now + timedelta(minutes=settings.ORDER_HOLD_MINUTES),
         paid_at=now if free else None,
     )
-    if discount is not None:
-        order.discount_code, order.discount_cents = discount.code, discount.cents
+    if discount is not None:  # the code as read, set as select_related would (no descriptor, no query)
+        order.discount_code_id, order.discount_cents = discount.code.pk, discount.cents
+        order._state.fields_cache["discount_code"] = discount.code
     quantities = [(line.ticket_type_id, line.quantity) for line in lines]
     raw = connection.vendor == "postgresql"  # hand-written SQL there (orders/sql.py); the ORM on SQLite
     with stock_transaction(set_lock_timeout=not raw):

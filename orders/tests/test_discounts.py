@@ -149,7 +149,7 @@ def test_codes_match_whatever_their_case_and_surrounding_spaces(event, tier):
     clean()
 
 
-@pytest.mark.parametrize("text", ["NOPE", "OTHER", "OFF", "GONE", "é-code", "x" * 64])
+@pytest.mark.parametrize("text", ["NOPE", "OTHER", "OFF", "GONE", "é-code", "x" * 64, "SAVE'--", "%"])
 def test_an_unknown_code_is_a_400_and_holds_nothing(client, event, tier, text):
     code_of(EventFactory(status=Event.Status.PUBLISHED), "OTHER")  # another event's
     code_of(event, "OFF", active=False)
@@ -441,3 +441,23 @@ def test_check_inventory_reports_a_code_whose_uses_drift(event, tier):
     DiscountCode.objects.filter(pk=code.pk).update(uses=0)
     with pytest.raises(CommandError, match="1 discount codes drift"):
         call_command("check_inventory")
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the hand-written statements are PostgreSQL's")
+def test_a_discounted_purchase_costs_two_statements_more_than_a_plain_one(client, event):
+    """A plain purchase is pinned (test_orders_api); a code adds its lookup (with its ticket types) and
+    the claim of a use, nothing else (bench/README.md, "Discount codes")."""
+    from django.test.utils import CaptureQueriesContext
+
+    tier = TicketTypeFactory(event=event, capacity=10, max_per_buyer=None)
+    code_of(event, "COUNTED", max_uses=5, ticket_types=[tier])
+    buy(client, event, (tier, 1))  # warm
+    with CaptureQueriesContext(connection) as plain:
+        assert buy(client_of(), event, (tier, 1)).status_code == 201
+    with CaptureQueriesContext(connection) as discounted:
+        assert buy(client_of(), event, (tier, 1), code="counted").status_code == 201
+
+    def work(queries):
+        return [q["sql"] for q in queries.captured_queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))]
+
+    assert len(work(discounted)) == len(work(plain)) + 2, "\n".join(sql[:100] for sql in work(discounted))
