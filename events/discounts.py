@@ -321,7 +321,7 @@ def discount_code_update(
     other is cleared); ``max_uses`` never below ``uses`` (409). Orders already placed keep the
     discount they got."""
     event = _lock_event(discount_code.event)
-    locked = DiscountCode.objects.select_for_update().get(pk=discount_code.pk)  # uses is read under the lock
+    locked = DiscountCode.objects.select_for_update(no_key=True).get(pk=discount_code.pk)  # uses is read under the lock
     data = {k: v for k, v in data.items() if k in FIELDS}
     if "code" in data:
         data["code"] = data["code"].strip()
@@ -354,7 +354,7 @@ def discount_code_delete(*, discount_code: DiscountCode, by: User | None = None)
     deleted (the orders, their totals and the sales report keep it); any other is deleted."""
     from orders.models import Order
 
-    locked = DiscountCode.objects.select_for_update().get(pk=discount_code.pk)
+    locked = DiscountCode.objects.select_for_update(no_key=True).get(pk=discount_code.pk)
     if Order.objects.filter(discount_code=locked).exists():
         locked.deleted_at = timezone.now()
         locked.active = False

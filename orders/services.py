@@ -236,9 +236,11 @@ def _place(
         currency=event.currency,
         expires_at=None if free else now + timedelta(minutes=settings.ORDER_HOLD_MINUTES),
         paid_at=now if free else None,
+        # Given, not defaulted: Model.__init__ raises and catches a KeyError per field left out.
+        discount_code_id=discount.code.pk if discount else None,
+        discount_cents=discount.cents if discount else 0,
     )
-    if discount is not None:  # the code as read, set as select_related would (no descriptor, no query)
-        order.discount_code_id, order.discount_cents = discount.code.pk, discount.cents
+    if discount is not None:  # the code as read, cached as select_related would (no descriptor, no query)
         order._state.fields_cache["discount_code"] = discount.code
     quantities = [(line.ticket_type_id, line.quantity) for line in lines]
     raw = connection.vendor == "postgresql"  # hand-written SQL there (orders/sql.py); the ORM on SQLite
