@@ -179,9 +179,10 @@ class TicketTypeQuerySet(models.QuerySet):
 
 
 def in_stock_q(prefix: str = "") -> Q:
-    """Ticket types with a ticket on sale, in the pool or in a bucket (for ``filter``)."""
+    """Ticket types with a ticket a newcomer can buy, in the pool or in a bucket (for ``filter``);
+    while a type's waiting list has entries, its stock is the list's, not for sale."""
     buckets = StockBucket.objects.filter(ticket_type=OuterRef(f"{prefix}pk"), available__gt=0)
-    return Q(**{f"{prefix}available__gt": 0}) | Q(Exists(buckets))
+    return (Q(**{f"{prefix}available__gt": 0}) | Q(Exists(buckets))) & Q(**{f"{prefix}waitlisted": 0})
 
 
 class TicketType(models.Model):
@@ -226,6 +227,15 @@ class TicketType(models.Model):
             "(1: one row). For very hot on-sales."
         ),
     )
+    waitlisted = models.PositiveIntegerField(
+        _("on the waiting list"),
+        default=0,
+        editable=False,
+        help_text=_(
+            "Entries waiting on this type's waiting list (orders.waitlist keeps it under this row's lock). "
+            "While it is above 0, stock is offered to the list, never sold to newcomers."
+        ),
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -251,6 +261,7 @@ class TicketType(models.Model):
                 condition=Q(stock_buckets__gte=1) & Q(stock_buckets__lte=MAX_STOCK_BUCKETS),
                 name="ticket_type_stock_buckets_in_bounds",
             ),
+            models.CheckConstraint(condition=Q(waitlisted__gte=0), name="ticket_type_waitlisted_not_negative"),
         ]
         indexes = [
             models.Index(fields=["event", "position"], name="ticket_type_event_position"),
@@ -270,6 +281,12 @@ class TicketType(models.Model):
             else:
                 in_buckets = self.buckets.aggregate(total=Coalesce(Sum("available"), 0))["total"]
         return self.available + in_buckets
+
+    @property
+    def for_sale(self) -> int:
+        """What a newcomer can buy: what is on sale, or 0 while the waiting list has entries (the
+        stock that comes back is offered to them, orders.waitlist)."""
+        return 0 if self.waitlisted else self.on_sale
 
     @property
     def taken(self) -> int:
