@@ -35,7 +35,7 @@ from events import stock
 from events.models import Event, TicketType
 from events.stock import ShortOfStock as _ShortOfStock
 
-from . import sql
+from . import sql, waitlist
 from .confirmation import order_confirmation_queue
 from .errors import (
     Busy,
@@ -289,11 +289,16 @@ def _take_stock(quantities: Sequence[tuple[int, int]], types: dict[int, TicketTy
         return stock.take(quantities, buckets=buckets)
     if len(quantities) == 1 and connection.vendor == "postgresql":
         ((pk, quantity),) = quantities
-        taken, available = sql.take_one(ticket_type_id=pk, quantity=quantity)
+        taken, available, gated = sql.take_one(ticket_type_id=pk, quantity=quantity)
         if not taken:
-            raise _ShortOfStock([pk], {pk: available})
+            raise _ShortOfStock([pk], {pk: available}, gated=gated)
         return {pk: available}
-    available = _lock_ticket_types([pk for pk, _quantity in quantities])
+    locked = TicketType.objects.select_for_update(no_key=True).filter(pk__in=[pk for pk, _q in quantities])
+    rows = locked.order_by("pk").values_list("pk", "available", "waitlisted")
+    available = {pk: left for pk, left, _waitlisted in rows}
+    gated = [pk for pk, _left, waitlisted in rows if waitlisted]  # the waiting list's stock (orders.waitlist)
+    if gated:
+        raise _ShortOfStock(gated, available, gated=True)
     short = [pk for pk, quantity in quantities if available.get(pk, 0) < quantity]
     if short:
         raise _ShortOfStock(short, available)
@@ -340,6 +345,7 @@ def give_back_sold(order: Order, quantities: Sequence[tuple[int, int]]) -> None:
     _move_stock(deltas)
     InventoryEntry.objects.bulk_create(_ledger(order, InventoryEntry.Kind.REFUND, quantities))
     _after_stock_moved(order.event_id, before, deltas)
+    waitlist.stock_returned(ticket_type_ids=deltas)
 
 
 def _due_holds_exist(event_id: int, now: datetime) -> bool:
@@ -387,7 +393,9 @@ def refuse_if_sold_out(*, event_id: int, wanted: dict[int, int], types: dict[int
     them, or leaves that to the queue's worker). ``types`` as validation read them.
 
     Stock is read again with the due holds (``_due_holds_and_on_sale``): a release that was under
-    way when validation read it has committed by now, so a sold-out answer is never stale."""
+    way when validation read it has committed by now, so a sold-out answer is never stale.
+    A ticket type whose waiting list has entries is sold out to newcomers (orders.waitlist)."""
+    waitlist.refuse_if_gated(types, wanted)
     if all(types[pk].on_sale >= quantity for pk, quantity in wanted.items()):  # the pool + any stock buckets
         return False
     due, available = _due_holds_and_on_sale(event_id, wanted, now)
@@ -401,6 +409,8 @@ def refuse_if_sold_out(*, event_id: int, wanted: dict[int, int], types: dict[int
 
 def _sold_out(types: dict[int, TicketType], short: _ShortOfStock) -> SoldOut:
     first = short.ticket_type_ids[0]
+    if short.gated:
+        return waitlist.gate_refusal(types[first])
     left = short.available.get(first, 0)
     name = types[first].name
     if left == 0:
@@ -452,6 +462,8 @@ def order_place(
     try:
         return _place(buyer, event, lines, types, now, in_transaction)
     except _ShortOfStock as short:  # others bought in between
+        if short.gated:  # the waiting list's stock (orders.waitlist): nothing to wait or retry for
+            raise _sold_out(types, short) from None
         if (
             not expire_due_holds(event_id=event.pk, now=now)
             and not _buckets_appeared(types, short)
@@ -485,6 +497,7 @@ def _release(orders: Sequence[Order], *, to_status: str, now: datetime) -> None:
         for order_id, ticket_type_id, quantity in items
     )
     Order.objects.filter(pk__in=order_ids).update(status=to_status, closed_at=now, updated_at=now)
+    waitlist.stock_released(order_ids=order_ids, to_status=to_status, ticket_type_ids=deltas, now=now)
     by_event: dict[int, dict[int, int]] = defaultdict(dict)
     event_of = dict(TicketType.objects.filter(pk__in=deltas).values_list("pk", "event_id"))
     for ticket_type_id, delta in deltas.items():
@@ -547,6 +560,7 @@ def mark_paid(order: Order, *, paid_at: datetime, fee_cents: int = 0) -> None:
     """Record a locked order as paid (its tickets already sold) and queue its confirmation email."""
     order.status, order.paid_at, order.closed_at, order.fee_cents = Order.Status.PAID, paid_at, None, fee_cents
     order.save(update_fields=["status", "paid_at", "closed_at", "fee_cents", "updated_at"])
+    waitlist.offer_paid(order=order)
     order_confirmation_queue(order=order)
 
 
