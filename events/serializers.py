@@ -31,7 +31,9 @@ class OrganizerSummarySerializer(serializers.Serializer):
 
 class TicketTypeOutputSerializer(serializers.ModelSerializer):
     available = serializers.IntegerField(
-        source="on_sale", read_only=True, help_text="Tickets on sale now (in all its stock buckets)."
+        source="for_sale",
+        read_only=True,
+        help_text="Tickets a newcomer can buy now (in all its stock buckets); 0 while its waiting list has entries.",
     )
     sold_out = serializers.SerializerMethodField()
 
@@ -56,7 +58,7 @@ class TicketTypeOutputSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     def get_sold_out(self, obj: TicketType) -> bool:
-        return obj.on_sale == 0
+        return obj.for_sale == 0
 
 
 class EventBaseOutputSerializer(serializers.ModelSerializer):

@@ -34,7 +34,7 @@ from .errors import (
 from .images import reencode
 from .models import Event, TicketType
 from .selectors import event_ids_not_deletable, event_ids_with_tickets_taken
-from .signals import event_cancelled
+from .signals import event_cancelled, stock_added
 
 EVENT_FIELDS = {
     "title",
@@ -315,6 +315,9 @@ def ticket_type_update(*, ticket_type: TicketType, **data: Any) -> TicketType:
                 % {"taken": taken},
                 extra={"sold_and_held": taken},
             )
+        if data["capacity"] > locked.capacity and locked.waitlisted:
+            ticket_type_id = locked.pk
+            transaction.on_commit(lambda: stock_added.send_robust(sender=TicketType, ticket_type_id=ticket_type_id))
         on_sale = data["capacity"] - taken
     if "capacity" in data or "stock_buckets" in data:
         locked.available = stock.lay_out(

@@ -16,6 +16,7 @@ from events.models import Event, StockBucket, TicketType
 
 from .errors import OrderNotPaid, TicketVoid
 from .models import InventoryEntry, Order, OrderItem, Payment, Refund, Ticket
+from .waitlist import waiting_counts
 
 
 def _orders() -> QuerySet[Order]:
@@ -273,7 +274,8 @@ def inventory_report(*, event_id: int | None = None) -> list[dict]:
     from the ledger (``available`` being the pool plus the stock buckets), the
     ledger must agree with the orders (reserved items are held, paid items are
     sold) and with the valid tickets issued, and a type must have exactly its
-    ``stock_buckets`` bucket rows (none when it is 1).
+    ``stock_buckets`` bucket rows (none when it is 1), and its ``waitlisted`` counter must be the
+    number of its waiting list's waiting entries.
     """
     types = TicketType.objects.order_by("pk")
     if event_id is not None:
@@ -304,8 +306,10 @@ def inventory_report(*, event_id: int | None = None) -> list[dict]:
         .annotate(n=Count("pk"), total=Sum("available"))
     }
 
+    waiting = waiting_counts(ticket_type_ids=types.values_list("pk", flat=True))
+
     report = []
-    for tt in types.values("pk", "event_id", "name", "capacity", "available", "stock_buckets"):
+    for tt in types.values("pk", "event_id", "name", "capacity", "available", "stock_buckets", "waitlisted"):
         bucket_rows, in_buckets = buckets.get(tt["pk"], (0, 0))
         pool, tt["available"] = tt["available"], tt["available"] + in_buckets
         moves = ledger.get(tt["pk"], {})
@@ -327,6 +331,8 @@ def inventory_report(*, event_id: int | None = None) -> list[dict]:
             problems.append(f"ledger sold {sold} but paid orders have {sold_in_orders}")
         if tickets.get(tt["pk"], 0) != sold_in_orders:
             problems.append(f"{tickets.get(tt['pk'], 0)} valid tickets for {sold_in_orders} sold")
+        if tt["waitlisted"] != waiting.get(tt["pk"], 0):
+            problems.append(f"waitlisted {tt['waitlisted']} but {waiting.get(tt['pk'], 0)} waiting list entries wait")
         report.append(
             {
                 "ticket_type": tt["pk"],
