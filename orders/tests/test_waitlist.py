@@ -100,12 +100,15 @@ def test_joining_a_sold_out_type_gives_fifo_positions(event, tier):
     r1, r2 = join(first, event, tier, 2), join(second, event, tier, 1)
 
     assert r1.status_code == 201, r1.content
-    assert r1.json()["position"] == 1 and r1.json()["status"] == "waiting" and r1.json()["offer"] is None
+    assert r1.json()["position"] == 1
+    assert r1.json()["status"] == "waiting"
+    assert r1.json()["offer"] is None
     assert r2.json()["position"] == 2
     tier.refresh_from_db()
     assert tier.waitlisted == 2
     availability = APIClient().get(f"/api/v1/events/{event.pk}/availability").json()
-    assert availability[0]["waitlist_length"] == 2 and availability[0]["available"] == 0
+    assert availability[0]["waitlist_length"] == 2
+    assert availability[0]["available"] == 0
     assert_inventory_clean()
 
 
@@ -211,7 +214,8 @@ def test_a_newcomer_cannot_buy_released_stock_while_the_list_waits(event, tier):
 
     body = assert_problem(buy(UserFactory(), event, tier, 1), 409, "sold_out")
 
-    assert body["waitlist_open"] is True and body["available"] == 0
+    assert body["waitlist_open"] is True
+    assert body["available"] == 0
     assert "waiting list" in body["detail"]
     tier.refresh_from_db()
     assert tier.available == 1
@@ -248,27 +252,34 @@ def test_released_stock_is_offered_fifo_to_the_first_entries_that_fit(event, tie
     assert entries[second.pk].status == "offered"
     assert entries[third.pk].status == "waiting"
     offer = entries[second.pk].order
-    assert offer.status == "reserved" and offer.buyer_id == second.pk and offer.total_cents == 2500
+    assert offer.status == "reserved"
+    assert offer.buyer_id == second.pk
+    assert offer.total_cents == 2500
     assert offer.expires_at > later(29)
     assert InventoryEntry.objects.filter(order=offer, kind="hold", quantity=1).exists()
-    assert len(mailoutbox) == 1 and mailoutbox[0].to == [second.email]
+    assert len(mailoutbox) == 1
+    assert mailoutbox[0].to == [second.email]
     assert str(offer.pk) in mailoutbox[0].body
     # The entry that did not fit kept its place.
     mine = client_for(first).get("/api/v1/waitlist").json()["results"][0]
     assert mine["position"] == 1
     assert client_for(third).get("/api/v1/waitlist").json()["results"][0]["position"] == 2
     theirs = client_for(second).get(f"/api/v1/waitlist/{entries[second.pk].pk}").json()
-    assert theirs["status"] == "offered" and theirs["position"] is None
-    assert theirs["offer"]["order"] == str(offer.pk) and theirs["offer"]["expires_at"]
+    assert theirs["status"] == "offered"
+    assert theirs["position"] is None
+    assert theirs["offer"]["order"] == str(offer.pk)
+    assert theirs["offer"]["expires_at"]
     tier.refresh_from_db()
-    assert tier.available == 0 and tier.waitlisted == 2
+    assert tier.available == 0
+    assert tier.waitlisted == 2
 
     run_on_commit(lambda: cancel(orders[1]))  # one more: still too few for the first, the third gets it
     assert WaitlistEntry.objects.get(user=first).status == "waiting"
     assert WaitlistEntry.objects.get(user=third).status == "offered"
     run_on_commit(lambda: cancel(orders[2]))  # one: kept for the list (nobody can buy it) ...
     tier.refresh_from_db()
-    assert tier.available == 1 and WaitlistEntry.objects.get(user=first).status == "waiting"
+    assert tier.available == 1
+    assert WaitlistEntry.objects.get(user=first).status == "waiting"
     assert_problem(buy(UserFactory(), event, tier, 1), 409, "sold_out")
 
     run_on_commit(lambda: cancel(orders[3]))  # ... until two are back: the first entry fits
@@ -276,7 +287,8 @@ def test_released_stock_is_offered_fifo_to_the_first_entries_that_fit(event, tie
     assert WaitlistEntry.objects.get(user=first).status == "offered"
     assert WaitlistEntry.objects.get(user=first).order.items.get().quantity == 2
     tier.refresh_from_db()
-    assert tier.available == 0 and tier.waitlisted == 0
+    assert tier.available == 0
+    assert tier.waitlisted == 0
     assert_inventory_clean()
 
 
@@ -301,7 +313,8 @@ def test_an_unclaimed_offer_lapses_and_moves_on_down_the_line(event, tier, run_o
     run_on_commit(lambda: expire_due_holds(now=later(93)))  # the last: nobody waits any more
 
     tier.refresh_from_db()
-    assert tier.waitlisted == 0 and tier.available == 1  # back on sale for anyone
+    assert tier.waitlisted == 0
+    assert tier.available == 1
     assert len(mailoutbox) == 3
     assert buy(UserFactory(), event, tier, 1).status_code == 201
     assert_inventory_clean()
@@ -319,7 +332,8 @@ def test_the_sweep_expires_the_other_holds_too_and_offers_them(event, tier, run_
     statuses = [WaitlistEntry.objects.get(user=u).status for u in waiting]
     assert statuses == ["offered"] * 4 + ["waiting"]
     tier.refresh_from_db()
-    assert tier.available == 0 and tier.waitlisted == 1
+    assert tier.available == 0
+    assert tier.waitlisted == 1
     assert_inventory_clean()
 
 
@@ -383,7 +397,8 @@ def test_a_capacity_increase_is_offered_to_the_list(event, tier, run_on_commit):
     run_on_commit(lambda: ticket_type_update(ticket_type=tier, capacity=6))
 
     entry = WaitlistEntry.objects.get(user=user)
-    assert entry.status == "offered" and entry.order.items.get().quantity == 2
+    assert entry.status == "offered"
+    assert entry.order.items.get().quantity == 2
     assert_inventory_clean()
 
 
@@ -467,7 +482,8 @@ def test_leaving_with_an_offer_cancels_it_and_passes_it_on(event, tier, run_on_c
 
     assert response.status_code == 204
     entry.refresh_from_db()
-    assert entry.status == "left" and entry.order.status == "cancelled"
+    assert entry.status == "left"
+    assert entry.order.status == "cancelled"
     assert WaitlistEntry.objects.get(user=second).status == "offered"
     assert_inventory_clean()
 
@@ -515,7 +531,8 @@ def test_the_organizer_sees_the_list_in_order(event, tier, owner, django_assert_
     rows = response.json()["results"]
     assert [row["user_email"] for row in rows] == [u.email for u in users]
     assert [row["position"] for row in rows] == [1, 2, 3]
-    assert rows[0]["quantity"] == 1 and rows[0]["status"] == "waiting"
+    assert rows[0]["quantity"] == 1
+    assert rows[0]["status"] == "waiting"
 
 
 def test_the_organizer_adds_and_removes_entries(event, tier, owner):
@@ -527,7 +544,8 @@ def test_the_organizer_adds_and_removes_entries(event, tier, owner):
     added = client.post(url, {"email": user.email.upper(), "ticket_type": tier.pk, "quantity": 2}, format="json")
 
     assert added.status_code == 201, added.content
-    assert added.json()["user_email"] == user.email and added.json()["position"] == 1
+    assert added.json()["user_email"] == user.email
+    assert added.json()["position"] == 1
     assert_problem(
         client.post(url, {"email": "nobody@example.com", "ticket_type": tier.pk, "quantity": 1}, format="json"),
         400,
