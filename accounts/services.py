@@ -46,7 +46,14 @@ ORGANIZER_PERMISSIONS: dict[str, tuple[str, ...]] = {
         "delete_tickettype",
         "view_tickettype",
     ),
-    "orders": ("view_order", "view_orderitem", "view_ticket", "view_inventoryentry", "view_purchaserequest"),
+    "orders": (
+        "view_order",
+        "view_orderitem",
+        "view_ticket",
+        "view_inventoryentry",
+        "view_purchaserequest",
+        "view_waitlistentry",
+    ),
 }
 
 

@@ -255,8 +255,9 @@ class TicketTypeInline(admin.TabularInline):
         "on_sale",
         "sold",
         "held",
+        "waitlisted",
     ]
-    readonly_fields = ["on_sale", "sold", "held"]
+    readonly_fields = ["on_sale", "sold", "held", "waitlisted"]
     extra = 1
 
     def get_formset(self, request: HttpRequest, obj: Event | None = None, **kwargs: Any):
@@ -393,7 +394,7 @@ class EventAdminForm(forms.ModelForm):
 class EventAdmin(SafeLookupsMixin, admin.ModelAdmin):
     form = EventAdminForm
     inlines = [TicketTypeInline]
-    list_display = ["title", "organizer", "status", "city", "starts_local", "tickets_available"]
+    list_display = ["title", "organizer", "status", "city", "starts_local", "tickets_available", "waitlist_length"]
     list_filter = ["status", "high_demand", "category", "city", "starts_at"]
     search_fields = ["title", "venue_name", "city", "organizer__display_name"]
     date_hierarchy = "starts_at"
@@ -439,7 +440,17 @@ class EventAdmin(SafeLookupsMixin, admin.ModelAdmin):
             .get_queryset(request)
             .alive()
             .annotate(
-                available_total=Coalesce(Subquery(available["pool"]), 0) + Coalesce(Subquery(available["buckets"]), 0)
+                available_total=Coalesce(Subquery(available["pool"]), 0) + Coalesce(Subquery(available["buckets"]), 0),
+                waitlisted_total=Coalesce(
+                    Subquery(
+                        TicketType.objects.filter(event=OuterRef("pk"))
+                        .order_by()
+                        .values("event")
+                        .annotate(total=Sum("waitlisted"))
+                        .values("total")
+                    ),
+                    0,
+                ),
             )
         )
         if not is_platform_admin(request.user):
@@ -689,6 +700,11 @@ class EventAdmin(SafeLookupsMixin, admin.ModelAdmin):
     @admin.display(description=_("Tickets available"), ordering="available_total")
     def tickets_available(self, obj: Event) -> int:
         return obj.available_total
+
+    @admin.display(description=_("waiting list"), ordering="waitlisted_total")
+    def waitlist_length(self, obj: Event) -> int:
+        """Entries waiting on the event's waiting lists (orders.waitlist), all ticket types."""
+        return obj.waitlisted_total
 
     @admin.action(description=_("Publish selected events"), permissions=["change"])
     def publish_events(self, request: HttpRequest, queryset: QuerySet[Event]) -> None:

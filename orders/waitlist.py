@@ -474,7 +474,7 @@ def offer_notice_send(*, entry_id: int) -> bool:
 # --- Reads -------------------------------------------------------------------------------------
 
 
-def _with_position(entries: QuerySet[WaitlistEntry]) -> QuerySet[WaitlistEntry]:
+def with_position(entries: QuerySet[WaitlistEntry]) -> QuerySet[WaitlistEntry]:
     """``position``: 1 for the first waiting entry of its ticket type, None when not waiting."""
     ahead = (
         WaitlistEntry.objects.filter(ticket_type=OuterRef("ticket_type"), status=Status.WAITING)
@@ -494,13 +494,13 @@ def _with_position(entries: QuerySet[WaitlistEntry]) -> QuerySet[WaitlistEntry]:
 
 
 def position_of(entry: WaitlistEntry) -> int | None:
-    return _with_position(WaitlistEntry.objects.filter(pk=entry.pk)).values_list("position", flat=True).first()
+    return with_position(WaitlistEntry.objects.filter(pk=entry.pk)).values_list("position", flat=True).first()
 
 
 def entries_of(*, user: User) -> QuerySet[WaitlistEntry]:
     """The caller's entries, newest first, with their positions and offers."""
     qs = WaitlistEntry.objects.filter(user=user).select_related("event", "ticket_type", "order")
-    return _with_position(qs).order_by("-created_at", "-id")
+    return with_position(qs).order_by("-created_at", "-id")
 
 
 def entry_of(*, user: User, entry_id: int) -> WaitlistEntry:
@@ -517,7 +517,7 @@ def entries_of_event(*, event: Event, status: str | None = None) -> QuerySet[Wai
     qs = WaitlistEntry.objects.filter(event=event).select_related("user", "ticket_type", "order")
     if status:
         qs = qs.filter(status=status)
-    return _with_position(qs).order_by("created_at", "id")
+    return with_position(qs).order_by("created_at", "id")
 
 
 def entry_of_event(*, event: Event, entry_id: int) -> WaitlistEntry:

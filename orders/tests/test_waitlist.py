@@ -578,3 +578,48 @@ def test_check_inventory_notices_a_drifting_counter(event, tier):
     problems = next(row for row in inventory_report() if row["ticket_type"] == tier.pk)["problems"]
 
     assert problems == ["waitlisted 2 but 1 waiting list entries wait"]
+
+
+# --- The admin ---------------------------------------------------------------------------------
+
+ENTRIES_ADMIN = "/admin/orders/waitlistentry/"
+
+
+def test_the_admin_shows_the_organizers_lists_fifo_and_removes_entries(event, tier):
+    from django.test import Client
+
+    from accounts.services import organizer_profile_create
+
+    organizer = organizer_profile_create(user=UserFactory(), display_name="Dora Concerts")
+    Event.objects.filter(pk=event.pk).update(organizer=organizer)
+    sell_out(event, tier)
+    users = [UserFactory() for _ in range(3)]
+    ids = [join(user, event, tier, 1).json()["id"] for user in users]
+    rival = organizer_profile_create(user=UserFactory(), display_name="Rival")
+    rival_event = EventFactory(organizer=rival, status=Event.Status.PUBLISHED)
+    rival_tier = TicketTypeFactory(event=rival_event, capacity=1, available=0)
+    rival_entry = join(UserFactory(), rival_event, rival_tier, 1).json()["id"]
+    client = Client()
+    client.force_login(organizer.user)
+
+    page = client.get(ENTRIES_ADMIN)
+
+    assert page.status_code == 200
+    assert [entry.pk for entry in page.context["cl"].result_list] == ids  # first come first, own events only
+    assert [entry.position for entry in page.context["cl"].result_list] == [1, 2, 3]
+    assert client.get(f"{ENTRIES_ADMIN}{rival_entry}/change/").status_code in (302, 404)
+    assert client.get(f"{ENTRIES_ADMIN}{ids[0]}/change/").status_code == 200
+    event_page = client.get(f"/admin/events/event/{event.pk}/change/")
+    assert event_page.status_code == 200
+    assert "on the waiting list" in event_page.content.decode().lower()
+
+    response = client.post(
+        ENTRIES_ADMIN, {"action": "remove_entries", "_selected_action": [ids[0], rival_entry]}, follow=True
+    )
+
+    assert response.status_code == 200
+    assert WaitlistEntry.objects.get(pk=ids[0]).status == "removed"
+    assert WaitlistEntry.objects.get(pk=rival_entry).status == "waiting"
+    tier.refresh_from_db()
+    assert tier.waitlisted == 2
+    call_command("check_inventory", event=event.pk)
