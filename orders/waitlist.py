@@ -365,28 +365,38 @@ def offer_released(*, ticket_type_id: int, now: datetime | None = None) -> list[
             )
         catalogue_cache.catalogue_changed(event.pk)
         for entry in offered:
-            offer_made(entry)
+            if entry.status == Status.OFFERED:  # a free type's is claimed at once, and confirmed instead
+                offer_made(entry)
     logger.info("Ticket type %s: %d waiting list offers", ticket_type_id, len(offered))
     return offered
 
 
 def _write_offers(event: Event, ticket_type: TicketType, entries: Sequence[WaitlistEntry], now: datetime) -> None:
-    """Each entry's offer: a reserved order, its item and its HOLD ledger entry; the entry offered."""
-    expires_at = now + timedelta(minutes=settings.WAITLIST_OFFER_MINUTES)
+    """Each entry's offer: a reserved order, its item and its HOLD ledger entry; the entry offered.
+
+    A free ticket type's offer is sold at once, as a free purchase is (a free order has nothing to
+    pay, so a reservation could only run out): the order is paid, its tickets issued, the entry
+    claimed, and the buyer gets the order's confirmation with the tickets."""
+    from .confirmation import order_confirmation_queue
+    from .services import sell
+
     price = ticket_type.price_cents
+    free = price == 0
+    expires_at = None if free else now + timedelta(minutes=settings.WAITLIST_OFFER_MINUTES)
     orders = []
     for entry in entries:
         entry.order = Order(
             id=uuid.uuid4(),
             buyer_id=entry.user_id,
             event=event,
-            status=Order.Status.RESERVED,
+            status=Order.Status.PAID if free else Order.Status.RESERVED,
             total_cents=price * entry.quantity,
             currency=event.currency,
             expires_at=expires_at,
+            paid_at=now if free else None,
         )
         orders.append(entry.order)
-        entry.status, entry.offered_at = Status.OFFERED, now
+        entry.status, entry.offered_at = (Status.CLAIMED if free else Status.OFFERED), now
     Order.objects.bulk_create(orders)
     OrderItem.objects.bulk_create(
         OrderItem(order=entry.order, ticket_type=ticket_type, quantity=entry.quantity, unit_price_cents=price)
@@ -399,6 +409,10 @@ def _write_offers(event: Event, ticket_type: TicketType, entries: Sequence[Waitl
         for entry in entries
     )
     WaitlistEntry.objects.bulk_update(entries, ["status", "offered_at", "order"])
+    if free:
+        for entry in entries:
+            sell(entry.order, [(ticket_type.pk, entry.quantity)])
+            order_confirmation_queue(order=entry.order)
 
 
 def offer_sweep() -> int:

@@ -623,3 +623,23 @@ def test_the_admin_shows_the_organizers_lists_fifo_and_removes_entries(event, ti
     tier.refresh_from_db()
     assert tier.waitlisted == 2
     call_command("check_inventory", event=event.pk)
+
+
+def test_a_free_types_offer_is_sold_at_once(event, run_on_commit, mailoutbox):
+    free = TicketTypeFactory(event=event, price_cents=0, capacity=1, max_per_order=2, max_per_buyer=None)
+    holder = buy(UserFactory(), event, free, 1).json()  # free: paid at once
+    assert holder["status"] == "paid"
+    user = UserFactory()
+    join(user, event, free, 1)
+    order = Order.objects.get(pk=holder["id"])
+    order.refresh_from_db()
+    from orders.payments.services import order_refund
+
+    run_on_commit(lambda: order_refund(order=order, by_policy=False))
+
+    entry = WaitlistEntry.objects.get(user=user)
+    assert entry.status == "claimed"
+    assert entry.order.status == "paid"
+    assert entry.order.tickets.count() == 1
+    assert [mail.to for mail in mailoutbox if user.email in mail.to] == [[user.email]]  # the confirmation
+    assert_inventory_clean()
