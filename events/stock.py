@@ -65,10 +65,10 @@ _CLAIM = """
     WHERE "id" = (
         SELECT "id" FROM "events_stockbucket"
         WHERE "ticket_type_id" = %(ticket_type)s AND "available" >= %(quantity)s
-          AND NOT EXISTS (SELECT 1 FROM "events_tickettype" WHERE "id" = %(ticket_type)s AND "waitlisted" > 0)
         ORDER BY "number" < %(start)s, "number"
         LIMIT 1{lock}
     )
+    AND (SELECT "waitlisted" FROM "events_tickettype" WHERE "id" = %(ticket_type)s) = 0
     RETURNING "available"
 """
 # What the stock buckets of the ticket type ``t`` hold, for hand-written reads of

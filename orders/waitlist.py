@@ -173,14 +173,14 @@ def waitlist_join(*, user: User, event_id: int, ticket_type_id: int, quantity: i
         raise SalesClosed(_("Sales for %(name)s have not opened yet.") % {"name": ticket_type.name})
     if ticket_type.sales_end and now >= ticket_type.sales_end:
         raise SalesClosed(_("Sales for %(name)s have ended.") % {"name": ticket_type.name})
-    if quantity > ticket_type.max_per_order:
+    if quantity > min(ticket_type.max_per_order, ticket_type.capacity):  # an entry no return of stock can serve
         raise LimitExceeded(
             ngettext(
                 "At most %(max)d ticket of %(name)s per order.",
                 "At most %(max)d tickets of %(name)s per order.",
-                ticket_type.max_per_order,
+                min(ticket_type.max_per_order, ticket_type.capacity),
             )
-            % {"max": ticket_type.max_per_order, "name": ticket_type.name},
+            % {"max": min(ticket_type.max_per_order, ticket_type.capacity), "name": ticket_type.name},
             extra={"ticket_type": ticket_type.pk, "max_per_order": ticket_type.max_per_order},
         )
     with stock_transaction():
@@ -283,14 +283,15 @@ def waitlist_close_event(*, event_id: int) -> int:
     from .services import stock_transaction
 
     now = timezone.now()
-    closed = 0
+    # Offered entries first, holding no ticket-type lock (a buyer leaving with an offer holds its
+    # entry, then wants the ticket type's row): each entry's one conditional UPDATE decides.
+    closed = WaitlistEntry.objects.filter(event_id=event_id, status=Status.OFFERED).update(
+        status=Status.CLOSED, closed_at=now
+    )
     with stock_transaction():
         ids = list(TicketType.objects.filter(event_id=event_id).order_by("pk").values_list("pk", flat=True))
         list(TicketType.objects.select_for_update(no_key=True).filter(pk__in=ids).order_by("pk").values_list("pk"))
-        closed = WaitlistEntry.objects.filter(event_id=event_id, status=Status.WAITING).update(
-            status=Status.CLOSED, closed_at=now
-        )
-        WaitlistEntry.objects.filter(event_id=event_id, status=Status.OFFERED).update(
+        closed += WaitlistEntry.objects.filter(event_id=event_id, status=Status.WAITING).update(
             status=Status.CLOSED, closed_at=now
         )
         TicketType.objects.filter(pk__in=ids, waitlisted__gt=0).update(waitlisted=0)

@@ -4,9 +4,10 @@ see and edit their events' lists."""
 from __future__ import annotations
 
 from django_filters import rest_framework as filters
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import serializers, status
-from rest_framework.generics import GenericAPIView
+from rest_framework.generics import GenericAPIView, ListAPIView
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -19,6 +20,8 @@ from . import waitlist
 from .models import WaitlistEntry
 
 _ID = {"min_value": 1, "max_value": 2**62}
+EVENT_ID = OpenApiParameter("event_id", OpenApiTypes.INT, OpenApiParameter.PATH)
+ENTRY_ID = OpenApiParameter("entry_id", OpenApiTypes.INT, OpenApiParameter.PATH)
 
 JOIN_ERRORS = {
     400: ["invalid", "seated_not_supported"],
@@ -102,8 +105,9 @@ class EventWaitlistJoinApi(GenericAPIView):
     serializer_class = WaitlistEntryOutputSerializer
 
     @extend_schema(
-        tags=["waitlist"],
+        tags=["orders"],
         operation_id="events_waitlist_join",
+        parameters=[EVENT_ID],
         request=WaitlistJoinInputSerializer,
         responses={201: WaitlistEntryOutputSerializer, **problems(JOIN_ERRORS)},
         description="Join the waiting list of a sold-out ticket type for `quantity` tickets. Only while it is sold "
@@ -125,34 +129,39 @@ class EventWaitlistJoinApi(GenericAPIView):
         return Response(body, status=status.HTTP_201_CREATED)
 
 
-class MyWaitlistApi(GenericAPIView):
+class MyWaitlistApi(ListAPIView):
     serializer_class = WaitlistEntryOutputSerializer
 
     def get_queryset(self):
         return waitlist.entries_of(user=self.request.user)
 
     @extend_schema(
-        tags=["waitlist"],
+        tags=["orders"],
         operation_id="waitlist_list",
         description="The caller's waiting list entries, newest first, with their place in line and any offer.",
     )
-    def get(self, request: Request) -> Response:
-        page = self.paginate_queryset(self.get_queryset())
-        return self.get_paginated_response(WaitlistEntryOutputSerializer(page, many=True).data)
+    def get(self, request: Request, *args, **kwargs) -> Response:
+        return super().get(request, *args, **kwargs)
 
 
 class MyWaitlistEntryApi(GenericAPIView):
     serializer_class = WaitlistEntryOutputSerializer
 
-    @extend_schema(tags=["waitlist"], operation_id="waitlist_retrieve", responses={200: WaitlistEntryOutputSerializer})
+    @extend_schema(
+        tags=["orders"],
+        operation_id="waitlist_retrieve",
+        parameters=[ENTRY_ID],
+        responses={200: WaitlistEntryOutputSerializer},
+    )
     def get(self, request: Request, entry_id: str) -> Response:
         return Response(
             WaitlistEntryOutputSerializer(waitlist.entry_of(user=request.user, entry_id=int(entry_id))).data
         )
 
     @extend_schema(
-        tags=["waitlist"],
+        tags=["orders"],
         operation_id="waitlist_leave",
+        parameters=[ENTRY_ID],
         request=None,
         responses={
             204: OpenApiResponse(description="Off the list."),
@@ -192,6 +201,7 @@ class EventWaitlistEntriesApi(GenericAPIView):
     @extend_schema(
         tags=["events"],
         operation_id="events_waitlist_entries_list",
+        parameters=[EVENT_ID],
         responses={200: OrganizerWaitlistEntryOutputSerializer(many=True), **problems(MANAGE_ERRORS)},
         description="Owner or admin: the event's waiting list entries in line order (first come first), with the "
         "buyer's email, quantity, status, place in line (`position`, while waiting) and any offer. `?status=` "
@@ -204,6 +214,7 @@ class EventWaitlistEntriesApi(GenericAPIView):
     @extend_schema(
         tags=["events"],
         operation_id="events_waitlist_entries_create",
+        parameters=[EVENT_ID],
         request=WaitlistAddInputSerializer,
         responses={201: OrganizerWaitlistEntryOutputSerializer, **problems({**JOIN_ERRORS, **MANAGE_ERRORS})},
         description="Owner or admin: put a buyer who has an account (by `email`) on the list, under the rules of "
@@ -225,6 +236,7 @@ class EventWaitlistEntriesApi(GenericAPIView):
     @extend_schema(
         tags=["events"],
         operation_id="events_waitlist_entries_remove",
+        parameters=[EVENT_ID],
         request=WaitlistRemoveInputSerializer,
         responses={
             204: OpenApiResponse(description="Taken off the list."),
@@ -251,6 +263,7 @@ class EventWaitlistEntryApi(GenericAPIView):
     @extend_schema(
         tags=["events"],
         operation_id="events_waitlist_entries_retrieve",
+        parameters=[EVENT_ID, ENTRY_ID],
         responses={200: OrganizerWaitlistEntryOutputSerializer, **problems(MANAGE_ERRORS)},
     )
     def get(self, request: Request, event_id: str, entry_id: str) -> Response:
@@ -259,6 +272,7 @@ class EventWaitlistEntryApi(GenericAPIView):
     @extend_schema(
         tags=["events"],
         operation_id="events_waitlist_entries_destroy",
+        parameters=[EVENT_ID, ENTRY_ID],
         request=None,
         responses={
             204: OpenApiResponse(description="Taken off the list."),

@@ -643,3 +643,19 @@ def test_a_free_types_offer_is_sold_at_once(event, run_on_commit, mailoutbox):
     assert entry.order.tickets.count() == 1
     assert [mail.to for mail in mailoutbox if user.email in mail.to] == [[user.email]]  # the confirmation
     assert_inventory_clean()
+
+
+def test_a_bucket_claim_is_refused_while_the_list_waits(event):
+    from events import stock
+    from events.services import ticket_type_create
+
+    tier = ticket_type_create(event=event, name="Hot", price_cents=1000, capacity=8, max_per_order=8, stock_buckets=4)
+    assert buy(UserFactory(), event, tier, 7).status_code == 201  # one ticket left, in a bucket
+    assert join(UserFactory(), event, tier, 2).status_code == 201  # too few for this entry: the list opens
+
+    assert_problem(buy(UserFactory(), event, tier, 1), 409, "sold_out")
+    with pytest.raises(stock.ShortOfStock) as short:  # and under the lock: the claim, then the locked path
+        stock.take([(tier.pk, 1)], buckets={tier.pk: 4})
+    assert short.value.gated
+    assert TicketType.objects.get(pk=tier.pk).on_sale == 1
+    assert_inventory_clean()
