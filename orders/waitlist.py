@@ -44,6 +44,7 @@ from django.core.mail import EmailMultiAlternatives
 from django.db import IntegrityError, transaction
 from django.db.models import Case, Count, F, IntegerField, OuterRef, Q, QuerySet, Subquery, Value, When
 from django.db.models.functions import Coalesce
+from django.http import Http404
 from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -159,7 +160,7 @@ def waitlist_join(*, user: User, event_id: int, ticket_type_id: int, quantity: i
     if event is None:
         if Event.objects.alive().filter(pk=event_id, status=Event.Status.CANCELLED).exists():
             raise EventCancelled(_("The event is cancelled."))
-        raise ApplicationError(_("No published event has this id."), field="event")
+        raise Http404  # no such event, or not published: nothing is on sale there
     ticket_type = TicketType.objects.filter(pk=ticket_type_id, event=event).first()
     if ticket_type is None:
         raise ApplicationError(_("This event has no such ticket type."), field="ticket_type")
@@ -519,8 +520,6 @@ def entries_of(*, user: User) -> QuerySet[WaitlistEntry]:
 
 
 def entry_of(*, user: User, entry_id: int) -> WaitlistEntry:
-    from django.http import Http404
-
     entry = entries_of(user=user).filter(pk=entry_id).first()
     if entry is None:
         raise Http404
@@ -536,8 +535,6 @@ def entries_of_event(*, event: Event, status: str | None = None) -> QuerySet[Wai
 
 
 def entry_of_event(*, event: Event, entry_id: int) -> WaitlistEntry:
-    from django.http import Http404
-
     entry = entries_of_event(event=event).filter(pk=entry_id).first()
     if entry is None:
         raise Http404

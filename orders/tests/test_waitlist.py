@@ -169,9 +169,9 @@ def test_joining_another_events_type_or_a_missing_event(event, tier):
     response = client_for(user).post(
         "/api/v1/events/999999999999999999/waitlist", {"ticket_type": tier.pk, "quantity": 1}, format="json"
     )
-    assert response.status_code in (400, 404)
+    assert_problem(response, 404, "not_found")
     draft = EventFactory()
-    assert_problem(join(user, draft, TicketTypeFactory(event=draft), 1), 400, "invalid")
+    assert_problem(join(user, draft, TicketTypeFactory(event=draft), 1), 404, "not_found")
 
 
 def test_seated_types_and_closed_events_are_refused_clearly(event, tier):
