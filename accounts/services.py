@@ -47,6 +47,7 @@ ORGANIZER_PERMISSIONS: dict[str, tuple[str, ...]] = {
         "view_tickettype",
     ),
     "orders": ("view_order", "view_orderitem", "view_ticket", "view_inventoryentry", "view_purchaserequest"),
+    "checkin": ("view_checkin", "view_checkinstaff", "add_checkinstaff", "delete_checkinstaff"),
 }
 
 

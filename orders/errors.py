@@ -94,3 +94,15 @@ class AlreadyQueued(Conflict):
 
     default_code = "already_queued"
     default_detail = _("You already have a purchase waiting in line for this event; wait for its outcome.")
+
+
+class AlreadyCheckedIn(Conflict):
+    """The body carries the first scan: ``checked_in_at`` and ``gate``."""
+
+    default_code = "already_checked_in"
+    default_detail = _("This ticket was already checked in.")
+
+
+class TransferClosed(Conflict):
+    default_code = "transfer_closed"
+    default_detail = _("Tickets of this event can no longer be transferred.")

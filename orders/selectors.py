@@ -56,11 +56,17 @@ def events_of_user(*, user: User, role: str) -> QuerySet[Event]:
 
 
 def _tickets() -> QuerySet[Ticket]:
-    return Ticket.objects.select_related("ticket_type", "order__event")
+    return Ticket.objects.select_related("ticket_type", "order__event", "check_in")
+
+
+def _buyer_may_see(buyer_id) -> Q:
+    """The order's buyer sees the tickets they hold or held; not one transferred on to somebody else
+    (its code is the recipient's alone)."""
+    return Q(holder_id=buyer_id) | Q(transferred_from__isnull=True)
 
 
 def tickets_of_order(*, order: Order) -> QuerySet[Ticket]:
-    return _tickets().filter(order=order).order_by("pk")
+    return _tickets().filter(_buyer_may_see(order.buyer_id), order=order).order_by("pk")
 
 
 def valid_tickets_of(*, user: User) -> QuerySet[Ticket]:
@@ -72,7 +78,8 @@ def ticket_of(*, user: User, ticket_id: int) -> Ticket:
 
     A void ticket is a 409 for them: its QR code would no longer open the door.
     """
-    ticket = Ticket.objects.filter(Q(holder=user) | Q(order__buyer=user), pk=ticket_id).only("pk", "code", "status")
+    mine = Q(holder=user) | Q(order__buyer=user, transferred_from__isnull=True)
+    ticket = Ticket.objects.filter(mine, pk=ticket_id).only("pk", "code", "status")
     found = ticket.first()
     if found is None:
         raise Http404
@@ -90,7 +97,7 @@ def printable_tickets_of(*, order: Order) -> list[Ticket]:
     if order.status != Order.Status.PAID:
         raise OrderNotPaid()
     tickets = list(
-        Ticket.objects.filter(order=order, status=Ticket.Status.VALID)
+        Ticket.objects.filter(_buyer_may_see(order.buyer_id), order=order, status=Ticket.Status.VALID)
         .select_related("ticket_type", "holder")
         .order_by("pk")
     )
@@ -142,6 +149,7 @@ def event_sales(*, event: Event) -> dict:
         .annotate(orders=Count("pk", distinct=True), gross=Coalesce(Sum("total_cents"), 0))
         .order_by("day")
     )
+    door = _check_in_counts(event)
     tickets_per_day = dict(
         OrderItem.objects.filter(paid, order__event=event)
         .annotate(day=TruncDate("order__paid_at"))
@@ -160,6 +168,7 @@ def event_sales(*, event: Event) -> dict:
                 "held": tt.held,
                 "sold": tt.sold,
                 "gross_cents": gross_per_type.get(tt.pk, 0),
+                **door.get(tt.pk, {"checked_in": 0, "issued": 0}),
             }
             for tt in per_type
         ],
@@ -173,9 +182,22 @@ def event_sales(*, event: Event) -> dict:
             for row in per_day
         ],
         "orders": totals["orders"],
+        "checked_in": sum(row["checked_in"] for row in door.values()),
+        "issued": sum(row["issued"] for row in door.values()),
         **{name: totals[name] for name in ("gross_cents", "fees_cents", "refunds_cents", "net_cents")},
         "refund_progress": event_refund_progress(event=event),
     }
+
+
+def _check_in_counts(event: Event) -> dict[int, dict[str, int]]:
+    """Per ticket type: valid tickets issued, and how many of them were checked in at the door."""
+    rows = (
+        Ticket.objects.filter(ticket_type__event=event, status=Ticket.Status.VALID)
+        .values_list("ticket_type_id")
+        .annotate(issued=Count("pk"), checked_in=Count("check_in"))
+        .order_by()
+    )
+    return {pk: {"checked_in": checked_in, "issued": issued} for pk, issued, checked_in in rows}
 
 
 def _money_columns() -> dict:

@@ -113,3 +113,11 @@ def send_order_confirmation(self, order_id: str) -> bool:
 def send_order_refund_notice(self, order_id: str) -> bool:
     """Queued on commit when an order is refunded; sends at most one notice per order."""
     return confirmation.order_refund_notice_send(order_id=order_id)
+
+
+@shared_task(name="orders.tasks.send_ticket_transfer_notice", **EMAIL_TASK)
+def send_ticket_transfer_notice(self, ticket_id: int) -> bool:
+    """Queued on commit by ``transfers.ticket_transfer``: the recipient's ticket (and invitation)."""
+    from . import transfers
+
+    return transfers.transfer_notice_send(ticket_id=ticket_id)
