@@ -14,7 +14,6 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.models import OrganizerProfile
 from eventflow.admin_mixins import SafeLookupsMixin
-from eventflow.api.errors import ApplicationError
 from events.selectors import is_platform_admin, organizer_profile_id
 from orders.admin import ReadOnlyAdminMixin, ScopedToOrganizerMixin
 
@@ -32,6 +31,17 @@ class CheckInStaffAddForm(forms.ModelForm):
     class Meta:
         model = CheckInStaff
         fields = ["organizer"]
+
+    organizer_for: OrganizerProfile | None = None  # set per request for an organizer (their own profile)
+
+    def clean(self):
+        data = super().clean()
+        organizer = self.organizer_for or data.get("organizer")
+        if organizer is not None and data.get("email"):
+            refusal = services.check_in_staff_refusal(organizer=organizer, email=data["email"])
+            if refusal:
+                self.add_error("email", refusal)
+        return data
 
 
 @admin.register(CheckInStaff)
@@ -53,6 +63,8 @@ class CheckInStaffAdmin(admin.ModelAdmin):
             form = CheckInStaffAddForm
             if not is_platform_admin(request.user):
                 kwargs["fields"] = ["email"]  # their own profile, always
+                own = OrganizerProfile.objects.filter(pk=organizer_profile_id(request.user)).first()
+                form = type("OwnCheckInStaffAddForm", (CheckInStaffAddForm,), {"organizer_for": own})
             return super().get_form(request, obj, change=change, form=form, **kwargs)
         return super().get_form(request, obj, change=change, **kwargs)
 
@@ -80,20 +92,11 @@ class CheckInStaffAdmin(admin.ModelAdmin):
             organizer = form.cleaned_data["organizer"]
         else:
             organizer = OrganizerProfile.objects.get(pk=organizer_profile_id(request.user))
-        try:
-            staff, created = services.check_in_staff_add(organizer=organizer, email=form.cleaned_data["email"])
-        except ApplicationError as exc:
-            self.message_user(request, str(exc.detail), messages.ERROR)
-            obj.pk = None
-            return
+        # The form asked check_in_staff_refusal already; the service asks again under its transaction.
+        staff, created = services.check_in_staff_add(organizer=organizer, email=form.cleaned_data["email"])
         obj.pk, obj.organizer, obj.user, obj.created_at = staff.pk, staff.organizer, staff.user, staff.created_at
         if not created:
             self.message_user(request, _("They were check-in staff already."), messages.INFO)
-
-    def log_addition(self, request, obj, message):
-        if obj.pk is not None:
-            return super().log_addition(request, obj, message)
-        return None
 
     def delete_model(self, request: HttpRequest, obj: CheckInStaff) -> None:
         services.check_in_staff_remove(organizer=obj.organizer, staff_id=obj.pk)

@@ -28,7 +28,7 @@ from django.http import Http404
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from accounts.models import OrganizerProfile, User
+from accounts.models import OrganizerProfile, User, normalize_email
 from accounts.passwords import user_invite
 from eventflow.api.errors import ApplicationError
 from events.models import Event
@@ -179,17 +179,28 @@ def _keep_earliest(
 # --- Check-in staff -----------------------------------------------------------------------------
 
 
+def check_in_staff_refusal(*, organizer: OrganizerProfile, email: str) -> str | None:
+    """Why ``email`` cannot be named check-in staff of ``organizer``, or None (the admin's form asks too)."""
+    user = User.objects.filter(email=normalize_email(email)).only("pk", "is_active").first()
+    if user is None:
+        return None
+    if user.pk == organizer.user_id:
+        return _("You scan your own events already.")
+    if not user.is_active:
+        return _("This account is closed.")
+    return None
+
+
 def check_in_staff_add(*, organizer: OrganizerProfile, email: str) -> tuple[CheckInStaff, bool]:
     """Let the holder of ``email`` scan the organizer's tickets; ``(staff, created)``.
 
     An address without an account gets one, without a password, and an email with the code to set
     it (``accounts.passwords``). Naming somebody twice changes nothing."""
+    refusal = check_in_staff_refusal(organizer=organizer, email=email)
+    if refusal:
+        raise ApplicationError(refusal, field="email")
     with transaction.atomic():
         user, invited = user_invite(email=email)
-        if user.pk == organizer.user_id:
-            raise ApplicationError(_("You scan your own events already."), field="email")
-        if not user.is_active:
-            raise ApplicationError(_("This account is closed."), field="email")
         staff, created = CheckInStaff.objects.get_or_create(organizer=organizer, user=user)
         if invited:
             from accounts.tasks import send_password_code

@@ -45,6 +45,12 @@ def test_an_organizer_adds_and_removes_their_own_staff_by_email():
     assert client.post(f"{STAFF}{theirs.pk}/delete/", {"post": "yes"}).status_code in (302, 404)
     assert CheckInStaff.objects.filter(pk=theirs.pk).exists()
 
+    # themselves: refused on the form
+    response = client.post(f"{STAFF}add/", {"email": mine.user.email})
+    assert response.status_code == 200
+    assert "You scan your own events already." in response.content.decode()
+    assert CheckInStaff.objects.filter(organizer=mine).count() == 1
+
     # remove
     client.post(f"{STAFF}{staff.pk}/delete/", {"post": "yes"})
     assert not CheckInStaff.objects.filter(organizer=mine).exists()
