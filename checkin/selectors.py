@@ -62,7 +62,7 @@ def _has_seats() -> bool:
 
 def event_tickets(event: Event) -> QuerySet[Ticket]:
     """Every ticket of the event, whatever its status, with what the door shows."""
-    related = ["ticket_type", "holder", "check_in", *(["seat"] if _has_seats() else [])]
+    related = ["ticket_type", "check_in", *(["seat"] if _has_seats() else [])]
     return Ticket.objects.filter(ticket_type__event_id=event.pk).select_related(*related)
 
 

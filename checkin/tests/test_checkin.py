@@ -373,3 +373,18 @@ def test_sales_count_checked_in_and_issued_per_ticket_type(organizer, event, tie
     per_type = {row["name"]: (row["checked_in"], row["issued"]) for row in sales["ticket_types"]}
     assert per_type == {"GA": (2, 3), "VIP": (0, 1)}
     assert (sales["checked_in"], sales["issued"]) == (2, 4)
+
+
+def test_the_door_lists_cost_a_fixed_number_of_queries(organizer, event, tier, holder, django_assert_max_num_queries):
+    for _ in range(3):
+        paid_order(UserFactory(), tier, 2)
+    scan(organizer, event, Ticket.objects.first().code)
+    for email in ("a@example.com", "b@example.com", "c@example.com"):
+        as_user(organizer).post("/api/v1/organizers/me/check-in-staff", {"email": email})
+
+    with django_assert_max_num_queries(8):
+        listed = as_user(organizer).get(f"/api/v1/events/{event.pk}/check-in-list")
+    assert len(listed.json()["tickets"]) == 6
+    with django_assert_max_num_queries(6):
+        staff = as_user(organizer).get("/api/v1/organizers/me/check-in-staff")
+    assert staff.json()["count"] == 3
