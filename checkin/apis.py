@@ -33,7 +33,7 @@ DOOR_ERRORS = {403: ["permission_denied"], 404: ["not_found"]}
 
 class CheckInApi(APIView):
     @extend_schema(
-        tags=["check-in"],
+        tags=["events"],
         operation_id="events_check_ins_create",
         request=ScanInputSerializer,
         responses={
@@ -68,7 +68,7 @@ def _code_of(item) -> str | None:
 
 class CheckInBatchApi(APIView):
     @extend_schema(
-        tags=["check-in"],
+        tags=["events"],
         operation_id="events_check_ins_batch",
         request=OfflineScanInputSerializer(many=True),
         responses={
@@ -102,7 +102,7 @@ class CheckInBatchApi(APIView):
 
 class CheckInListApi(APIView):
     @extend_schema(
-        tags=["check-in"],
+        tags=["events"],
         operation_id="events_check_in_list",
         parameters=[
             OpenApiParameter(
