@@ -79,3 +79,15 @@ def test_the_event_page_shows_checked_in_over_issued():
     response = logged_in(organizer.user).get(reverse("admin:events_event_change", args=[event.pk]))
     assertContains(response, "Checked in / issued")
     assertContains(response, "1 / 2")
+
+
+def test_a_platform_admin_names_staff_for_any_organizer():
+    admin_user = UserFactory(is_staff=True, is_superuser=True)
+    organizer = make_organizer("Dora Concerts")
+    client = logged_in(admin_user)
+    assert client.get(f"{STAFF}add/").status_code == 200
+    response = client.post(f"{STAFF}add/", {"organizer": organizer.pk, "email": "door@example.com"})
+    assert response.status_code == 302
+    assert CheckInStaff.objects.get().organizer == organizer
+    assert client.get(STAFF).status_code == 200
+    assert client.get(CHECK_INS).status_code == 200
