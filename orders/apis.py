@@ -265,7 +265,7 @@ class MyTicketsApi(ListAPIView):
 
 
 class MyEventsQuerySerializer(serializers.Serializer):
-    role = serializers.ChoiceField(choices=["attendee", "organizer"], default="attendee")
+    role = serializers.ChoiceField(choices=["attendee", "organizer", "checkin"], default="attendee")
 
 
 class MyEventOutputSerializer(EventBaseOutputSerializer):
@@ -295,7 +295,8 @@ class MyEventsApi(ListAPIView):
         parameters=[MyEventsQuerySerializer],
         responses={200: MyEventOutputSerializer(many=True), **problems({400: ["invalid"]})},
         description="`role=attendee` (default): events the caller holds valid tickets for, soonest first, with "
-        "`tickets_held`; `role=organizer`: the events the caller organizes, drafts included.",
+        "`tickets_held`; `role=organizer`: the events the caller organizes, drafts included; `role=checkin`: "
+        "the events the caller may scan tickets of as check-in staff.",
     )
     def get(self, request: Request, *args, **kwargs) -> Response:
         return super().get(request, *args, **kwargs)

@@ -47,10 +47,17 @@ def payment_of(*, buyer: User, payment_id, provider: str) -> Payment:
 
 def events_of_user(*, user: User, role: str) -> QuerySet[Event]:
     """``attendee``: events the user holds valid tickets for, with how many; ``organizer``: the
-    events of their organizer profile, drafts included (none when they are not an organizer)."""
+    events of their organizer profile, drafts included (none when they are not an organizer);
+    ``checkin``: the published and cancelled events of the organizers the user scans for."""
     events = Event.objects.alive().select_related("organizer").order_by("starts_at", "pk")
     if role == "organizer":
         return events.filter(organizer__user=user).annotate(tickets_held=Value(None, output_field=IntegerField()))
+    if role == "checkin":  # events the user may scan tickets of as check-in staff (checkin.CheckInStaff)
+        return (
+            events.filter(organizer__check_in_staff__user=user)
+            .exclude(status=Event.Status.DRAFT)
+            .annotate(tickets_held=Value(None, output_field=IntegerField()))
+        )
     valid = Q(ticket_types__tickets__holder=user, ticket_types__tickets__status=Ticket.Status.VALID)
     return events.filter(valid).annotate(tickets_held=Count("ticket_types__tickets", filter=valid))
 

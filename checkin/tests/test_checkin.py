@@ -179,7 +179,9 @@ def test_staff_scan_their_organizers_events_only(organizer, event, ticket, holde
     rival_ticket = paid_order(holder, TicketTypeFactory(event=rival_event)).tickets.get()
     rival_draft = EventFactory(organizer=rival)
 
-    # then
+    # then: they find the events they scan for, and scan them
+    door_events = as_user(door).get("/api/v1/users/me/events?role=checkin").json()["results"]
+    assert [e["id"] for e in door_events] == [event.pk]
     assert scan(door, event, ticket.code).status_code == 201
     assert_problem(scan(door, rival_event, rival_ticket.code), 403, "permission_denied")
     assert_problem(as_user(door).get(f"/api/v1/events/{rival_event.pk}/check-in-list"), 403, "permission_denied")
