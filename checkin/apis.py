@@ -13,6 +13,7 @@ from rest_framework.views import APIView
 
 from accounts.models import OrganizerProfile
 from eventflow.api.errors import flatten_errors
+from eventflow.api.ratelimit import enforce_ip_rate_limit
 from eventflow.api.schema import problems
 from events.errors import NotAnOrganizer
 from events.selectors import organizer_profile_id
@@ -168,14 +169,15 @@ class CheckInStaffListApi(GenericAPIView):
         responses={
             201: CheckInStaffOutputSerializer,
             200: CheckInStaffOutputSerializer,
-            **problems({400: ["invalid"], **STAFF_ERRORS}),
+            **problems({400: ["invalid"], **STAFF_ERRORS, 429: ["throttled"]}),
         },
         description="Name a check-in staff member by email: 201, or 200 when they already are. An address "
         "without an account gets one (without a password) and an email with a code to set it "
-        "(`POST /auth/password/reset/confirm`).",
+        "(`POST /auth/password/reset/confirm`). Limited per client address (`INVITE_RATE_PER_IP`).",
     )
     def post(self, request: Request) -> Response:
         organizer = _my_organizer(request)
+        enforce_ip_rate_limit(request, group="invite", rate_setting="INVITE_RATE_PER_IP")
         data = CheckInStaffInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         staff, created = services.check_in_staff_add(organizer=organizer, **data.validated_data)

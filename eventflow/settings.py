@@ -383,6 +383,9 @@ RATELIMIT_IP_META_KEY = "eventflow.clientip.client_ip"
 REGISTER_RATE_PER_IP = env.str("REGISTER_RATE_PER_IP", default="5/m")
 # Asking for a password code, and using one (accounts.passwords), per client IP.
 PASSWORD_RESET_RATE_PER_IP = env.str("PASSWORD_RESET_RATE_PER_IP", default="10/m")
+# Requests that may create an account for somebody else and email it (a ticket transfer, naming
+# check-in staff), per client IP.
+INVITE_RATE_PER_IP = env.str("INVITE_RATE_PER_IP", default="30/m")
 if CACHES["default"]["BACKEND"].endswith("LocMemCache"):
     # The embedded default is one process, so a per-process cache is shared
     # by everything that counts; production uses Redis.

@@ -15,6 +15,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from eventflow.api.filters import StrictFilterSet, WholeNumberFilter
+from eventflow.api.ratelimit import enforce_ip_rate_limit
 from eventflow.api.schema import problems
 from eventflow.api.serializers import NoInputSerializer
 from events import selectors as event_selectors
@@ -335,6 +336,7 @@ class TicketTransferApi(APIView):
                     400: ["invalid"],
                     404: ["not_found"],
                     409: ["ticket_void", "already_checked_in", "transfer_closed"],
+                    429: ["throttled"],
                     503: ["busy"],
                 }
             ),
@@ -346,9 +348,11 @@ class TicketTransferApi(APIView):
         "may (anyone else: 404); the order stays the buyer's, and refunding it voids the new ticket too. "
         "409 `ticket_void` (refunded, cancelled or transferred already), `already_checked_in`, "
         "`transfer_closed` (the organizer turned transfers off, the event is cancelled or starts within its "
-        "`transfer_cutoff_hours`, or has started); 400 for a transfer to yourself.",
+        "`transfer_cutoff_hours`, or has started); 400 for a transfer to yourself. Limited per client address "
+        "(`INVITE_RATE_PER_IP`).",
     )
     def post(self, request: Request, ticket_id: str) -> Response:
+        enforce_ip_rate_limit(request, group="invite", rate_setting="INVITE_RATE_PER_IP")
         data = TicketTransferInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         ticket = transfers.ticket_transfer(ticket_id=int(ticket_id), sender=request.user, **data.validated_data)

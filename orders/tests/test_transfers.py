@@ -233,3 +233,17 @@ def test_the_sales_report_counts_a_transferred_ticket_once(buyer, ticket, event,
     sales = as_user(event.organizer.user).get(f"/api/v1/events/{event.pk}/sales").json()
     assert (sales["issued"], sales["checked_in"]) == (1, 0)
     assert sales["ticket_types"][0]["issued"] == 1
+
+
+def test_transfers_are_limited_per_client_address(buyer, tier, settings):
+    # given: two invitations a minute
+    settings.INVITE_RATE_PER_IP = "2/m"
+    first, second, third = paid_order(buyer, tier, 3).tickets.order_by("pk")
+
+    # then: the third is throttled and nothing changed
+    assert transfer(buyer, first, "a@example.com").status_code == 201
+    assert transfer(buyer, second, "b@example.com").status_code == 201
+    assert_problem(transfer(buyer, third, "c@example.com"), 429, "throttled")
+    third.refresh_from_db()
+    assert third.status == Ticket.Status.VALID
+    assert not User.objects.filter(email="c@example.com").exists()
