@@ -54,6 +54,7 @@ ORGANIZER_PERMISSIONS: dict[str, tuple[str, ...]] = {
         "view_purchaserequest",
         "view_waitlistentry",
     ),
+    "checkin": ("view_checkin", "view_checkinstaff", "add_checkinstaff", "delete_checkinstaff"),
 }
 
 

@@ -91,6 +91,7 @@ INSTALLED_APPS = [
     "accounts",
     "events",
     "orders",
+    "checkin",
 ]
 
 MIDDLEWARE = [
@@ -380,10 +381,19 @@ RATELIMIT_USE_CACHE = "default"
 RATELIMIT_FAIL_OPEN = True  # a cache outage must not stop every registration
 RATELIMIT_IP_META_KEY = "eventflow.clientip.client_ip"
 REGISTER_RATE_PER_IP = env.str("REGISTER_RATE_PER_IP", default="5/m")
+# Asking for a password code, and using one (accounts.passwords), per client IP.
+PASSWORD_RESET_RATE_PER_IP = env.str("PASSWORD_RESET_RATE_PER_IP", default="10/m")
+# Requests that may create an account for somebody else and email it (a ticket transfer, naming
+# check-in staff), per client IP.
+INVITE_RATE_PER_IP = env.str("INVITE_RATE_PER_IP", default="30/m")
 if CACHES["default"]["BACKEND"].endswith("LocMemCache"):
     # The embedded default is one process, so a per-process cache is shared
     # by everything that counts; production uses Redis.
     SILENCED_SYSTEM_CHECKS = ["django_ratelimit.E003", "django_ratelimit.W001"]
+
+# Check-in at the door (checkin/): an offline scan may be at most this far ahead of the server's
+# clock (door devices' clocks drift); later ones are refused as invalid.
+CHECKIN_CLOCK_SKEW_SECONDS = env.int("CHECKIN_CLOCK_SKEW_SECONDS", default=300)
 
 # The public catalogue: list and detail bodies are cached (versioned keys,
 # invalidated on change); live stock is never older than AVAILABILITY_CACHE_SECONDS.
@@ -529,6 +539,8 @@ TASK_QUEUES = {
     "orders.tasks.offer_waitlist": "expiry",
     "orders.tasks.sweep_waitlists": "expiry",
     "orders.tasks.send_waitlist_offer": "email",
+    "orders.tasks.send_ticket_transfer_notice": "email",
+    "accounts.tasks.send_password_code": "email",
 }
 CELERY_TASK_ROUTES = ("eventflow.celery.route_task",)
 CELERY_TASK_EAGER_PROPAGATES = True

@@ -17,6 +17,7 @@ api_v1 = [
     path("", include("accounts.urls")),
     path("", include("events.urls")),
     path("", include("orders.urls")),
+    path("", include("checkin.urls")),
     path("health", HealthApi.as_view(), name="health"),
     path("schema", SpectacularAPIView.as_view(), name="schema"),
 ]

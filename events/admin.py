@@ -416,6 +416,7 @@ class EventAdmin(SafeLookupsMixin, admin.ModelAdmin):
         (_("Venue"), {"fields": ["venue_name", "address", "city", "country", "latitude", "longitude"]}),
         (_("Dates"), {"fields": ["timezone", "starts_at", "ends_at", "refundable_until_hours_before"]}),
         (_("Sales"), {"fields": ["currency", "max_tickets_per_buyer", "high_demand", "sales_summary"]}),
+        (_("Transfers"), {"fields": ["transfers_enabled", "transfer_cutoff_hours"]}),
         (_("Status"), {"fields": ["status", "published_at", "cancelled_at", "created_at", "updated_at"]}),
     ]
     actions = ["publish_events", "unpublish_events", "cancel_events"]
@@ -649,7 +650,8 @@ class EventAdmin(SafeLookupsMixin, admin.ModelAdmin):
             for row in sales["ticket_types"]
         ]
         totals = {
-            key: sum(row[key] for row in sales["ticket_types"]) for key in ("sold", "held", "available", "capacity")
+            key: sum(row[key] for row in sales["ticket_types"])
+            for key in ("sold", "held", "available", "capacity", "checked_in", "issued")
         }
         totals.update(
             revenue=money(sales["gross_cents"]),

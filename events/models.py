@@ -101,6 +101,18 @@ class Event(models.Model):
         validators=[MinValueValidator(1)],
         help_text=_("At most this many tickets of this event, all types together, in one buyer's live orders."),
     )
+    transfers_enabled = models.BooleanField(
+        _("ticket transfers allowed"),
+        default=True,
+        help_text=_("Holders may transfer their tickets to another email address."),
+    )
+    transfer_cutoff_hours = models.PositiveIntegerField(
+        _("transfers close (hours before the start)"),
+        null=True,
+        blank=True,
+        validators=[MaxValueValidator(MAX_REFUND_HOURS)],
+        help_text=_("Transfers close this many hours before the start; empty: until the event starts."),
+    )
     high_demand = models.BooleanField(
         _("high demand"),
         default=False,
@@ -159,6 +171,11 @@ class Event(models.Model):
         """The moment the refund policy closes; None when tickets are not refundable."""
         hours = self.refundable_until_hours_before
         return None if hours is None else self.starts_at - timedelta(hours=hours)
+
+    @property
+    def transfers_close_at(self):
+        """When ticket transfers stop: the start, or ``transfer_cutoff_hours`` before it."""
+        return self.starts_at - timedelta(hours=self.transfer_cutoff_hours or 0)
 
     @property
     def is_public(self) -> bool:

@@ -149,6 +149,8 @@ class EventDetailOutputSerializer(EventBaseOutputSerializer):
             "refund_policy",
             "max_tickets_per_buyer",
             "high_demand",
+            "transfers_enabled",
+            "transfer_cutoff_hours",
             "published_at",
             "created_at",
             "updated_at",
@@ -229,6 +231,17 @@ class EventInputSerializer(StrictInputSerializer):
         required=False,
         help_text="Queued on-sale: `POST /orders` for this event answers 202 with a place in line and a "
         "status URL to poll (`GET /orders/queue/{id}`) instead of 201; workers place the orders in arrival order.",
+    )
+
+    transfers_enabled = serializers.BooleanField(
+        required=False, help_text="Holders may transfer tickets to another email (default true)."
+    )
+    transfer_cutoff_hours = serializers.IntegerField(
+        min_value=0,
+        max_value=MAX_REFUND_HOURS,
+        required=False,
+        allow_null=True,
+        help_text="Transfers close this many hours before the start; null (default): when the event starts.",
     )
 
     def validate(self, attrs):

@@ -54,6 +54,8 @@ EVENT_FIELDS = {
     "refundable_until_hours_before",
     "max_tickets_per_buyer",
     "high_demand",
+    "transfers_enabled",
+    "transfer_cutoff_hours",
 }
 TICKET_TYPE_FIELDS = {
     "name",

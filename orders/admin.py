@@ -485,7 +485,7 @@ class TicketAdmin(SafeLookupsMixin, ScopedToOrganizerMixin, ReadOnlyAdminMixin, 
     search_fields = ["code", "holder__email"]
     list_select_related = ["ticket_type__event", "holder"]
     ordering = ["-issued_at", "-pk"]
-    fields = ["code", "order", "event_title", "ticket_type_name", "holder", "status", "issued_at"]
+    fields = ["code", "order", "event_title", "ticket_type_name", "holder", "status", "issued_at", "transferred_from"]
     readonly_fields = fields
 
     @admin.display(description=_("code"))

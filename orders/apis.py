@@ -15,13 +15,14 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from eventflow.api.filters import StrictFilterSet, WholeNumberFilter
+from eventflow.api.ratelimit import enforce_ip_rate_limit
 from eventflow.api.schema import problems
 from eventflow.api.serializers import NoInputSerializer
 from events import selectors as event_selectors
 from events.models import Event
 from events.serializers import SUMMARY_FIELDS, EventBaseOutputSerializer
 
-from . import documents, selectors, services
+from . import documents, selectors, services, transfers
 from .exports import attendees_csv_response
 from .idempotency import HEADER as IDEMPOTENCY_HEADER
 from .idempotency import idempotent, idempotent_in_transaction
@@ -38,6 +39,8 @@ from .serializers import (
     StaffOrderOutputSerializer,
     StaffStatsOutputSerializer,
     TicketOutputSerializer,
+    TicketTransferInputSerializer,
+    TransferredTicketOutputSerializer,
     order_create_input,
     order_representation,
 )
@@ -263,7 +266,7 @@ class MyTicketsApi(ListAPIView):
 
 
 class MyEventsQuerySerializer(serializers.Serializer):
-    role = serializers.ChoiceField(choices=["attendee", "organizer"], default="attendee")
+    role = serializers.ChoiceField(choices=["attendee", "organizer", "checkin"], default="attendee")
 
 
 class MyEventOutputSerializer(EventBaseOutputSerializer):
@@ -293,7 +296,8 @@ class MyEventsApi(ListAPIView):
         parameters=[MyEventsQuerySerializer],
         responses={200: MyEventOutputSerializer(many=True), **problems({400: ["invalid"]})},
         description="`role=attendee` (default): events the caller holds valid tickets for, soonest first, with "
-        "`tickets_held`; `role=organizer`: the events the caller organizes, drafts included.",
+        "`tickets_held`; `role=organizer`: the events the caller organizes, drafts included; `role=checkin`: "
+        "the events the caller may scan tickets of as check-in staff.",
     )
     def get(self, request: Request, *args, **kwargs) -> Response:
         return super().get(request, *args, **kwargs)
@@ -317,6 +321,42 @@ class TicketQrApi(APIView):
     def get(self, request: Request, ticket_id: str) -> HttpResponse:
         ticket = selectors.ticket_of(user=request.user, ticket_id=int(ticket_id))
         return _ticket_document(documents.ticket_qr_svg(ticket.code), "image/svg+xml", f"ticket-{ticket.pk}.svg")
+
+
+class TicketTransferApi(APIView):
+    @extend_schema(
+        tags=["orders"],
+        operation_id="tickets_transfer",
+        parameters=[OpenApiParameter("ticket_id", OpenApiTypes.INT, OpenApiParameter.PATH)],
+        request=TicketTransferInputSerializer,
+        responses={
+            201: TransferredTicketOutputSerializer,
+            **problems(
+                {
+                    400: ["invalid"],
+                    404: ["not_found"],
+                    409: ["ticket_void", "already_checked_in", "transfer_closed"],
+                    429: ["throttled"],
+                    503: ["busy"],
+                }
+            ),
+        },
+        description="Give your ticket to somebody else by email. The ticket becomes `transferred` (its code "
+        "stops working at once) and a new ticket with a new code is issued to the recipient, who finds it in "
+        "`GET /users/me/tickets` and gets it by email; an address without an account gets one, with a code to "
+        "set its password. The answer is the new ticket without its code. Only the ticket's current holder "
+        "may (anyone else: 404); the order stays the buyer's, and refunding it voids the new ticket too. "
+        "409 `ticket_void` (refunded, cancelled or transferred already), `already_checked_in`, "
+        "`transfer_closed` (the organizer turned transfers off, the event is cancelled or starts within its "
+        "`transfer_cutoff_hours`, or has started); 400 for a transfer to yourself. Limited per client address "
+        "(`INVITE_RATE_PER_IP`).",
+    )
+    def post(self, request: Request, ticket_id: str) -> Response:
+        enforce_ip_rate_limit(request, group="invite", rate_setting="INVITE_RATE_PER_IP")
+        data = TicketTransferInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        ticket = transfers.ticket_transfer(ticket_id=int(ticket_id), sender=request.user, **data.validated_data)
+        return Response(TransferredTicketOutputSerializer(ticket).data, status=status.HTTP_201_CREATED)
 
 
 # --- Organizers ---------------------------------------------------------------------------

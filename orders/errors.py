@@ -112,3 +112,15 @@ class AlreadyOnWaitlist(Conflict):
 class WaitlistEntryClosed(Conflict):
     default_code = "waitlist_entry_closed"
     default_detail = _("This waiting list entry is no longer on the list.")
+
+
+class AlreadyCheckedIn(Conflict):
+    """The body carries the first scan: ``checked_in_at`` and ``gate``."""
+
+    default_code = "already_checked_in"
+    default_detail = _("This ticket was already checked in.")
+
+
+class TransferClosed(Conflict):
+    default_code = "transfer_closed"
+    default_detail = _("Tickets of this event can no longer be transferred.")

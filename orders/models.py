@@ -111,13 +111,24 @@ class Ticket(models.Model):
     class Status(models.TextChoices):
         VALID = "valid", _("Valid")
         VOID = "void", _("Void")
+        # Given to someone else (orders.transfers): its code no longer admits anybody.
+        TRANSFERRED = "transferred", _("Transferred")
 
     order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="tickets")
     ticket_type = models.ForeignKey(TicketType, on_delete=models.PROTECT, related_name="tickets")
     holder = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="tickets")
     code = models.CharField(max_length=64, unique=True, default=new_ticket_code, editable=False)
-    status = models.CharField(max_length=8, choices=Status.choices, default=Status.VALID)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.VALID)
     issued_at = models.DateTimeField(auto_now_add=True)
+    transferred_from = models.OneToOneField(
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        editable=False,
+        related_name="transferred_to",
+        help_text=_("The ticket this one replaced when its holder transferred it (orders.transfers)."),
+    )
 
     class Meta:
         ordering = ["id"]

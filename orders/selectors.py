@@ -48,20 +48,33 @@ def payment_of(*, buyer: User, payment_id, provider: str) -> Payment:
 
 def events_of_user(*, user: User, role: str) -> QuerySet[Event]:
     """``attendee``: events the user holds valid tickets for, with how many; ``organizer``: the
-    events of their organizer profile, drafts included (none when they are not an organizer)."""
+    events of their organizer profile, drafts included (none when they are not an organizer);
+    ``checkin``: the published and cancelled events of the organizers the user scans for."""
     events = Event.objects.alive().select_related("organizer").order_by("starts_at", "pk")
     if role == "organizer":
         return events.filter(organizer__user=user).annotate(tickets_held=Value(None, output_field=IntegerField()))
+    if role == "checkin":  # events the user may scan tickets of as check-in staff (checkin.CheckInStaff)
+        return (
+            events.filter(organizer__check_in_staff__user=user)
+            .exclude(status=Event.Status.DRAFT)
+            .annotate(tickets_held=Value(None, output_field=IntegerField()))
+        )
     valid = Q(ticket_types__tickets__holder=user, ticket_types__tickets__status=Ticket.Status.VALID)
     return events.filter(valid).annotate(tickets_held=Count("ticket_types__tickets", filter=valid))
 
 
 def _tickets() -> QuerySet[Ticket]:
-    return Ticket.objects.select_related("ticket_type", "order__event")
+    return Ticket.objects.select_related("ticket_type", "order__event", "check_in")
+
+
+def _buyer_may_see(buyer_id) -> Q:
+    """The order's buyer sees the tickets they hold or held; not one transferred on to somebody else
+    (its code is the recipient's alone)."""
+    return Q(holder_id=buyer_id) | Q(transferred_from__isnull=True)
 
 
 def tickets_of_order(*, order: Order) -> QuerySet[Ticket]:
-    return _tickets().filter(order=order).order_by("pk")
+    return _tickets().filter(_buyer_may_see(order.buyer_id), order=order).order_by("pk")
 
 
 def valid_tickets_of(*, user: User) -> QuerySet[Ticket]:
@@ -73,7 +86,8 @@ def ticket_of(*, user: User, ticket_id: int) -> Ticket:
 
     A void ticket is a 409 for them: its QR code would no longer open the door.
     """
-    ticket = Ticket.objects.filter(Q(holder=user) | Q(order__buyer=user), pk=ticket_id).only("pk", "code", "status")
+    mine = Q(holder=user) | Q(order__buyer=user, transferred_from__isnull=True)
+    ticket = Ticket.objects.filter(mine, pk=ticket_id).only("pk", "code", "status")
     found = ticket.first()
     if found is None:
         raise Http404
@@ -91,7 +105,7 @@ def printable_tickets_of(*, order: Order) -> list[Ticket]:
     if order.status != Order.Status.PAID:
         raise OrderNotPaid()
     tickets = list(
-        Ticket.objects.filter(order=order, status=Ticket.Status.VALID)
+        Ticket.objects.filter(_buyer_may_see(order.buyer_id), order=order, status=Ticket.Status.VALID)
         .select_related("ticket_type", "holder")
         .order_by("pk")
     )
@@ -143,6 +157,7 @@ def event_sales(*, event: Event) -> dict:
         .annotate(orders=Count("pk", distinct=True), gross=Coalesce(Sum("total_cents"), 0))
         .order_by("day")
     )
+    door = _check_in_counts(event)
     tickets_per_day = dict(
         OrderItem.objects.filter(paid, order__event=event)
         .annotate(day=TruncDate("order__paid_at"))
@@ -161,6 +176,7 @@ def event_sales(*, event: Event) -> dict:
                 "held": tt.held,
                 "sold": tt.sold,
                 "gross_cents": gross_per_type.get(tt.pk, 0),
+                **door.get(tt.pk, {"checked_in": 0, "issued": 0}),
             }
             for tt in per_type
         ],
@@ -174,9 +190,22 @@ def event_sales(*, event: Event) -> dict:
             for row in per_day
         ],
         "orders": totals["orders"],
+        "checked_in": sum(row["checked_in"] for row in door.values()),
+        "issued": sum(row["issued"] for row in door.values()),
         **{name: totals[name] for name in ("gross_cents", "fees_cents", "refunds_cents", "net_cents")},
         "refund_progress": event_refund_progress(event=event),
     }
+
+
+def _check_in_counts(event: Event) -> dict[int, dict[str, int]]:
+    """Per ticket type: valid tickets issued, and how many of them were checked in at the door."""
+    rows = (
+        Ticket.objects.filter(ticket_type__event=event, status=Ticket.Status.VALID)
+        .values_list("ticket_type_id")
+        .annotate(issued=Count("pk"), checked_in=Count("check_in"))
+        .order_by()
+    )
+    return {pk: {"checked_in": checked_in, "issued": issued} for pk, issued, checked_in in rows}
 
 
 def _money_columns() -> dict:

@@ -165,12 +165,29 @@ class TicketOutputSerializer(serializers.ModelSerializer):
     order = serializers.UUIDField(source="order_id")
     seat = serializers.SerializerMethodField(help_text="The seat of a seated ticket; null until seats exist.")
     qr_svg_url = serializers.SerializerMethodField(help_text="The ticket's QR code (SVG); it encodes `code`.")
-    pdf_url = serializers.SerializerMethodField(help_text="The order's tickets as one PDF, a page per ticket.")
+    pdf_url = serializers.SerializerMethodField(
+        help_text="The order's tickets as one PDF, a page per ticket (for the order's buyer; null on a ticket "
+        "transferred to the caller)."
+    )
 
     class Meta:
         model = Ticket
-        fields = ["id", "code", "status", "ticket_type", "seat", "event", "order", "issued_at", "qr_svg_url", "pdf_url"]
+        fields = [
+            "id",
+            "code",
+            "status",
+            "ticket_type",
+            "seat",
+            "event",
+            "order",
+            "issued_at",
+            "checked_in_at",
+            "qr_svg_url",
+            "pdf_url",
+        ]
         read_only_fields = fields
+
+    checked_in_at = serializers.SerializerMethodField(help_text="When it was checked in at the door; null: not yet.")
 
     def get_ticket_type(self, obj: Ticket) -> dict:
         return {"id": obj.ticket_type_id, "name": obj.ticket_type.name}
@@ -183,13 +200,57 @@ class TicketOutputSerializer(serializers.ModelSerializer):
     def get_qr_svg_url(self, obj: Ticket) -> str:
         return self._absolute(reverse("ticket-qr", kwargs={"ticket_id": obj.pk}))
 
-    @extend_schema_field(OpenApiTypes.URI)
-    def get_pdf_url(self, obj: Ticket) -> str:
+    @extend_schema_field({"type": "string", "format": "date-time", "nullable": True})
+    def get_checked_in_at(self, obj: Ticket):
+        check_in = getattr(obj, "check_in", None)  # checkin.CheckIn; loaded by the selectors
+        return None if check_in is None else _datetime(check_in.scanned_at)
+
+    @extend_schema_field({"type": "string", "format": "uri", "nullable": True})
+    def get_pdf_url(self, obj: Ticket) -> str | None:
+        if obj.holder_id != obj.order.buyer_id:
+            return None  # a ticket transferred to the caller: its QR code (qr_svg_url) is their document
         return self._absolute(reverse("order-tickets-pdf", kwargs={"pk": obj.order_id}))
 
     def _absolute(self, path: str) -> str:
         request = self.context.get("request")
         return request.build_absolute_uri(path) if request is not None else path
+
+
+class TicketTransferInputSerializer(StrictInputSerializer):
+    email = serializers.EmailField(max_length=254, help_text="The recipient; an account is created when none exists.")
+
+
+class TransferredTicketOutputSerializer(serializers.ModelSerializer):
+    """The recipient's new ticket as its sender sees it: never its code, which is the recipient's alone."""
+
+    ticket_type = serializers.SerializerMethodField()
+    event = EventRefSerializer(source="order.event")
+    order = serializers.UUIDField(source="order_id")
+    holder = serializers.EmailField(source="holder.email", help_text="The recipient.")
+    transferred_from = serializers.IntegerField(
+        source="transferred_from_id", help_text="The sender's ticket, now void."
+    )
+    recipient_invited = serializers.BooleanField(
+        help_text="True: the recipient had no account; one was created and they were emailed how to set a password."
+    )
+
+    class Meta:
+        model = Ticket
+        fields = [
+            "id",
+            "status",
+            "ticket_type",
+            "event",
+            "order",
+            "holder",
+            "issued_at",
+            "transferred_from",
+            "recipient_invited",
+        ]
+        read_only_fields = fields
+
+    def get_ticket_type(self, obj: Ticket) -> dict:
+        return {"id": obj.ticket_type_id, "name": obj.ticket_type.name}
 
 
 class AttendeeOutputSerializer(serializers.ModelSerializer):
@@ -204,6 +265,10 @@ class AttendeeOutputSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+CHECKED_IN_HELP = "Valid tickets checked in at the door (check-ins of tickets voided since are not counted)."
+ISSUED_HELP = "Valid tickets issued (paid, not refunded; a transferred ticket counts once)."
+
+
 class SalesTicketTypeSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     name = serializers.CharField()
@@ -212,6 +277,8 @@ class SalesTicketTypeSerializer(serializers.Serializer):
     held = serializers.IntegerField()
     sold = serializers.IntegerField()
     gross_cents = serializers.IntegerField()
+    checked_in = serializers.IntegerField(help_text=CHECKED_IN_HELP)
+    issued = serializers.IntegerField(help_text=ISSUED_HELP)
 
 
 class SalesDaySerializer(serializers.Serializer):
@@ -235,6 +302,8 @@ class SalesOutputSerializer(serializers.Serializer):
     ticket_types = SalesTicketTypeSerializer(many=True)
     days = SalesDaySerializer(many=True)
     orders = serializers.IntegerField()
+    checked_in = serializers.IntegerField(help_text=CHECKED_IN_HELP)
+    issued = serializers.IntegerField(help_text=ISSUED_HELP)
     gross_cents = serializers.IntegerField()
     fees_cents = serializers.IntegerField()
     refunds_cents = serializers.IntegerField()

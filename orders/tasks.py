@@ -143,3 +143,11 @@ def sweep_waitlists() -> int:
 def send_waitlist_offer(self, entry_id: int) -> bool:
     """Queued on commit when an offer is made; sends at most one email per offer."""
     return waitlist.offer_notice_send(entry_id=entry_id)
+
+
+@shared_task(name="orders.tasks.send_ticket_transfer_notice", **EMAIL_TASK)
+def send_ticket_transfer_notice(self, ticket_id: int) -> bool:
+    """Queued on commit by ``transfers.ticket_transfer``: the recipient's ticket (and invitation)."""
+    from . import transfers
+
+    return transfers.transfer_notice_send(ticket_id=ticket_id)

@@ -15,6 +15,7 @@ urlpatterns = [
     *router.urls,
     # At most 18 digits: more ids than will ever be issued, and never a number the bigint key refuses.
     re_path(r"^tickets/(?P<ticket_id>[0-9]{1,18})/qr\.svg$", apis.TicketQrApi.as_view(), name="ticket-qr"),
+    re_path(r"^tickets/(?P<ticket_id>[0-9]{1,18})/transfer$", apis.TicketTransferApi.as_view(), name="ticket-transfer"),
     path("users/me/tickets", apis.MyTicketsApi.as_view(), name="users-me-tickets"),
     path("users/me/events", apis.MyEventsApi.as_view(), name="users-me-events"),
     path("events/<int:event_id>/sales", apis.EventSalesApi.as_view(), name="event-sales"),

@@ -88,6 +88,16 @@ OPERATIONS: dict[str, tuple[str, str | None]] = {
     "orders_tickets": ("Tickets of an order", None),
     "orders_tickets_pdf": ("An order's tickets as a PDF", None),
     "tickets_qr": ("A ticket's QR code", None),
+    # Ticket transfer and check-in at the door (issue 11).
+    "auth_password_reset": ("Ask for a code to set a new password", None),
+    "auth_password_reset_confirm": ("Set a new password with an emailed code", None),
+    "tickets_transfer": ("Transfer a ticket to somebody else", None),
+    "events_check_ins_create": ("Check a ticket in at the door", None),
+    "events_check_ins_batch": ("Upload scans made offline", None),
+    "events_check_in_list": ("The door's offline check-in list", None),
+    "organizers_me_check_in_staff_list": ("Your check-in staff", None),
+    "organizers_me_check_in_staff_create": ("Name check-in staff", None),
+    "organizers_me_check_in_staff_delete": ("Remove check-in staff", None),
     "api_root": ("List the API's resources", None),
     "health": ("Health", None),
     "staff_orders": (
