@@ -12,15 +12,17 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.models import User
-from events.models import Event, StockBucket, TicketType
+from events.models import Event, Seat, StockBucket, TicketType
 
+from . import seating
 from .errors import OrderNotPaid, TicketVoid
 from .models import InventoryEntry, Order, OrderItem, Payment, Refund, Ticket
 
 
 def _orders() -> QuerySet[Order]:
     return Order.objects.select_related("event").prefetch_related(
-        Prefetch("items", queryset=OrderItem.objects.select_related("ticket_type").order_by("ticket_type_id"))
+        Prefetch("items", queryset=OrderItem.objects.select_related("ticket_type").order_by("ticket_type_id")),
+        Prefetch("seats", queryset=Seat.objects.order_by("section", "row_key", "number_key", "pk")),
     )
 
 
@@ -56,7 +58,7 @@ def events_of_user(*, user: User, role: str) -> QuerySet[Event]:
 
 
 def _tickets() -> QuerySet[Ticket]:
-    return Ticket.objects.select_related("ticket_type", "order__event")
+    return Ticket.objects.select_related("ticket_type", "order__event", "seat")
 
 
 def tickets_of_order(*, order: Order) -> QuerySet[Ticket]:
@@ -91,7 +93,7 @@ def printable_tickets_of(*, order: Order) -> list[Ticket]:
         raise OrderNotPaid()
     tickets = list(
         Ticket.objects.filter(order=order, status=Ticket.Status.VALID)
-        .select_related("ticket_type", "holder")
+        .select_related("ticket_type", "holder", "seat")
         .order_by("pk")
     )
     if not tickets:
@@ -234,7 +236,7 @@ def event_attendees(*, event: Event) -> QuerySet[Ticket]:
     """Valid tickets of the event with their holders, for the door list."""
     return (
         Ticket.objects.filter(order__event=event, status=Ticket.Status.VALID)
-        .select_related("holder", "ticket_type", "order")
+        .select_related("holder", "ticket_type", "order", "seat")
         .order_by("holder__name", "holder__email", "pk")
     )
 
@@ -304,8 +306,9 @@ def inventory_report(*, event_id: int | None = None) -> list[dict]:
         .annotate(n=Count("pk"), total=Sum("available"))
     }
 
+    seats = seating.seat_counts(types.values("pk"))
     report = []
-    for tt in types.values("pk", "event_id", "name", "capacity", "available", "stock_buckets"):
+    for tt in types.values("pk", "event_id", "name", "capacity", "available", "stock_buckets", "seated"):
         bucket_rows, in_buckets = buckets.get(tt["pk"], (0, 0))
         pool, tt["available"] = tt["available"], tt["available"] + in_buckets
         moves = ledger.get(tt["pk"], {})
@@ -327,6 +330,7 @@ def inventory_report(*, event_id: int | None = None) -> list[dict]:
             problems.append(f"ledger sold {sold} but paid orders have {sold_in_orders}")
         if tickets.get(tt["pk"], 0) != sold_in_orders:
             problems.append(f"{tickets.get(tt['pk'], 0)} valid tickets for {sold_in_orders} sold")
+        problems += seating.inventory_problems(tt, seats.get(tt["pk"], {}), held=held, sold=sold)
         report.append(
             {
                 "ticket_type": tt["pk"],
