@@ -677,7 +677,7 @@ class EventAdmin(SafeLookupsMixin, admin.ModelAdmin):
                 name="events_event_attendees_csv",
             ),
             path(
-                "<path:object_id>/seats/import/",
+                "<path:object_id>/import-seats",
                 self.admin_site.admin_view(functools.partial(import_seats_view, self)),
                 name="events_event_import_seats",
             ),

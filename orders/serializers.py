@@ -19,6 +19,16 @@ class OrderLineInputSerializer(StrictInputSerializer):
     quantity = serializers.IntegerField(min_value=1, max_value=100)
 
 
+class JSONIntegerField(serializers.IntegerField):
+    """An integer as JSON writes one: ``"2"``, ``2.0`` and ``true`` are refused, as StrictInputSerializer
+    refuses them for its own fields (it does not look inside lists)."""
+
+    def to_internal_value(self, data):
+        if type(data) is not int:
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
 class OrderCreateInputSerializer(StrictInputSerializer):
     event = serializers.IntegerField(min_value=1, max_value=2**62)
     items = OrderLineInputSerializer(
@@ -31,7 +41,7 @@ class OrderCreateInputSerializer(StrictInputSerializer):
         "seats in one row (front-most row, then closest to the section's centre). Required unless `seats` is given.",
     )
     seats = serializers.ListField(
-        child=serializers.IntegerField(min_value=1, max_value=2**62),
+        child=JSONIntegerField(min_value=1, max_value=2**62),
         min_length=1,
         max_length=MAX_SEATS_PER_ORDER,
         required=False,
