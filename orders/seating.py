@@ -178,10 +178,17 @@ def _place(
     return order
 
 
-def _lock(seat_ids: Sequence[int], *, skip_locked: bool = False) -> set[int]:
-    """Lock these seats (ascending ids) and return those available."""
+_SEAT_FIELDS = ("pk", "ticket_type_id", "section", "row", "number", "row_key", "number_key", "status")
+
+
+def _lock(seat_ids: Sequence[int], *, skip_locked: bool = False) -> dict[int, Seat]:
+    """Lock these seats (ascending ids) and return those available, as read under the lock."""
     rows = Seat.objects.select_for_update(no_key=True, skip_locked=skip_locked).filter(pk__in=seat_ids).order_by("pk")
-    return {pk for pk, status in rows.values_list("pk", "status") if status == Seat.Status.AVAILABLE}
+    return {
+        values[0]: Seat(**dict(zip(_SEAT_FIELDS, values, strict=True)))
+        for values in rows.values_list(*_SEAT_FIELDS)
+        if values[-1] == Seat.Status.AVAILABLE
+    }
 
 
 def _hold_seats(
@@ -192,22 +199,24 @@ def _hold_seats(
     types: dict[int, TicketType],
 ) -> list[Seat]:
     named = sorted(seat_id for ids in seats_by_type.values() for seat_id in ids)
+    chosen: dict[int, Seat] = {}
     if named:
-        free = _lock(named)
-        gone = [seat_id for seat_id in named if seat_id not in free]
+        chosen = _lock(named)
+        gone = [seat_id for seat_id in named if seat_id not in chosen]
         if gone:
             raise _seat_taken(gone)
-    chosen = list(named)
     for ticket_type_id, quantity in picks:
-        chosen += _claim_best(event_id, ticket_type_id, quantity, types[ticket_type_id], taken=set(chosen))
-    Seat.objects.filter(pk__in=chosen).update(status=Seat.Status.HELD, order=order)
-    held = list(Seat.objects.filter(pk__in=chosen).order_by("section", "row_key", "number_key", "pk"))
+        chosen.update(_claim_best(event_id, ticket_type_id, quantity, types[ticket_type_id], taken=set(chosen)))
+    Seat.objects.filter(pk__in=list(chosen)).update(status=Seat.Status.HELD, order=order)
+    held = sorted(chosen.values(), key=lambda seat: (seat.section, seat.row_key, seat.number_key, seat.pk))
+    for seat in held:  # as the rows now are, for the 201 body (no read back)
+        seat.status, seat.order, seat.event_id = Seat.Status.HELD, order, event_id
     return held
 
 
 def _claim_best(
     event_id: int, ticket_type_id: int, quantity: int, ticket_type: TicketType, taken: set[int]
-) -> list[int]:
+) -> dict[int, Seat]:
     """Lock the best block of ``quantity`` adjacent available seats of the type, or raise sold out.
 
     The block is chosen from an unlocked read, then claimed with ``SKIP LOCKED`` and checked
@@ -219,7 +228,7 @@ def _claim_best(
             break
         got = _lock(block, skip_locked=connection.vendor == "postgresql")
         if len(got) == len(block):
-            return block
+            return got
         passed.update(seat_id for seat_id in block if seat_id not in got)
     free = Seat.objects.filter(ticket_type_id=ticket_type_id, status=Seat.Status.AVAILABLE).count()
     if free >= quantity:

@@ -470,7 +470,7 @@ def test_control_without_the_seat_lock_a_seat_is_sold_twice_and_check_inventory_
     gate = threading.Barrier(8)
 
     def unlocked(seat_ids, *, skip_locked=False):
-        free = set(Seat.objects.filter(pk__in=seat_ids, status=Seat.Status.AVAILABLE).values_list("pk", flat=True))
+        free = {seat.pk: seat for seat in Seat.objects.filter(pk__in=seat_ids, status=Seat.Status.AVAILABLE)}
         with contextlib.suppress(threading.BrokenBarrierError):
             gate.wait(timeout=5)  # everyone has read "available" before anyone writes
         return free
