@@ -787,8 +787,10 @@ class SeatAdmin(SafeLookupsMixin, admin.ModelAdmin):
     events.seats, so capacity follows the seats as it does in the API."""
 
     form = SeatAdminForm
-    list_display = ["__str__", "event", "ticket_type", "status", "order"]
+    list_display = ["section", "row", "number", "ticket_type_name", "status", "order_link", "event"]
+    list_display_links = ["section", "row", "number"]
     list_filter = ["status", "event"]
+    list_per_page = 200
     search_fields = ["section", "row", "number", "event__title"]
     list_select_related = ["event", "ticket_type"]
     readonly_fields = ["status", "order"]
@@ -799,6 +801,24 @@ class SeatAdmin(SafeLookupsMixin, admin.ModelAdmin):
         if not is_platform_admin(request.user):
             qs = qs.filter(event__organizer_id=organizer_profile_id(request.user))
         return qs
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Seat | None = None) -> list[str]:
+        return list(self.readonly_fields) if obj is not None else []  # a new seat is available, nobody's
+
+    def get_fields(self, request: HttpRequest, obj: Seat | None = None):
+        fields = list(self.form._meta.fields)
+        return fields + list(self.readonly_fields) if obj is not None else fields
+
+    @admin.display(description=_("ticket type"), ordering="ticket_type__name")
+    def ticket_type_name(self, obj: Seat) -> str:
+        return obj.ticket_type.name
+
+    @admin.display(description=_("order"))
+    def order_link(self, obj: Seat) -> str:
+        if obj.order_id is None:
+            return "-"
+        link = reverse("admin:orders_order_change", args=[obj.order_id])
+        return format_html('<a href="{}">{}</a>', link, str(obj.order_id)[:8])
 
     def get_list_filter(self, request: HttpRequest):
         return ["status"] if not is_platform_admin(request.user) else self.list_filter
