@@ -45,6 +45,9 @@ ORGANIZER_PERMISSIONS: dict[str, tuple[str, ...]] = {
         "change_tickettype",
         "delete_tickettype",
         "view_tickettype",
+        "add_seat",
+        "delete_seat",
+        "view_seat",
     ),
     "orders": (
         "view_order",

@@ -334,3 +334,89 @@ class StockBucket(models.Model):
 
     def __str__(self) -> str:
         return f"{self.ticket_type_id} bucket {self.number}: {self.available}"
+
+
+MAX_SEAT_COORDINATE = 1_000_000  # x/y are drawing units; a larger magnitude is a typo, not a venue
+
+
+def natural_key(label: str) -> str:
+    """A sort key that orders seat labels the way people read them: "2" < "10" < "10A" < "B".
+
+    Each run of digits becomes a fixed-width number, so a plain (database) string sort of the key
+    is the natural sort of the label; labels are at most 20 characters, so 20 digits suffice."""
+    out, digits = [], ""
+    for char in label:
+        if char.isdigit():
+            digits += char
+            continue
+        if digits:
+            out.append(digits.rjust(20, "0"))
+            digits = ""
+        out.append(char.lower())
+    if digits:
+        out.append(digits.rjust(20, "0"))
+    return "".join(out)
+
+
+class Seat(models.Model):
+    """One seat of a seated ticket type, and who holds it.
+
+    ``available`` seats belong to nobody; ``held`` ones to a reserved order,
+    ``sold`` ones to a paid order (the database refuses anything else). A seated
+    ticket type's capacity is its number of seats and its ``available`` the
+    number of available seats; seats change state only in orders/seating.py,
+    under the same order lock that moves the ticket-type stock.
+    """
+
+    class Status(models.TextChoices):
+        AVAILABLE = "available", _("Available")
+        HELD = "held", _("Held")
+        SOLD = "sold", _("Sold")
+
+    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="seats", db_index=False)
+    ticket_type = models.ForeignKey(TicketType, on_delete=models.CASCADE, related_name="seats")
+    section = models.CharField(_("section"), max_length=50, blank=True)
+    row = models.CharField(_("row"), max_length=20)
+    number = models.CharField(_("number"), max_length=20)
+    # Natural sort keys of row and number (natural_key), kept with them by the services.
+    row_key = models.CharField(max_length=255, editable=False)
+    number_key = models.CharField(max_length=255, editable=False)
+    x = models.FloatField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(-MAX_SEAT_COORDINATE), MaxValueValidator(MAX_SEAT_COORDINATE)],
+        help_text=_("Where to draw the seat on a seat map (any unit); optional."),
+    )
+    y = models.FloatField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(-MAX_SEAT_COORDINATE), MaxValueValidator(MAX_SEAT_COORDINATE)],
+    )
+    status = models.CharField(_("status"), max_length=12, choices=Status.choices, default=Status.AVAILABLE)
+    order = models.ForeignKey(
+        "orders.Order", on_delete=models.PROTECT, null=True, blank=True, related_name="seats", editable=False
+    )
+
+    class Meta:
+        ordering = ["event", "section", "row_key", "number_key"]
+        constraints = [
+            # The unique index also serves the seat map's order (event, section, row, number).
+            models.UniqueConstraint(fields=["event", "section", "row", "number"], name="seat_unique_per_event"),
+            models.CheckConstraint(
+                condition=Q(status="available", order__isnull=True)
+                | Q(status__in=["held", "sold"], order__isnull=False),
+                name="seat_order_matches_status",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["ticket_type", "status"], name="seat_ticket_type_status"),
+            models.Index(fields=["event", "section", "row_key", "number_key"], name="seat_map_order"),
+        ]
+
+    def __str__(self) -> str:
+        where = f"{self.section} " if self.section else ""
+        return f"{where}row {self.row} seat {self.number}"
+
+    def save(self, *args, **kwargs) -> None:
+        self.row_key, self.number_key = natural_key(self.row), natural_key(self.number)
+        super().save(*args, **kwargs)

@@ -14,9 +14,11 @@ from .models import (
     MAX_CAPACITY,
     MAX_PRICE_CENTS,
     MAX_REFUND_HOURS,
+    MAX_SEAT_COORDINATE,
     MAX_STOCK_BUCKETS,
     Category,
     Event,
+    Seat,
     TicketType,
     validate_currency,
     validate_time_zone,
@@ -297,3 +299,37 @@ class AvailabilityOutputSerializer(serializers.Serializer):
     available = serializers.IntegerField()
     capacity = serializers.IntegerField()
     waitlist_length = serializers.IntegerField()
+
+
+class SeatInputSerializer(StrictInputSerializer):
+    """One seat of a bulk upload (``POST /events/{id}/seats`` takes a list of these)."""
+
+    section = serializers.CharField(
+        max_length=50, required=False, allow_blank=True, default="", help_text="Empty for a venue without sections."
+    )
+    row = serializers.CharField(max_length=20, help_text='As the venue writes it: "A", "12".')
+    number = serializers.CharField(max_length=20, help_text='As the venue writes it: "12", "12A".')
+    ticket_type = serializers.IntegerField(
+        min_value=1, max_value=2**62, help_text="A seated ticket type of this event; its capacity grows by one."
+    )
+    x = serializers.FloatField(
+        required=False,
+        allow_null=True,
+        min_value=-MAX_SEAT_COORDINATE,
+        max_value=MAX_SEAT_COORDINATE,
+        help_text="Where to draw the seat (any unit); the best-available choice uses x for a section's centre.",
+    )
+    y = serializers.FloatField(
+        required=False, allow_null=True, min_value=-MAX_SEAT_COORDINATE, max_value=MAX_SEAT_COORDINATE
+    )
+
+
+class SeatOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    section = serializers.CharField()
+    row = serializers.CharField()
+    number = serializers.CharField()
+    ticket_type = serializers.IntegerField()
+    status = serializers.ChoiceField(choices=Seat.Status.choices)
+    x = serializers.FloatField(allow_null=True)
+    y = serializers.FloatField(allow_null=True)

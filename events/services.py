@@ -18,7 +18,7 @@ from django.utils.translation import ngettext
 from accounts.models import OrganizerProfile
 from eventflow.api.errors import ApplicationError
 
-from . import stock
+from . import seats, stock
 from .errors import (
     CapacityBelowSold,
     EventCancelled,
@@ -268,6 +268,8 @@ def ticket_type_create(*, event: Event, **data: Any) -> TicketType:
         raise EventCancelled()
     data = {k: v for k, v in data.items() if k in TICKET_TYPE_FIELDS}
     data.setdefault("max_per_buyer", settings.DEFAULT_MAX_PER_BUYER)  # an explicit None: no limit
+    if data.get("seated"):
+        data["capacity"] = 0  # a seated type's capacity is its seats (events/seats.py), added later
     check_time_window(data.get("sales_start"), data.get("sales_end"), end_field="sales_end")
     if data.get("stock_buckets") is None:  # left out: split when the capacity is large (STOCK_BUCKETS_MIN_CAPACITY)
         data["stock_buckets"] = stock.buckets_for(data["capacity"], seated=data.get("seated", False))
@@ -304,6 +306,7 @@ def ticket_type_update(*, ticket_type: TicketType, **data: Any) -> TicketType:
         data.get("sales_start", locked.sales_start), data.get("sales_end", locked.sales_end), end_field="sales_end"
     )
     _check_buckets(data.get("stock_buckets", locked.stock_buckets), seated=data.get("seated", locked.seated))
+    seats.check_ticket_type_change(locked, data)
     fields = list(data)
     if "capacity" in data:
         taken = locked.capacity - on_sale

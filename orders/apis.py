@@ -120,21 +120,33 @@ class OrderViewSet(viewsets.GenericViewSet):
             **problems(
                 {
                     400: ["invalid"],
-                    409: ["sold_out", "sales_closed", "limit_exceeded", "already_queued", "idempotency_in_progress"],
+                    409: [
+                        "sold_out",
+                        "seat_taken",
+                        "sales_closed",
+                        "limit_exceeded",
+                        "already_queued",
+                        "idempotency_in_progress",
+                    ],
                     422: ["idempotency_key_reused"],
                     503: ["busy"],
                 }
             ),
         },
         description="Reserve tickets: status `reserved` with a hold until `expires_at`, or `paid` at once when "
-        "the total is 0. On any error nothing is held. Fields other than `event` and `items` are refused. "
+        "the total is 0. On any error nothing is held. Fields other than `event`, `items` and `seats` are refused. "
+        "Seats: `seats` buys those seat ids (locked in id order; 409 `seat_taken` with `seats` naming the ones "
+        "gone); a quantity of a seated ticket type in `items` gets the best available adjacent seats in one row "
+        "(front-most row, then closest to its section's centre, every section considered), or 409 `sold_out` "
+        "(with `adjacent: false`) when no row has that many together. The 201 lists the order's `seats`. "
+        "Seat orders are placed at once even for a high-demand event (never queued). "
         "For a high-demand event the checks that need no lock are made, then the purchase waits in line: 202, "
         "and `GET /orders/queue/{id}` gives the outcome (the same order or error as here).",
     )
     def create(self, request: Request) -> Response:
         def place(remember) -> Response:
             data = order_create_input(request.data)
-            lines = [services.Line(item["ticket_type"], item["quantity"]) for item in data["items"]]
+            lines = [services.Line(item["ticket_type"], item["quantity"]) for item in data.get("items", ())]
             body = {}
 
             def in_transaction(order: Order) -> None:
@@ -149,6 +161,7 @@ class OrderViewSet(viewsets.GenericViewSet):
                 lines=lines,
                 in_transaction=in_transaction if remember else None,
                 queue=enqueue,
+                seats=data.get("seats"),
             )
             if order is None:
                 return enqueue.response

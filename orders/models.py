@@ -117,6 +117,9 @@ class Ticket(models.Model):
     order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="tickets")
     ticket_type = models.ForeignKey(TicketType, on_delete=models.PROTECT, related_name="tickets")
     holder = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="tickets")
+    seat = models.ForeignKey(
+        "events.Seat", on_delete=models.SET_NULL, null=True, blank=True, related_name="tickets", editable=False
+    )
     code = models.CharField(max_length=64, unique=True, default=new_ticket_code, editable=False)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.VALID)
     issued_at = models.DateTimeField(auto_now_add=True)

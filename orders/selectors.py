@@ -12,8 +12,9 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.models import User
-from events.models import Event, StockBucket, TicketType
+from events.models import Event, Seat, StockBucket, TicketType
 
+from . import seating
 from .errors import OrderNotPaid, TicketVoid
 from .models import InventoryEntry, Order, OrderItem, Payment, Refund, Ticket
 from .waitlist import waiting_counts
@@ -21,7 +22,8 @@ from .waitlist import waiting_counts
 
 def _orders() -> QuerySet[Order]:
     return Order.objects.select_related("event").prefetch_related(
-        Prefetch("items", queryset=OrderItem.objects.select_related("ticket_type").order_by("ticket_type_id"))
+        Prefetch("items", queryset=OrderItem.objects.select_related("ticket_type").order_by("ticket_type_id")),
+        Prefetch("seats", queryset=Seat.objects.order_by("section", "row_key", "number_key", "pk")),
     )
 
 
@@ -64,7 +66,7 @@ def events_of_user(*, user: User, role: str) -> QuerySet[Event]:
 
 
 def _tickets() -> QuerySet[Ticket]:
-    return Ticket.objects.select_related("ticket_type", "order__event", "check_in")
+    return Ticket.objects.select_related("ticket_type", "order__event", "check_in", "seat")
 
 
 def _buyer_may_see(buyer_id) -> Q:
@@ -106,7 +108,7 @@ def printable_tickets_of(*, order: Order) -> list[Ticket]:
         raise OrderNotPaid()
     tickets = list(
         Ticket.objects.filter(_buyer_may_see(order.buyer_id), order=order, status=Ticket.Status.VALID)
-        .select_related("ticket_type", "holder")
+        .select_related("ticket_type", "holder", "seat")
         .order_by("pk")
     )
     if not tickets:
@@ -264,7 +266,7 @@ def event_attendees(*, event: Event) -> QuerySet[Ticket]:
     """Valid tickets of the event with their holders, for the door list."""
     return (
         Ticket.objects.filter(order__event=event, status=Ticket.Status.VALID)
-        .select_related("holder", "ticket_type", "order")
+        .select_related("holder", "ticket_type", "order", "seat")
         .order_by("holder__name", "holder__email", "pk")
     )
 
@@ -336,9 +338,9 @@ def inventory_report(*, event_id: int | None = None) -> list[dict]:
     }
 
     waiting = waiting_counts(ticket_type_ids=types.values_list("pk", flat=True))
-
+    seats = seating.seat_counts(types.values("pk"))
     report = []
-    for tt in types.values("pk", "event_id", "name", "capacity", "available", "stock_buckets", "waitlisted"):
+    for tt in types.values("pk", "event_id", "name", "capacity", "available", "stock_buckets", "waitlisted", "seated"):
         bucket_rows, in_buckets = buckets.get(tt["pk"], (0, 0))
         pool, tt["available"] = tt["available"], tt["available"] + in_buckets
         moves = ledger.get(tt["pk"], {})
@@ -362,6 +364,7 @@ def inventory_report(*, event_id: int | None = None) -> list[dict]:
             problems.append(f"{tickets.get(tt['pk'], 0)} valid tickets for {sold_in_orders} sold")
         if tt["waitlisted"] != waiting.get(tt["pk"], 0):
             problems.append(f"waitlisted {tt['waitlisted']} but {waiting.get(tt['pk'], 0)} waiting list entries wait")
+        problems += seating.inventory_problems(tt, seats.get(tt["pk"], {}), held=held, sold=sold)
         report.append(
             {
                 "ticket_type": tt["pk"],

@@ -9,6 +9,7 @@ from rest_framework import serializers
 from eventflow.api.serializers import StrictInputSerializer
 
 from .models import Order, OrderItem, Payment, Ticket
+from .seating import MAX_SEATS_PER_ORDER, seats_of
 
 MAX_LINES = 20
 
@@ -18,9 +19,45 @@ class OrderLineInputSerializer(StrictInputSerializer):
     quantity = serializers.IntegerField(min_value=1, max_value=100)
 
 
+class JSONIntegerField(serializers.IntegerField):
+    """An integer as JSON writes one: ``"2"``, ``2.0`` and ``true`` are refused, as StrictInputSerializer
+    refuses them for its own fields (it does not look inside lists)."""
+
+    def to_internal_value(self, data):
+        if type(data) is not int:
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
 class OrderCreateInputSerializer(StrictInputSerializer):
     event = serializers.IntegerField(min_value=1, max_value=2**62)
-    items = OrderLineInputSerializer(many=True, min_length=1, max_length=MAX_LINES, allow_empty=False)
+    items = OrderLineInputSerializer(
+        many=True,
+        min_length=1,
+        max_length=MAX_LINES,
+        allow_empty=False,
+        required=False,
+        help_text="Ticket types and quantities. A quantity of a seated type gets the best available adjacent "
+        "seats in one row (front-most row, then closest to the section's centre). Required unless `seats` is given.",
+    )
+    seats = serializers.ListField(
+        child=JSONIntegerField(min_value=1, max_value=2**62),
+        min_length=1,
+        max_length=MAX_SEATS_PER_ORDER,
+        required=False,
+        help_text=f"Seat ids of this event to buy (1 to {MAX_SEATS_PER_ORDER}, each once): one ticket per seat, "
+        "at its ticket type's price. 409 `seat_taken` with `seats` naming those no longer available.",
+    )
+
+    def validate_seats(self, value: list[int]) -> list[int]:
+        if len(set(value)) != len(value):
+            raise serializers.ValidationError("List each seat once.")
+        return value
+
+    def validate(self, attrs: dict) -> dict:
+        if not attrs.get("items") and not attrs.get("seats"):
+            raise serializers.ValidationError({"items": ["Give items, seats, or both."]})
+        return attrs
 
 
 _ORDER_KEYS = frozenset(("event", "items"))
@@ -77,9 +114,27 @@ class EventRefSerializer(serializers.Serializer):
     starts_at = serializers.DateTimeField()
 
 
+class SeatRefSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    section = serializers.CharField()
+    row = serializers.CharField()
+    number = serializers.CharField()
+
+
+class OrderSeatSerializer(SeatRefSerializer):
+    ticket_type = serializers.IntegerField(source="ticket_type_id")
+
+
+def seat_ref(seat) -> dict | None:
+    return None if seat is None else {"id": seat.pk, "section": seat.section, "row": seat.row, "number": seat.number}
+
+
 class OrderOutputSerializer(serializers.ModelSerializer):
     event = EventRefSerializer()
     items = OrderItemOutputSerializer(many=True)
+    seats = OrderSeatSerializer(
+        many=True, help_text="The seats the order holds or bought (none once it expired, was cancelled or refunded)."
+    )
 
     class Meta:
         model = Order
@@ -88,6 +143,7 @@ class OrderOutputSerializer(serializers.ModelSerializer):
             "status",
             "event",
             "items",
+            "seats",
             "total_cents",
             "currency",
             "expires_at",
@@ -127,6 +183,7 @@ def order_representation(order: Order) -> dict:
             }
             for item in order.items.all()
         ],
+        "seats": [{**seat_ref(seat), "ticket_type": seat.ticket_type_id} for seat in seats_of(order)],
         "total_cents": order.total_cents,
         "currency": order.currency,
         "expires_at": _datetime(order.expires_at),
@@ -163,7 +220,7 @@ class TicketOutputSerializer(serializers.ModelSerializer):
     ticket_type = serializers.SerializerMethodField()
     event = EventRefSerializer(source="order.event")
     order = serializers.UUIDField(source="order_id")
-    seat = serializers.SerializerMethodField(help_text="The seat of a seated ticket; null until seats exist.")
+    seat = SeatRefSerializer(allow_null=True, help_text="The seat of a seated ticket; null for unseated ones.")
     qr_svg_url = serializers.SerializerMethodField(help_text="The ticket's QR code (SVG); it encodes `code`.")
     pdf_url = serializers.SerializerMethodField(
         help_text="The order's tickets as one PDF, a page per ticket (for the order's buyer; null on a ticket "
@@ -191,10 +248,6 @@ class TicketOutputSerializer(serializers.ModelSerializer):
 
     def get_ticket_type(self, obj: Ticket) -> dict:
         return {"id": obj.ticket_type_id, "name": obj.ticket_type.name}
-
-    @extend_schema_field({"type": "object", "nullable": True})
-    def get_seat(self, obj: Ticket) -> None:
-        return None
 
     @extend_schema_field(OpenApiTypes.URI)
     def get_qr_svg_url(self, obj: Ticket) -> str:
@@ -257,11 +310,12 @@ class AttendeeOutputSerializer(serializers.ModelSerializer):
     name = serializers.CharField(source="holder.name")
     email = serializers.EmailField(source="holder.email")
     ticket_type = serializers.CharField(source="ticket_type.name")
+    seat = SeatRefSerializer(allow_null=True)
     order = serializers.UUIDField(source="order_id")
 
     class Meta:
         model = Ticket
-        fields = ["name", "email", "ticket_type", "code", "order", "issued_at"]
+        fields = ["name", "email", "ticket_type", "seat", "code", "order", "issued_at"]
         read_only_fields = fields
 
 

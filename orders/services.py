@@ -35,7 +35,7 @@ from events import stock
 from events.models import Event, TicketType
 from events.stock import ShortOfStock as _ShortOfStock
 
-from . import sql, waitlist
+from . import seating, sql, waitlist
 from .confirmation import order_confirmation_queue
 from .errors import (
     Busy,
@@ -143,8 +143,6 @@ def _validate(event_id: int, lines: Sequence[Line], now: datetime) -> tuple[Even
         ticket_type = types.get(line.ticket_type_id)
         if ticket_type is None or ticket_type.event_id != event.pk:
             raise ApplicationError(_("This event has no such ticket type."), field=f"items.{index}.ticket_type")
-        if ticket_type.seated:
-            raise ApplicationError(_("Seated tickets are bought by seat."), field=f"items.{index}.ticket_type")
         if ticket_type.sales_start and now < ticket_type.sales_start:
             raise SalesClosed(
                 _("Sales for %(name)s open at %(start)s.")
@@ -258,7 +256,7 @@ def _place(
             OrderItem.objects.bulk_create(items)
         order._prefetched_objects_cache = {"items": items}
         if free:  # held and sold at once
-            sell(order, quantities, also=hold)
+            sell(order, quantities, also=hold, seated=False)
             order_confirmation_queue(order=order)  # on commit: nothing for a purchase that rolls back
         elif hold:
             InventoryEntry.objects.bulk_create(hold)
@@ -313,20 +311,26 @@ def _ledger(order: Order, kind: str, quantities: Sequence[tuple[int, int]]) -> l
     ]
 
 
-def sell(order: Order, quantities: Sequence[tuple[int, int]], *, also: Sequence[InventoryEntry] = ()) -> None:
+def sell(
+    order: Order, quantities: Sequence[tuple[int, int]], *, also: Sequence[InventoryEntry] = (), seated: bool = True
+) -> None:
     """Held tickets become sold: the ledger's SELL entries (with ``also``, in the same INSERT) and one
-    ticket per seat, held by the buyer. For a free order at once, for a paid one when payment arrives."""
+    ticket per seat, held by the buyer. For a free order at once, for a paid one when payment arrives.
+    The order's held seats are sold and go on its tickets (``seated=False``: it has none, skip the look)."""
     InventoryEntry.objects.bulk_create([*also, *_ledger(order, InventoryEntry.Kind.SELL, quantities)])
+    seats = seating.sell_seats(order) if seated else {}
     Ticket.objects.bulk_create(
-        Ticket(order=order, ticket_type_id=ticket_type_id, holder_id=order.buyer_id)
+        Ticket(order=order, ticket_type_id=ticket_type_id, holder_id=order.buyer_id, seat_id=seat)
         for ticket_type_id, quantity in quantities
-        for _ in range(quantity)
+        for seat in (seats.get(ticket_type_id, []) + [None] * quantity)[:quantity]
     )
 
 
 def retake(order: Order, quantities: Sequence[tuple[int, int]]) -> bool:
     """A payment landed after the order's hold was released: take its stock again and sell it, if
     there is enough left (False, and nothing changed, when there is not). Caller holds the order lock."""
+    if seating.has_seated(quantities):
+        return False  # its seats were freed; they are not re-taken (orders/seating.py)
     try:
         with transaction.atomic():  # a savepoint: a later line short of stock gives back what earlier ones took
             available = stock.take(sorted(quantities), buckets={})  # under the locks: pool and buckets
@@ -341,6 +345,7 @@ def retake(order: Order, quantities: Sequence[tuple[int, int]]) -> bool:
 def give_back_sold(order: Order, quantities: Sequence[tuple[int, int]]) -> None:
     """A paid order is refunded: its sold tickets are back on sale. Caller holds the order lock."""
     deltas = {ticket_type_id: quantity for ticket_type_id, quantity in quantities}
+    seating.free_seats([order.pk])  # seats before ticket types, the order purchases lock them in
     before = _lock_ticket_types(sorted(deltas))
     _move_stock(deltas)
     InventoryEntry.objects.bulk_create(_ledger(order, InventoryEntry.Kind.REFUND, quantities))
@@ -432,6 +437,7 @@ def order_place(
     lines: Sequence[Line],
     in_transaction: Callable[[Order], None] | None = None,
     queue: Callable[[Event, dict[int, TicketType], datetime], None] | None = None,
+    seats: Sequence[int] | None = None,
 ) -> Order | None:
     """Reserve tickets (or, when they are free, sell them at once) without ever overselling.
 
@@ -450,9 +456,25 @@ def order_place(
     line) and None is returned; the flag comes with the validating read, so a
     normal purchase pays nothing for it. The queue's workers call this without
     ``queue``.
+
+    ``seats``: seat ids to buy; they and any quantity of a seated ticket type (best available
+    seats) make a seated order, placed by orders/seating.py, directly even for a high-demand event.
     """
     now = timezone.now()
+    seats_by_type = {}
+    if seats:
+        lines, seats_by_type = seating.lines_with_seats(event_id=event_id, lines=lines, seat_ids=seats)
     event, types = _validate(event_id, lines, now)
+    if seats_by_type or seating.is_seated(lines, types):
+        return seating.place(
+            buyer=buyer,
+            event=event,
+            lines=lines,
+            types=types,
+            seats_by_type=seats_by_type,
+            now=now,
+            in_transaction=in_transaction,
+        )
     if queue is not None and event.high_demand:
         queue(event, types, now)
         return None
@@ -488,6 +510,7 @@ def _release(orders: Sequence[Order], *, to_status: str, now: datetime) -> None:
     deltas: dict[int, int] = defaultdict(int)
     for _order_id, ticket_type_id, quantity in items:
         deltas[ticket_type_id] += quantity
+    seating.free_seats(order_ids)  # seats before ticket types, the order purchases lock them in
     before = _lock_ticket_types(sorted(deltas))
     _move_stock(deltas)
     InventoryEntry.objects.bulk_create(
