@@ -9,12 +9,14 @@ from rest_framework.views import APIView
 from eventflow.api.ratelimit import enforce_ip_rate_limit
 from eventflow.api.schema import problems
 
-from . import selectors, services
+from . import passwords, selectors, services
 from .serializers import (
     LoginInputSerializer,
     OrganizerProfileCreateInputSerializer,
     OrganizerProfileOutputSerializer,
     OrganizerProfileUpdateInputSerializer,
+    PasswordResetConfirmInputSerializer,
+    PasswordResetInputSerializer,
     RefreshInputSerializer,
     RegisterInputSerializer,
     RegisterOutputSerializer,
@@ -106,6 +108,41 @@ class LogoutApi(APIView):
         data = RefreshInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         services.session_end(user=request.user, refresh=data.validated_data["refresh"])
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class PasswordResetApi(PublicAuthView):
+    @extend_schema(
+        tags=["auth"],
+        operation_id="auth_password_reset",
+        request=PasswordResetInputSerializer,
+        responses={202: None, **problems({400: ["invalid"], 429: ["throttled"]})},
+        description="Email a one-time code to set a new password (also how an invited account, e.g. the "
+        "recipient of a transferred ticket, sets its first one). Always 202, whether or not the address "
+        "has an account. Limited per client address (`PASSWORD_RESET_RATE_PER_IP`).",
+    )
+    def post(self, request: Request) -> Response:
+        enforce_ip_rate_limit(request, group="password_reset", rate_setting="PASSWORD_RESET_RATE_PER_IP")
+        data = PasswordResetInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        passwords.password_reset_request(**data.validated_data)
+        return Response(status=status.HTTP_202_ACCEPTED)
+
+
+class PasswordResetConfirmApi(PublicAuthView):
+    @extend_schema(
+        tags=["auth"],
+        operation_id="auth_password_reset_confirm",
+        request=PasswordResetConfirmInputSerializer,
+        responses={204: None, **problems({400: ["invalid", "code_invalid"], 429: ["throttled"]})},
+        description="Set a new password with the code emailed by `POST /auth/password/reset` (or the "
+        "invitation of an account created for you). The code works once; every session of the account ends.",
+    )
+    def post(self, request: Request) -> Response:
+        enforce_ip_rate_limit(request, group="password_reset_confirm", rate_setting="PASSWORD_RESET_RATE_PER_IP")
+        data = PasswordResetConfirmInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        passwords.password_reset_confirm(**data.validated_data)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

@@ -76,3 +76,13 @@ class OrganizerProfileCreateInputSerializer(StrictInputSerializer):
 
 class OrganizerProfileUpdateInputSerializer(OrganizerProfileCreateInputSerializer):
     display_name = serializers.CharField(max_length=120, required=False)
+
+
+class PasswordResetInputSerializer(StrictInputSerializer):
+    email = serializers.EmailField(max_length=254)
+
+
+class PasswordResetConfirmInputSerializer(StrictInputSerializer):
+    email = serializers.EmailField(max_length=254)
+    code = serializers.CharField(max_length=100)
+    new_password = serializers.CharField(write_only=True, trim_whitespace=False, max_length=128)

@@ -49,8 +49,19 @@ ORGANIZER_PERMISSIONS: dict[str, tuple[str, ...]] = {
         "change_discountcode",
         "delete_discountcode",
         "view_discountcode",
+        "add_seat",
+        "delete_seat",
+        "view_seat",
     ),
-    "orders": ("view_order", "view_orderitem", "view_ticket", "view_inventoryentry", "view_purchaserequest"),
+    "orders": (
+        "view_order",
+        "view_orderitem",
+        "view_ticket",
+        "view_inventoryentry",
+        "view_purchaserequest",
+        "view_waitlistentry",
+    ),
+    "checkin": ("view_checkin", "view_checkinstaff", "add_checkinstaff", "delete_checkinstaff"),
 }
 
 

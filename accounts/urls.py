@@ -7,6 +7,8 @@ urlpatterns = [
     path("auth/login", apis.LoginApi.as_view(), name="auth-login"),
     path("auth/refresh", apis.RefreshApi.as_view(), name="auth-refresh"),
     path("auth/logout", apis.LogoutApi.as_view(), name="auth-logout"),
+    path("auth/password/reset", apis.PasswordResetApi.as_view(), name="auth-password-reset"),
+    path("auth/password/reset/confirm", apis.PasswordResetConfirmApi.as_view(), name="auth-password-reset-confirm"),
     path("users/me", apis.MeApi.as_view(), name="users-me"),
     path("organizers/me", apis.OrganizerMeApi.as_view(), name="organizers-me"),
 ]

@@ -22,9 +22,11 @@ and Redis db, so it can run beside anything:
 ``--idempotency-key`` sends a unique ``Idempotency-Key`` with each order (the
 full-featured purchase of issue 10). ``--app`` measures another checkout of the
 project (e.g. a worktree of an older commit) with this same script.
-``--max-per-buyer`` sets a per-buyer limit on the ticket type. ``--discount-code`` buys with a
-10 % discount code limited to as many uses as there are orders (issue 11), so each purchase
-looks the code up and claims a use. The first 10% of
+``--max-per-buyer`` sets a per-buyer limit on the ticket type. ``--seats id`` makes the ticket type
+seated (rows of 20 seats, one per order) and each order names its seat (``"seats": [id]``);
+``--seats best`` asks for a quantity of 1 and gets the best available seat (orders/seating.py).
+``--discount-code`` buys with a 10 % discount code limited to as many uses as there are orders
+(issue 11), so each purchase looks the code up and claims a use. The first 10% of
 orders are a warm-up and not counted. Results are written down in bench/README.md.
 
 CPU time on a shared virtual machine varies by 20% or more between identical
@@ -117,6 +119,9 @@ def main() -> int:
     parser.add_argument("--discount-code", action="store_true", help="buy with a limited 10 %% discount code")
     parser.add_argument("--app", help="the checkout to measure (default: this one)")
     parser.add_argument("--callgrind", action="store_true", help="toggle valgrind's instrumentation around them")
+    parser.add_argument(
+        "--seats", choices=["id", "best"], help="a seated ticket type: buy by seat id, or best available"
+    )
     args = parser.parse_args()
 
     url = os.environ.get("DATABASE_URL", "")
@@ -183,9 +188,24 @@ def main() -> int:
             published_at=now,
         )
         fields = {"max_per_buyer": args.max_per_buyer} if args.max_per_buyer else {}
+        capacity = 0 if args.seats else args.orders
         tier = TicketType.objects.create(
-            event=event, name="GA", price_cents=4900, capacity=args.orders, available=args.orders, **fields
+            event=event,
+            name="GA",
+            price_cents=4900,
+            capacity=capacity,
+            available=capacity,
+            seated=bool(args.seats),
+            **fields,
         )
+        seat_ids = []
+        if args.seats:
+            from events.seats import seats_create  # this checkout's seating, not --app's
+
+            rows = [
+                {"row": f"R{n // 20}", "number": str(n % 20 + 1), "ticket_type": tier.pk} for n in range(args.orders)
+            ]
+            seat_ids = [seat.pk for seat in seats_create(event=event, rows=rows, limit=None)]
         buyers = User.objects.bulk_create(
             User(email=f"b{i}-{tag}@example.com", password=UNUSABLE_PASSWORD_PREFIX, role="attendee")
             for i in range(args.orders)
@@ -207,6 +227,8 @@ def main() -> int:
                 if args.callgrind and i == warmup:
                     _instrument("on")
                 counts.update(dict.fromkeys(counts, 0))
+                if args.seats == "id":
+                    body = json.dumps({"event": event.pk, "seats": [seat_ids[i]]}).encode()
                 environ = _environ(body, token, f"{tag}-{i}" if args.idempotency_key else None)
                 started = time.process_time()
                 response = application(environ, start_response)

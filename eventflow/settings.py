@@ -91,6 +91,7 @@ INSTALLED_APPS = [
     "accounts",
     "events",
     "orders",
+    "checkin",
 ]
 
 MIDDLEWARE = [
@@ -380,10 +381,19 @@ RATELIMIT_USE_CACHE = "default"
 RATELIMIT_FAIL_OPEN = True  # a cache outage must not stop every registration
 RATELIMIT_IP_META_KEY = "eventflow.clientip.client_ip"
 REGISTER_RATE_PER_IP = env.str("REGISTER_RATE_PER_IP", default="5/m")
+# Asking for a password code, and using one (accounts.passwords), per client IP.
+PASSWORD_RESET_RATE_PER_IP = env.str("PASSWORD_RESET_RATE_PER_IP", default="10/m")
+# Requests that may create an account for somebody else and email it (a ticket transfer, naming
+# check-in staff), per client IP.
+INVITE_RATE_PER_IP = env.str("INVITE_RATE_PER_IP", default="30/m")
 if CACHES["default"]["BACKEND"].endswith("LocMemCache"):
     # The embedded default is one process, so a per-process cache is shared
     # by everything that counts; production uses Redis.
     SILENCED_SYSTEM_CHECKS = ["django_ratelimit.E003", "django_ratelimit.W001"]
+
+# Check-in at the door (checkin/): an offline scan may be at most this far ahead of the server's
+# clock (door devices' clocks drift); later ones are refused as invalid.
+CHECKIN_CLOCK_SKEW_SECONDS = env.int("CHECKIN_CLOCK_SKEW_SECONDS", default=300)
 
 # The public catalogue: list and detail bodies are cached (versioned keys,
 # invalidated on change); live stock is never older than AVAILABILITY_CACHE_SECONDS.
@@ -421,6 +431,11 @@ ORDER_QUEUE_SWEEP_SECONDS = env.int("ORDER_QUEUE_SWEEP_SECONDS", default=10)
 ORDER_QUEUE_MAX_WAIT_MINUTES = env.int("ORDER_QUEUE_MAX_WAIT_MINUTES", default=60)
 ORDER_QUEUE_POLL_SECONDS = env.int("ORDER_QUEUE_POLL_SECONDS", default=2)
 ORDER_QUEUE_RATE_PER_SECOND = env.int("ORDER_QUEUE_RATE_PER_SECOND", default=200)
+# The waiting list (orders/waitlist.py): an offer (a reserved order made for the first entries that
+# fit when stock comes back) holds its tickets this long; beat looks for missed offers every
+# WAITLIST_SWEEP_SECONDS.
+WAITLIST_OFFER_MINUTES = env.int("WAITLIST_OFFER_MINUTES", default=30)
+WAITLIST_SWEEP_SECONDS = env.int("WAITLIST_SWEEP_SECONDS", default=60)
 
 # Payments. PAYMENT_PROVIDER takes new payments: "test" (a simulated gateway, the embedded
 # default), "stripe" or "paystack". A provider's webhooks are accepted while it is configured.
@@ -489,6 +504,7 @@ SPECTACULAR_SETTINGS = {
         "EventStatusEnum": "events.models.Event.Status",
         "OrderStatusEnum": "orders.models.Order.Status",
         "TicketStatusEnum": "orders.models.Ticket.Status",
+        "WaitlistEntryStatusEnum": "orders.models.WaitlistEntry.Status",
         "CountryEnum": "events.serializers.COUNTRY_CODES",
     },
 }
@@ -519,6 +535,12 @@ TASK_QUEUES = {
     "orders.tasks.resend_stuck_refunds": "payments",
     "orders.tasks.send_order_confirmation": "email",
     "orders.tasks.send_order_refund_notice": "email",
+    # Waiting-list offers hand released stock on: with the expiry sweep that releases it.
+    "orders.tasks.offer_waitlist": "expiry",
+    "orders.tasks.sweep_waitlists": "expiry",
+    "orders.tasks.send_waitlist_offer": "email",
+    "orders.tasks.send_ticket_transfer_notice": "email",
+    "accounts.tasks.send_password_code": "email",
 }
 CELERY_TASK_ROUTES = ("eventflow.celery.route_task",)
 CELERY_TASK_EAGER_PROPAGATES = True
@@ -549,6 +571,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "orders.tasks.sweep_purchase_queues",
         "schedule": timedelta(seconds=ORDER_QUEUE_SWEEP_SECONDS),
         "options": {"expires": max(1, ORDER_QUEUE_SWEEP_SECONDS - 2)},
+    },
+    "sweep-waitlists": {
+        "task": "orders.tasks.sweep_waitlists",
+        "schedule": timedelta(seconds=WAITLIST_SWEEP_SECONDS),
+        "options": {"expires": max(1, WAITLIST_SWEEP_SECONDS - 5)},
     },
     "purge-idempotency-records": {
         "task": "orders.tasks.purge_idempotency_records",

@@ -20,6 +20,7 @@ api_v1 = [
     # of one app matches a path of the other, so the order decides nothing else.
     path("", include("orders.urls")),
     path("", include("events.urls")),
+    path("", include("checkin.urls")),
     path("health", HealthApi.as_view(), name="health"),
     path("schema", SpectacularAPIView.as_view(), name="schema"),
 ]

@@ -30,6 +30,7 @@ from django.db.models.functions import Coalesce
 from django.forms.models import BaseInlineFormSet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.loader import render_to_string
+from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
@@ -50,7 +51,8 @@ from eventflow.regional import (
 
 from .errors import EventCancelled, EventHasOrders, ImageTooLarge, LastTicketType, SlugTaken, TicketTypeHasOrders
 from .images import reencode
-from .models import MAX_CAPACITY, MAX_PRICE_CENTS, Event, StockBucket, TicketType
+from .models import MAX_CAPACITY, MAX_PRICE_CENTS, Event, Seat, StockBucket, TicketType
+from .seats import SeatsInvalid, seat_delete, seats_create, seats_import_csv
 from .selectors import can_manage, event_ids_not_deletable, is_platform_admin, organizer_profile_id
 from .services import (
     EVENT_FIELDS,
@@ -255,8 +257,9 @@ class TicketTypeInline(admin.TabularInline):
         "on_sale",
         "sold",
         "held",
+        "waitlisted",
     ]
-    readonly_fields = ["on_sale", "sold", "held"]
+    readonly_fields = ["on_sale", "sold", "held", "waitlisted"]
     extra = 1
 
     def get_formset(self, request: HttpRequest, obj: Event | None = None, **kwargs: Any):
@@ -393,7 +396,7 @@ class EventAdminForm(forms.ModelForm):
 class EventAdmin(SafeLookupsMixin, admin.ModelAdmin):
     form = EventAdminForm
     inlines = [TicketTypeInline]
-    list_display = ["title", "organizer", "status", "city", "starts_local", "tickets_available"]
+    list_display = ["title", "organizer", "status", "city", "starts_local", "tickets_available", "waitlist_length"]
     list_filter = ["status", "high_demand", "category", "city", "starts_at"]
     search_fields = ["title", "venue_name", "city", "organizer__display_name"]
     date_hierarchy = "starts_at"
@@ -415,6 +418,7 @@ class EventAdmin(SafeLookupsMixin, admin.ModelAdmin):
         (_("Venue"), {"fields": ["venue_name", "address", "city", "country", "latitude", "longitude"]}),
         (_("Dates"), {"fields": ["timezone", "starts_at", "ends_at", "refundable_until_hours_before"]}),
         (_("Sales"), {"fields": ["currency", "max_tickets_per_buyer", "high_demand", "sales_summary"]}),
+        (_("Transfers"), {"fields": ["transfers_enabled", "transfer_cutoff_hours"]}),
         (_("Status"), {"fields": ["status", "published_at", "cancelled_at", "created_at", "updated_at"]}),
     ]
     actions = ["publish_events", "unpublish_events", "cancel_events"]
@@ -439,7 +443,17 @@ class EventAdmin(SafeLookupsMixin, admin.ModelAdmin):
             .get_queryset(request)
             .alive()
             .annotate(
-                available_total=Coalesce(Subquery(available["pool"]), 0) + Coalesce(Subquery(available["buckets"]), 0)
+                available_total=Coalesce(Subquery(available["pool"]), 0) + Coalesce(Subquery(available["buckets"]), 0),
+                waitlisted_total=Coalesce(
+                    Subquery(
+                        TicketType.objects.filter(event=OuterRef("pk"))
+                        .order_by()
+                        .values("event")
+                        .annotate(total=Sum("waitlisted"))
+                        .values("total")
+                    ),
+                    0,
+                ),
             )
         )
         if not is_platform_admin(request.user):
@@ -638,7 +652,8 @@ class EventAdmin(SafeLookupsMixin, admin.ModelAdmin):
             for row in sales["ticket_types"]
         ]
         totals = {
-            key: sum(row[key] for row in sales["ticket_types"]) for key in ("sold", "held", "available", "capacity")
+            key: sum(row[key] for row in sales["ticket_types"])
+            for key in ("sold", "held", "available", "capacity", "checked_in", "issued")
         }
         totals.update(
             revenue=money(sales["gross_cents"]),
@@ -662,6 +677,8 @@ class EventAdmin(SafeLookupsMixin, admin.ModelAdmin):
                     "attendees": f"{tickets}?ticket_type__event__id__exact={obj.pk}&status__exact=valid",
                     "csv": reverse("admin:events_event_attendees_csv", args=[obj.pk]),
                     "orders": f"{reverse('admin:orders_order_changelist')}?event__id__exact={obj.pk}",
+                    "import_seats": reverse("admin:events_event_import_seats", args=[obj.pk]),
+                    "seats": f"{reverse('admin:events_seat_changelist')}?event__id__exact={obj.pk}",
                 },
             },
         )
@@ -672,7 +689,12 @@ class EventAdmin(SafeLookupsMixin, admin.ModelAdmin):
                 "<path:object_id>/attendees.csv",
                 self.admin_site.admin_view(self.attendees_csv),
                 name="events_event_attendees_csv",
-            )
+            ),
+            path(
+                "<path:object_id>/import-seats",
+                self.admin_site.admin_view(functools.partial(import_seats_view, self)),
+                name="events_event_import_seats",
+            ),
         ]
         return own + super().get_urls()
 
@@ -690,6 +712,11 @@ class EventAdmin(SafeLookupsMixin, admin.ModelAdmin):
     @admin.display(description=_("Tickets available"), ordering="available_total")
     def tickets_available(self, obj: Event) -> int:
         return obj.available_total
+
+    @admin.display(description=_("waiting list"), ordering="waitlisted_total")
+    def waitlist_length(self, obj: Event) -> int:
+        """Entries waiting on the event's waiting lists (orders.waitlist), all ticket types."""
+        return obj.waitlisted_total
 
     @admin.action(description=_("Publish selected events"), permissions=["change"])
     def publish_events(self, request: HttpRequest, queryset: QuerySet[Event]) -> None:
@@ -746,6 +773,173 @@ class EventAdmin(SafeLookupsMixin, admin.ModelAdmin):
 
     def _report_refusal(self, request: HttpRequest, template: str, event: Event, exc: ApplicationError) -> None:
         self.message_user(request, template % {"event": event, "error": exc.detail}, messages.ERROR)
+
+
+# --- Seats ----------------------------------------------------------------------------------
+
+
+class SeatAdminForm(forms.ModelForm):
+    """A new seat; the same checks the service makes, as form errors (the service decides)."""
+
+    class Meta:
+        model = Seat
+        fields = ["event", "ticket_type", "section", "row", "number", "x", "y"]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        event, ticket_type = data.get("event"), data.get("ticket_type")
+        if ticket_type is not None and event is not None and ticket_type.event_id != event.pk:
+            self.add_error("ticket_type", gettext("Choose a ticket type of this event."))
+        elif ticket_type is not None and not ticket_type.seated:
+            self.add_error("ticket_type", gettext("Choose a seated ticket type."))
+        return data
+
+
+class SeatImportForm(forms.Form):
+    file = forms.FileField(label=_("CSV file"))
+
+
+@admin.register(Seat)
+class SeatAdmin(SafeLookupsMixin, admin.ModelAdmin):
+    """An organizer's seats: added one by one here or imported from CSV on the event
+    (``Import seats``); status and order follow sales and are never edited. Writes go through
+    events.seats, so capacity follows the seats as it does in the API."""
+
+    form = SeatAdminForm
+    list_display = ["section", "row", "number", "ticket_type_name", "status", "order_link", "event"]
+    list_display_links = ["section", "row", "number"]
+    list_filter = ["status", "event"]
+    list_per_page = 200
+    search_fields = ["section", "row", "number", "event__title"]
+    list_select_related = ["event", "ticket_type"]
+    readonly_fields = ["status", "order"]
+    ordering = ["event", "section", "row_key", "number_key"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Seat]:
+        qs = super().get_queryset(request).filter(event__deleted_at__isnull=True)
+        if not is_platform_admin(request.user):
+            qs = qs.filter(event__organizer_id=organizer_profile_id(request.user))
+        return qs
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Seat | None = None) -> list[str]:
+        return list(self.readonly_fields) if obj is not None else []  # a new seat is available, nobody's
+
+    def get_fields(self, request: HttpRequest, obj: Seat | None = None):
+        fields = list(self.form._meta.fields)
+        return fields + list(self.readonly_fields) if obj is not None else fields
+
+    @admin.display(description=_("ticket type"), ordering="ticket_type__name")
+    def ticket_type_name(self, obj: Seat) -> str:
+        return obj.ticket_type.name
+
+    @admin.display(description=_("order"))
+    def order_link(self, obj: Seat) -> str:
+        if obj.order_id is None:
+            return "-"
+        link = reverse("admin:orders_order_change", args=[obj.order_id])
+        return format_html('<a href="{}">{}</a>', link, str(obj.order_id)[:8])
+
+    def get_list_filter(self, request: HttpRequest):
+        return ["status"] if not is_platform_admin(request.user) else self.list_filter
+
+    def lookup_allowed(self, lookup: str, value: str, request: HttpRequest | None = None) -> bool:
+        return lookup in {"event__id__exact", "status__exact"} or super().lookup_allowed(lookup, value, request)
+
+    def has_change_permission(self, request: HttpRequest, obj: Seat | None = None) -> bool:
+        return False if obj is not None else super().has_change_permission(request, obj)
+
+    def has_view_permission(self, request: HttpRequest, obj: Seat | None = None) -> bool:
+        return super().has_view_permission(request, obj) and (obj is None or can_manage(request.user, obj.event))
+
+    def has_delete_permission(self, request: HttpRequest, obj: Seat | None = None) -> bool:
+        return super().has_delete_permission(request, obj) and (obj is None or can_manage(request.user, obj.event))
+
+    def formfield_for_foreignkey(self, db_field, request: HttpRequest, **kwargs: Any):
+        events = Event.objects.alive().exclude(status=Event.Status.CANCELLED)
+        if not is_platform_admin(request.user):
+            events = events.filter(organizer_id=organizer_profile_id(request.user))
+        if db_field.name == "event":
+            kwargs["queryset"] = events
+        elif db_field.name == "ticket_type":
+            kwargs["queryset"] = TicketType.objects.filter(event__in=events, seated=True).select_related("event")
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None) -> HttpResponse:
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except (ApplicationError, SeatsInvalid) as exc:
+            text = "; ".join(exc.messages) if isinstance(exc, SeatsInvalid) else str(exc.detail)
+            self.message_user(request, text, messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
+
+    def save_model(self, request: HttpRequest, obj: Seat, form: forms.ModelForm, change: bool) -> None:
+        data = form.cleaned_data
+        row = {name: data.get(name) for name in ("section", "row", "number", "x", "y")}
+        (created,) = seats_create(event=data["event"], rows=[{**row, "ticket_type": data["ticket_type"].pk}])
+        _adopt(obj, created)
+
+    def delete_model(self, request: HttpRequest, obj: Seat) -> None:
+        seat_delete(seat=obj)
+
+    def delete_view(self, request, object_id, extra_context=None) -> HttpResponse:
+        try:
+            return super().delete_view(request, object_id, extra_context)
+        except ApplicationError as exc:
+            self.message_user(request, str(exc.detail), messages.ERROR)
+            return HttpResponseRedirect(reverse("admin:events_seat_changelist"))
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Seat]) -> None:
+        for seat in queryset:
+            try:
+                seat_delete(seat=seat)
+            except ApplicationError:
+                self.message_user(
+                    request,
+                    gettext("Could not delete “%(seat)s”: it is held or sold.") % {"seat": seat},
+                    messages.ERROR,
+                )
+
+
+def import_seats_view(model_admin: admin.ModelAdmin, request: HttpRequest, object_id: str) -> HttpResponse:
+    """The event's "Import seats" page: a CSV upload through the service ``manage.py import_seats`` uses."""
+    event = model_admin.get_object(request, unquote(object_id))  # another organizer's event: None
+    if event is None or not model_admin.has_change_permission(request, event):
+        raise Http404
+    problems: list[str] = []
+    form = SeatImportForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        upload = form.cleaned_data["file"]
+        try:
+            text = upload.read(20 * 1024 * 1024 + 1).decode("utf-8-sig")
+            if len(text) > 20 * 1024 * 1024:
+                raise UnicodeError
+        except UnicodeError:
+            problems = [gettext("The file must be UTF-8 text of at most 20 MB.")]
+        else:
+            try:
+                created = seats_import_csv(event=event, text=text)
+            except SeatsInvalid as exc:
+                problems = exc.messages
+            except ApplicationError as exc:
+                problems = [str(exc.detail)]
+            else:
+                model_admin.message_user(
+                    request,
+                    ngettext("%(count)d seat was imported.", "%(count)d seats were imported.", len(created))
+                    % {"count": len(created)},
+                    messages.SUCCESS,
+                )
+                return HttpResponseRedirect(f"{reverse('admin:events_seat_changelist')}?event__id__exact={event.pk}")
+    context = {
+        **model_admin.admin_site.each_context(request),
+        "title": gettext("Import seats"),
+        "event": event,
+        "form": form,
+        "problems": problems,
+        "seat_count": Seat.objects.filter(event=event).count(),
+        "opts": model_admin.model._meta,
+    }
+    return TemplateResponse(request, "admin/events/seat/import.html", context)
 
 
 from . import discount_admin  # noqa: E402, F401  (registers the discount codes' admin)

@@ -23,6 +23,7 @@ from orders import selectors as order_selectors
 from orders.serializers import RefundProgressSerializer
 
 from . import cache, images, responses, selectors, services
+from . import seats as seat_maps
 from .errors import NotAnOrganizer
 from .filters import EventCatalogueFilter, StrictBooleanField
 from .models import Event, TicketType
@@ -32,6 +33,8 @@ from .serializers import (
     EventImageInputSerializer,
     EventInputSerializer,
     EventListOutputSerializer,
+    SeatInputSerializer,
+    SeatOutputSerializer,
     TicketTypeInputSerializer,
     TicketTypeOutputSerializer,
 )
@@ -84,6 +87,24 @@ CONDITIONAL_HEADERS = [
     ),
 ]
 NOT_MODIFIED = OpenApiResponse(description="Not modified: the `If-None-Match` copy is current. No body.")
+
+
+def _build_seat_map(event_id: int) -> tuple[bool, bytes, str] | None:
+    """Whether everyone may see the event's seat map, the rendered map and its ETag."""
+    event = Event.objects.alive().filter(pk=event_id).only("id", "status").first()
+    if event is None:
+        return None
+    body = responses.render(seat_maps.seat_map_rows(event_id=event_id))
+    return event.status != Event.Status.DRAFT, body, cache.etag(body)
+
+
+SEAT_MAP_DESCRIPTION = (
+    "The event's whole seat map in one answer, not paginated: a seat map is drawn whole (a "
+    "20,000-seat arena is about 1.6 MB of JSON, ~150 KB gzipped), and one cached body serves every "
+    "reader. Seats in map order (section, then row and number in natural order: 2 < 10 < 10A). "
+    "`status` is `available`, `held` (in someone's reservation) or `sold`; at most a second old. "
+    "Public for published events; a draft's map only for its organizer. Conditional GET with `ETag`."
+)
 
 
 class EventCancelOutputSerializer(serializers.Serializer):
@@ -278,6 +299,52 @@ class EventViewSet(viewsets.GenericViewSet):
             event = selectors.event_get_visible(event_id=int(pk), user=request.user)
             return Response(selectors.event_availability(event=event))
         return Response(snapshot["items"])
+
+    @extend_schema(
+        methods=["GET"],
+        operation_id="events_seats_list",
+        parameters=[IF_NONE_MATCH, *CONDITIONAL_HEADERS],
+        responses={200: SeatOutputSerializer(many=True), 304: NOT_MODIFIED, **problems({404: ["not_found"]})},
+        description=SEAT_MAP_DESCRIPTION,
+    )
+    @extend_schema(
+        methods=["POST"],
+        operation_id="events_seats_create",
+        request=SeatInputSerializer(many=True),
+        responses={
+            201: SeatOutputSerializer(many=True),
+            **problems({400: ["invalid"], **MANAGE_ERRORS, 409: ["event_cancelled"]}),
+        },
+        description="Owner: add seats to the event's seated ticket types, all or nothing, at most "
+        f"{seat_maps.MAX_SEATS_PER_UPLOAD} per request (`manage.py import_seats` takes any number). Each seat "
+        "adds one to its ticket type's `capacity` and `available`. A seat listed twice, one the event "
+        "already has (same section, row and number), an unseated or unknown ticket type: 400 with "
+        '`errors` per seat by its index (`"3": [...]`). Answers the seats created.',
+    )
+    @action(detail=True, methods=["get", "post"], pagination_class=None, filter_backends=[])
+    def seats(self, request: Request, pk: str) -> HttpResponse:
+        event_id = int(pk)
+        if request.method == "POST":
+            event = selectors.event_get_manageable(event_id=event_id, user=request.user)
+            data = SeatInputSerializer(data=request.data, many=True, max_length=seat_maps.MAX_SEATS_PER_UPLOAD)
+            data.is_valid(raise_exception=True)
+            created = seat_maps.seats_create(event=event, rows=data.validated_data)
+            rows = [
+                {
+                    **{name: getattr(seat, name) for name in seat_maps.SEAT_MAP_FIELDS},
+                    "ticket_type": seat.ticket_type_id,
+                }
+                for seat in created
+            ]
+            return Response(SeatOutputSerializer(rows, many=True).data, status=status.HTTP_201_CREATED)
+        snapshot = seat_maps.seat_map(event_id, lambda: _build_seat_map(event_id))
+        if snapshot is None:
+            raise Http404
+        public, body, etag = snapshot
+        if not public:  # a draft: its organizer sees it live, everyone else gets 404
+            selectors.event_get_visible(event_id=event_id, user=request.user)
+            return responses.personal(request, seat_maps.seat_map_rows(event_id=event_id))
+        return responses.conditional(request, body, etag, responses.PUBLIC)
 
 
 class TicketTypeViewSet(viewsets.GenericViewSet):

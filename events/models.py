@@ -101,6 +101,18 @@ class Event(models.Model):
         validators=[MinValueValidator(1)],
         help_text=_("At most this many tickets of this event, all types together, in one buyer's live orders."),
     )
+    transfers_enabled = models.BooleanField(
+        _("ticket transfers allowed"),
+        default=True,
+        help_text=_("Holders may transfer their tickets to another email address."),
+    )
+    transfer_cutoff_hours = models.PositiveIntegerField(
+        _("transfers close (hours before the start)"),
+        null=True,
+        blank=True,
+        validators=[MaxValueValidator(MAX_REFUND_HOURS)],
+        help_text=_("Transfers close this many hours before the start; empty: until the event starts."),
+    )
     high_demand = models.BooleanField(
         _("high demand"),
         default=False,
@@ -161,6 +173,11 @@ class Event(models.Model):
         return None if hours is None else self.starts_at - timedelta(hours=hours)
 
     @property
+    def transfers_close_at(self):
+        """When ticket transfers stop: the start, or ``transfer_cutoff_hours`` before it."""
+        return self.starts_at - timedelta(hours=self.transfer_cutoff_hours or 0)
+
+    @property
     def is_public(self) -> bool:
         return self.status == self.Status.PUBLISHED and self.deleted_at is None
 
@@ -179,9 +196,10 @@ class TicketTypeQuerySet(models.QuerySet):
 
 
 def in_stock_q(prefix: str = "") -> Q:
-    """Ticket types with a ticket on sale, in the pool or in a bucket (for ``filter``)."""
+    """Ticket types with a ticket a newcomer can buy, in the pool or in a bucket (for ``filter``);
+    while a type's waiting list has entries, its stock is the list's, not for sale."""
     buckets = StockBucket.objects.filter(ticket_type=OuterRef(f"{prefix}pk"), available__gt=0)
-    return Q(**{f"{prefix}available__gt": 0}) | Q(Exists(buckets))
+    return (Q(**{f"{prefix}available__gt": 0}) | Q(Exists(buckets))) & Q(**{f"{prefix}waitlisted": 0})
 
 
 class TicketType(models.Model):
@@ -226,6 +244,15 @@ class TicketType(models.Model):
             "(1: one row). For very hot on-sales."
         ),
     )
+    waitlisted = models.PositiveIntegerField(
+        _("on the waiting list"),
+        default=0,
+        editable=False,
+        help_text=_(
+            "Entries waiting on this type's waiting list (orders.waitlist keeps it under this row's lock). "
+            "While it is above 0, stock is offered to the list, never sold to newcomers."
+        ),
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -251,6 +278,7 @@ class TicketType(models.Model):
                 condition=Q(stock_buckets__gte=1) & Q(stock_buckets__lte=MAX_STOCK_BUCKETS),
                 name="ticket_type_stock_buckets_in_bounds",
             ),
+            models.CheckConstraint(condition=Q(waitlisted__gte=0), name="ticket_type_waitlisted_not_negative"),
         ]
         indexes = [
             models.Index(fields=["event", "position"], name="ticket_type_event_position"),
@@ -270,6 +298,12 @@ class TicketType(models.Model):
             else:
                 in_buckets = self.buckets.aggregate(total=Coalesce(Sum("available"), 0))["total"]
         return self.available + in_buckets
+
+    @property
+    def for_sale(self) -> int:
+        """What a newcomer can buy: what is on sale, or 0 while the waiting list has entries (the
+        stock that comes back is offered to them, orders.waitlist)."""
+        return 0 if self.waitlisted else self.on_sale
 
     @property
     def taken(self) -> int:
@@ -383,3 +417,89 @@ class DiscountCode(models.Model):
     @property
     def is_deleted(self) -> bool:
         return self.deleted_at is not None
+
+
+MAX_SEAT_COORDINATE = 1_000_000  # x/y are drawing units; a larger magnitude is a typo, not a venue
+
+
+def natural_key(label: str) -> str:
+    """A sort key that orders seat labels the way people read them: "2" < "10" < "10A" < "B".
+
+    Each run of digits becomes a fixed-width number, so a plain (database) string sort of the key
+    is the natural sort of the label; labels are at most 20 characters, so 20 digits suffice."""
+    out, digits = [], ""
+    for char in label:
+        if char.isdigit():
+            digits += char
+            continue
+        if digits:
+            out.append(digits.rjust(20, "0"))
+            digits = ""
+        out.append(char.lower())
+    if digits:
+        out.append(digits.rjust(20, "0"))
+    return "".join(out)
+
+
+class Seat(models.Model):
+    """One seat of a seated ticket type, and who holds it.
+
+    ``available`` seats belong to nobody; ``held`` ones to a reserved order,
+    ``sold`` ones to a paid order (the database refuses anything else). A seated
+    ticket type's capacity is its number of seats and its ``available`` the
+    number of available seats; seats change state only in orders/seating.py,
+    under the same order lock that moves the ticket-type stock.
+    """
+
+    class Status(models.TextChoices):
+        AVAILABLE = "available", _("Available")
+        HELD = "held", _("Held")
+        SOLD = "sold", _("Sold")
+
+    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="seats", db_index=False)
+    ticket_type = models.ForeignKey(TicketType, on_delete=models.CASCADE, related_name="seats")
+    section = models.CharField(_("section"), max_length=50, blank=True)
+    row = models.CharField(_("row"), max_length=20)
+    number = models.CharField(_("number"), max_length=20)
+    # Natural sort keys of row and number (natural_key), kept with them by the services.
+    row_key = models.CharField(max_length=255, editable=False)
+    number_key = models.CharField(max_length=255, editable=False)
+    x = models.FloatField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(-MAX_SEAT_COORDINATE), MaxValueValidator(MAX_SEAT_COORDINATE)],
+        help_text=_("Where to draw the seat on a seat map (any unit); optional."),
+    )
+    y = models.FloatField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(-MAX_SEAT_COORDINATE), MaxValueValidator(MAX_SEAT_COORDINATE)],
+    )
+    status = models.CharField(_("status"), max_length=12, choices=Status.choices, default=Status.AVAILABLE)
+    order = models.ForeignKey(
+        "orders.Order", on_delete=models.PROTECT, null=True, blank=True, related_name="seats", editable=False
+    )
+
+    class Meta:
+        ordering = ["event", "section", "row_key", "number_key"]
+        constraints = [
+            # The unique index also serves the seat map's order (event, section, row, number).
+            models.UniqueConstraint(fields=["event", "section", "row", "number"], name="seat_unique_per_event"),
+            models.CheckConstraint(
+                condition=Q(status="available", order__isnull=True)
+                | Q(status__in=["held", "sold"], order__isnull=False),
+                name="seat_order_matches_status",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["ticket_type", "status"], name="seat_ticket_type_status"),
+            models.Index(fields=["event", "section", "row_key", "number_key"], name="seat_map_order"),
+        ]
+
+    def __str__(self) -> str:
+        where = f"{self.section} " if self.section else ""
+        return f"{where}row {self.row} seat {self.number}"
+
+    def save(self, *args, **kwargs) -> None:
+        self.row_key, self.number_key = natural_key(self.row), natural_key(self.number)
+        super().save(*args, **kwargs)

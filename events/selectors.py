@@ -242,16 +242,17 @@ def event_availability(*, event: Event) -> list[dict]:
         TicketType.objects.filter(event=event)
         .with_on_sale()
         .order_by("position", "id")
-        .values("id", "name", "available", "bucket_stock", "capacity")
+        .values("id", "name", "available", "bucket_stock", "capacity", "waitlisted")
     )
-    # waitlist_length counts entries on the event's waiting lists; EventFlow has none yet.
+    # While a waiting list has entries, what a newcomer can buy is 0: stock that comes back is
+    # offered to the list (orders.waitlist). waitlist_length: the entries waiting.
     return [
         {
             "id": row["id"],
             "name": row["name"],
-            "available": row["available"] + row["bucket_stock"],
+            "available": 0 if row["waitlisted"] else row["available"] + row["bucket_stock"],
             "capacity": row["capacity"],
-            "waitlist_length": 0,
+            "waitlist_length": row["waitlisted"],
         }
         for row in rows
     ]

@@ -14,9 +14,11 @@ from .models import (
     MAX_CAPACITY,
     MAX_PRICE_CENTS,
     MAX_REFUND_HOURS,
+    MAX_SEAT_COORDINATE,
     MAX_STOCK_BUCKETS,
     Category,
     Event,
+    Seat,
     TicketType,
     validate_currency,
     validate_time_zone,
@@ -31,7 +33,9 @@ class OrganizerSummarySerializer(serializers.Serializer):
 
 class TicketTypeOutputSerializer(serializers.ModelSerializer):
     available = serializers.IntegerField(
-        source="on_sale", read_only=True, help_text="Tickets on sale now (in all its stock buckets)."
+        source="for_sale",
+        read_only=True,
+        help_text="Tickets a newcomer can buy now (in all its stock buckets); 0 while its waiting list has entries.",
     )
     sold_out = serializers.SerializerMethodField()
 
@@ -56,7 +60,7 @@ class TicketTypeOutputSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     def get_sold_out(self, obj: TicketType) -> bool:
-        return obj.on_sale == 0
+        return obj.for_sale == 0
 
 
 class EventBaseOutputSerializer(serializers.ModelSerializer):
@@ -147,6 +151,8 @@ class EventDetailOutputSerializer(EventBaseOutputSerializer):
             "refund_policy",
             "max_tickets_per_buyer",
             "high_demand",
+            "transfers_enabled",
+            "transfer_cutoff_hours",
             "published_at",
             "created_at",
             "updated_at",
@@ -229,6 +235,17 @@ class EventInputSerializer(StrictInputSerializer):
         "status URL to poll (`GET /orders/queue/{id}`) instead of 201; workers place the orders in arrival order.",
     )
 
+    transfers_enabled = serializers.BooleanField(
+        required=False, help_text="Holders may transfer tickets to another email (default true)."
+    )
+    transfer_cutoff_hours = serializers.IntegerField(
+        min_value=0,
+        max_value=MAX_REFUND_HOURS,
+        required=False,
+        allow_null=True,
+        help_text="Transfers close this many hours before the start; null (default): when the event starts.",
+    )
+
     def validate(self, attrs):
         if ("latitude" in attrs) != ("longitude" in attrs) or (
             (attrs.get("latitude") is None) != (attrs.get("longitude") is None)
@@ -282,3 +299,37 @@ class AvailabilityOutputSerializer(serializers.Serializer):
     available = serializers.IntegerField()
     capacity = serializers.IntegerField()
     waitlist_length = serializers.IntegerField()
+
+
+class SeatInputSerializer(StrictInputSerializer):
+    """One seat of a bulk upload (``POST /events/{id}/seats`` takes a list of these)."""
+
+    section = serializers.CharField(
+        max_length=50, required=False, allow_blank=True, default="", help_text="Empty for a venue without sections."
+    )
+    row = serializers.CharField(max_length=20, help_text='As the venue writes it: "A", "12".')
+    number = serializers.CharField(max_length=20, help_text='As the venue writes it: "12", "12A".')
+    ticket_type = serializers.IntegerField(
+        min_value=1, max_value=2**62, help_text="A seated ticket type of this event; its capacity grows by one."
+    )
+    x = serializers.FloatField(
+        required=False,
+        allow_null=True,
+        min_value=-MAX_SEAT_COORDINATE,
+        max_value=MAX_SEAT_COORDINATE,
+        help_text="Where to draw the seat (any unit); the best-available choice uses x for a section's centre.",
+    )
+    y = serializers.FloatField(
+        required=False, allow_null=True, min_value=-MAX_SEAT_COORDINATE, max_value=MAX_SEAT_COORDINATE
+    )
+
+
+class SeatOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    section = serializers.CharField()
+    row = serializers.CharField()
+    number = serializers.CharField()
+    ticket_type = serializers.IntegerField()
+    status = serializers.ChoiceField(choices=Seat.Status.choices)
+    x = serializers.FloatField(allow_null=True)
+    y = serializers.FloatField(allow_null=True)

@@ -18,7 +18,7 @@ from django.utils.translation import ngettext
 from accounts.models import OrganizerProfile
 from eventflow.api.errors import ApplicationError
 
-from . import stock
+from . import seats, stock
 from .errors import (
     CapacityBelowSold,
     EventCancelled,
@@ -34,7 +34,7 @@ from .errors import (
 from .images import reencode
 from .models import Event, TicketType
 from .selectors import event_ids_not_deletable, event_ids_with_tickets_taken
-from .signals import event_cancelled
+from .signals import event_cancelled, stock_added
 
 EVENT_FIELDS = {
     "title",
@@ -54,6 +54,8 @@ EVENT_FIELDS = {
     "refundable_until_hours_before",
     "max_tickets_per_buyer",
     "high_demand",
+    "transfers_enabled",
+    "transfer_cutoff_hours",
 }
 TICKET_TYPE_FIELDS = {
     "name",
@@ -266,6 +268,8 @@ def ticket_type_create(*, event: Event, **data: Any) -> TicketType:
         raise EventCancelled()
     data = {k: v for k, v in data.items() if k in TICKET_TYPE_FIELDS}
     data.setdefault("max_per_buyer", settings.DEFAULT_MAX_PER_BUYER)  # an explicit None: no limit
+    if data.get("seated"):
+        data["capacity"] = 0  # a seated type's capacity is its seats (events/seats.py), added later
     check_time_window(data.get("sales_start"), data.get("sales_end"), end_field="sales_end")
     if data.get("stock_buckets") is None:  # left out: split when the capacity is large (STOCK_BUCKETS_MIN_CAPACITY)
         data["stock_buckets"] = stock.buckets_for(data["capacity"], seated=data.get("seated", False))
@@ -302,6 +306,7 @@ def ticket_type_update(*, ticket_type: TicketType, **data: Any) -> TicketType:
         data.get("sales_start", locked.sales_start), data.get("sales_end", locked.sales_end), end_field="sales_end"
     )
     _check_buckets(data.get("stock_buckets", locked.stock_buckets), seated=data.get("seated", locked.seated))
+    seats.check_ticket_type_change(locked, data)
     fields = list(data)
     if "capacity" in data:
         taken = locked.capacity - on_sale
@@ -315,6 +320,9 @@ def ticket_type_update(*, ticket_type: TicketType, **data: Any) -> TicketType:
                 % {"taken": taken},
                 extra={"sold_and_held": taken},
             )
+        if data["capacity"] > locked.capacity and locked.waitlisted:
+            ticket_type_id = locked.pk
+            transaction.on_commit(lambda: stock_added.send_robust(sender=TicketType, ticket_type_id=ticket_type_id))
         on_sale = data["capacity"] - taken
     if "capacity" in data or "stock_buckets" in data:
         locked.available = stock.lay_out(

@@ -11,6 +11,9 @@ from .models import Event, TicketType
 # Sent after an event's cancellation commits, with ``event_id``: the orders app refunds its
 # buyers. Apps that build on the catalogue listen here instead of the catalogue calling them.
 event_cancelled = Signal()
+# Sent after a change that put more of a ticket type on sale (its capacity raised) commits, with
+# ``ticket_type_id``: the orders app offers it to the type's waiting list first.
+stock_added = Signal()
 
 
 @receiver([post_save, post_delete], sender=Event, dispatch_uid="events_event_changed")

@@ -46,11 +46,13 @@ from .models import MAX_STOCK_BUCKETS, StockBucket, TicketType
 
 
 class ShortOfStock(Exception):
-    """Fewer tickets on sale than asked for; ``available`` is what the locked rows hold."""
+    """Fewer tickets on sale than asked for; ``available`` is what the locked rows hold. ``gated``:
+    the stock there belongs to the types' waiting lists (``TicketType.waitlisted`` > 0), not to sale."""
 
-    def __init__(self, ticket_type_ids: list[int], available: dict[int, int]) -> None:
+    def __init__(self, ticket_type_ids: list[int], available: dict[int, int], *, gated: bool = False) -> None:
         self.ticket_type_ids = ticket_type_ids
         self.available = available
+        self.gated = gated
 
 
 # The claim, as one statement: an UPDATE of a SKIP LOCKED subselect. With pgbench
@@ -66,6 +68,7 @@ _CLAIM = """
         ORDER BY "number" < %(start)s, "number"
         LIMIT 1{lock}
     )
+    AND (SELECT "waitlisted" FROM "events_tickettype" WHERE "id" = %(ticket_type)s) = 0
     RETURNING "available"
 """
 # What the stock buckets of the ticket type ``t`` hold, for hand-written reads of
@@ -134,12 +137,14 @@ def lay_out(ticket_type_id: int, locked: Sequence[tuple[int, int]], *, on_sale: 
 def _take_under_lock(ticket_type_id: int, quantity: int) -> int:
     """Take ``quantity`` holding the ticket-type row (and, if need be, every bucket); returns what
     was on sale before. The exact path: for unbucketed types, and when no bucket can be claimed."""
-    pool, buckets = (
+    pool, buckets, waitlisted = (
         TicketType.objects.select_for_update(no_key=True)
         .filter(pk=ticket_type_id)
-        .values_list("available", "stock_buckets")
+        .values_list("available", "stock_buckets", "waitlisted")
         .get()
     )
+    if waitlisted:  # the stock belongs to the waiting list (orders.waitlist offers it, past this gate)
+        raise ShortOfStock([ticket_type_id], {ticket_type_id: 0}, gated=True)
     locked: list[tuple[int, int]] = []
     if buckets > 1:
         left = _claim(ticket_type_id, quantity, buckets)  # a rebalance ahead of us may have refilled them

@@ -31,7 +31,19 @@ from eventflow.api.errors import ApplicationError
 from eventflow.regional import format_money
 from events.selectors import is_platform_admin, organizer_profile_id
 
-from .models import InventoryEntry, Order, OrderItem, Payment, Payout, PurchaseRequest, Refund, Ticket, WebhookEvent
+from . import waitlist
+from .models import (
+    InventoryEntry,
+    Order,
+    OrderItem,
+    Payment,
+    Payout,
+    PurchaseRequest,
+    Refund,
+    Ticket,
+    WaitlistEntry,
+    WebhookEvent,
+)
 from .payments import services as payment_services
 from .payments import test as test_gateway
 from .queue import position_of
@@ -485,7 +497,7 @@ class TicketAdmin(SafeLookupsMixin, ScopedToOrganizerMixin, ReadOnlyAdminMixin, 
     search_fields = ["code", "holder__email"]
     list_select_related = ["ticket_type__event", "holder"]
     ordering = ["-issued_at", "-pk"]
-    fields = ["code", "order", "event_title", "ticket_type_name", "holder", "status", "issued_at"]
+    fields = ["code", "order", "event_title", "ticket_type_name", "holder", "status", "issued_at", "transferred_from"]
     readonly_fields = fields
 
     @admin.display(description=_("code"))
@@ -562,3 +574,80 @@ class InventoryEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     def has_view_permission(self, request: HttpRequest, obj: InventoryEntry | None = None) -> bool:
         return is_platform_admin(request.user) and super().has_view_permission(request, obj)
+
+
+# --- The waiting list ---------------------------------------------------------------------------
+
+
+@admin.register(WaitlistEntry)
+class WaitlistEntryAdmin(SafeLookupsMixin, ScopedToOrganizerMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    """The waiting lists of the organizer's events, first come first (``orders.waitlist``). Entries
+    move by themselves (offers, payments, expiry); the organizer may take one off the list with an
+    action, which cancels an open offer like the API's ``DELETE``."""
+
+    list_display = [
+        "pk",
+        "event",
+        "ticket_type",
+        "user_email",
+        "quantity",
+        "status",
+        "position",
+        "created_at",
+        "offered_at",
+        "offer_expires_at",
+    ]
+    list_filter = ["status", ("event", admin.RelatedOnlyFieldListFilter)]
+    search_fields = ["=id", "user__email", "event__title", "ticket_type__name"]
+    list_select_related = ["user", "event", "ticket_type", "order"]
+    ordering = ["created_at", "pk"]
+    fields = [
+        "id",
+        "event",
+        "ticket_type",
+        "user",
+        "quantity",
+        "status",
+        "position",
+        "order",
+        "created_at",
+        "offered_at",
+        "offer_notified_at",
+        "closed_at",
+    ]
+    readonly_fields = fields
+    actions = ["remove_entries"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[WaitlistEntry]:
+        return waitlist.with_position(super().get_queryset(request))
+
+    @admin.display(description=_("buyer"), ordering="user__email")
+    def user_email(self, obj: WaitlistEntry) -> str:
+        return obj.user.email
+
+    @admin.display(description=_("place in line"), ordering="position")
+    def position(self, obj: WaitlistEntry) -> int | None:
+        return obj.position
+
+    @admin.display(description=_("offer expires at"))
+    def offer_expires_at(self, obj: WaitlistEntry):
+        return obj.order.expires_at if obj.order_id and obj.status == WaitlistEntry.Status.OFFERED else None
+
+    def has_remove_permission(self, request: HttpRequest) -> bool:
+        """Whoever may see the entries may take those they see off the list (the queryset is scoped)."""
+        return self.has_view_permission(request)
+
+    @admin.action(description=_("Remove selected entries from the waiting list"), permissions=["remove"])
+    def remove_entries(self, request: HttpRequest, queryset: QuerySet[WaitlistEntry]) -> None:
+        _each(
+            self,
+            request,
+            queryset.order_by("created_at", "pk"),
+            lambda entry: waitlist.waitlist_remove(entry=entry),
+            failure=gettext("Could not remove entry %(object)s: %(error)s"),
+            done=lambda count: ngettext(
+                "%(count)d entry was removed from the waiting list.",
+                "%(count)d entries were removed from the waiting list.",
+                count,
+            ),
+        )

@@ -15,13 +15,14 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from eventflow.api.filters import StrictFilterSet, WholeNumberFilter
+from eventflow.api.ratelimit import enforce_ip_rate_limit
 from eventflow.api.schema import problems
 from eventflow.api.serializers import NoInputSerializer
 from events import selectors as event_selectors
 from events.models import Event
 from events.serializers import SUMMARY_FIELDS, EventBaseOutputSerializer
 
-from . import documents, selectors, services
+from . import documents, selectors, services, transfers
 from .exports import attendees_csv_response
 from .idempotency import HEADER as IDEMPOTENCY_HEADER
 from .idempotency import idempotent, idempotent_in_transaction
@@ -38,6 +39,8 @@ from .serializers import (
     StaffOrderOutputSerializer,
     StaffStatsOutputSerializer,
     TicketOutputSerializer,
+    TicketTransferInputSerializer,
+    TransferredTicketOutputSerializer,
     order_create_input,
     order_representation,
 )
@@ -119,6 +122,7 @@ class OrderViewSet(viewsets.GenericViewSet):
                     400: ["invalid"],
                     409: [
                         "sold_out",
+                        "seat_taken",
                         "sales_closed",
                         "limit_exceeded",
                         "discount_code_exhausted",
@@ -131,15 +135,20 @@ class OrderViewSet(viewsets.GenericViewSet):
             ),
         },
         description="Reserve tickets: status `reserved` with a hold until `expires_at`, or `paid` at once when "
-        "the total is 0. On any error nothing is held (nor any use of a discount code). Fields other than `event`, "
-        "`items` and `discount_code` are refused. "
+        "the total is 0. On any error nothing is held (nor any use of a discount code). Fields other than "
+        "`event`, `items`, `seats` and `discount_code` are refused. "
+        "Seats: `seats` buys those seat ids (locked in id order; 409 `seat_taken` with `seats` naming the ones "
+        "gone); a quantity of a seated ticket type in `items` gets the best available adjacent seats in one row "
+        "(front-most row, then closest to its section's centre, every section considered), or 409 `sold_out` "
+        "(with `adjacent: false`) when no row has that many together. The 201 lists the order's `seats`. "
+        "Seat orders are placed at once even for a high-demand event (never queued). "
         "For a high-demand event the checks that need no lock are made, then the purchase waits in line: 202, "
         "and `GET /orders/queue/{id}` gives the outcome (the same order or error as here).",
     )
     def create(self, request: Request) -> Response:
         def place(remember) -> Response:
             data = order_create_input(request.data)
-            lines = [services.Line(item["ticket_type"], item["quantity"]) for item in data["items"]]
+            lines = [services.Line(item["ticket_type"], item["quantity"]) for item in data.get("items", ())]
             body = {}
 
             def in_transaction(order: Order) -> None:
@@ -155,6 +164,7 @@ class OrderViewSet(viewsets.GenericViewSet):
                 lines=lines,
                 in_transaction=in_transaction if remember else None,
                 queue=enqueue,
+                seats=data.get("seats"),
                 discount_code=code,
             )
             if order is None:
@@ -273,7 +283,7 @@ class MyTicketsApi(ListAPIView):
 
 
 class MyEventsQuerySerializer(serializers.Serializer):
-    role = serializers.ChoiceField(choices=["attendee", "organizer"], default="attendee")
+    role = serializers.ChoiceField(choices=["attendee", "organizer", "checkin"], default="attendee")
 
 
 class MyEventOutputSerializer(EventBaseOutputSerializer):
@@ -303,7 +313,8 @@ class MyEventsApi(ListAPIView):
         parameters=[MyEventsQuerySerializer],
         responses={200: MyEventOutputSerializer(many=True), **problems({400: ["invalid"]})},
         description="`role=attendee` (default): events the caller holds valid tickets for, soonest first, with "
-        "`tickets_held`; `role=organizer`: the events the caller organizes, drafts included.",
+        "`tickets_held`; `role=organizer`: the events the caller organizes, drafts included; `role=checkin`: "
+        "the events the caller may scan tickets of as check-in staff.",
     )
     def get(self, request: Request, *args, **kwargs) -> Response:
         return super().get(request, *args, **kwargs)
@@ -327,6 +338,42 @@ class TicketQrApi(APIView):
     def get(self, request: Request, ticket_id: str) -> HttpResponse:
         ticket = selectors.ticket_of(user=request.user, ticket_id=int(ticket_id))
         return _ticket_document(documents.ticket_qr_svg(ticket.code), "image/svg+xml", f"ticket-{ticket.pk}.svg")
+
+
+class TicketTransferApi(APIView):
+    @extend_schema(
+        tags=["orders"],
+        operation_id="tickets_transfer",
+        parameters=[OpenApiParameter("ticket_id", OpenApiTypes.INT, OpenApiParameter.PATH)],
+        request=TicketTransferInputSerializer,
+        responses={
+            201: TransferredTicketOutputSerializer,
+            **problems(
+                {
+                    400: ["invalid"],
+                    404: ["not_found"],
+                    409: ["ticket_void", "already_checked_in", "transfer_closed"],
+                    429: ["throttled"],
+                    503: ["busy"],
+                }
+            ),
+        },
+        description="Give your ticket to somebody else by email. The ticket becomes `transferred` (its code "
+        "stops working at once) and a new ticket with a new code is issued to the recipient, who finds it in "
+        "`GET /users/me/tickets` and gets it by email; an address without an account gets one, with a code to "
+        "set its password. The answer is the new ticket without its code. Only the ticket's current holder "
+        "may (anyone else: 404); the order stays the buyer's, and refunding it voids the new ticket too. "
+        "409 `ticket_void` (refunded, cancelled or transferred already), `already_checked_in`, "
+        "`transfer_closed` (the organizer turned transfers off, the event is cancelled or starts within its "
+        "`transfer_cutoff_hours`, or has started); 400 for a transfer to yourself. Limited per client address "
+        "(`INVITE_RATE_PER_IP`).",
+    )
+    def post(self, request: Request, ticket_id: str) -> Response:
+        enforce_ip_rate_limit(request, group="invite", rate_setting="INVITE_RATE_PER_IP")
+        data = TicketTransferInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        ticket = transfers.ticket_transfer(ticket_id=int(ticket_id), sender=request.user, **data.validated_data)
+        return Response(TransferredTicketOutputSerializer(ticket).data, status=status.HTTP_201_CREATED)
 
 
 # --- Organizers ---------------------------------------------------------------------------

@@ -9,12 +9,15 @@ class OrdersConfig(AppConfig):
         from django.conf import settings
         from django.core.signals import request_started
 
-        from events.signals import event_cancelled
+        from events.signals import event_cancelled, stock_added
 
         from . import checks  # noqa: F401  (registers the payment configuration checks)
-        from .receivers import refund_cancelled_event
+        from .receivers import close_waitlists, offer_added_stock, refund_cancelled_event
 
+        # Closing the waiting lists first: the refunds' release of offers then offers nothing.
+        event_cancelled.connect(close_waitlists, dispatch_uid="orders.close_waitlists")
         event_cancelled.connect(refund_cancelled_event, dispatch_uid="orders.refund_cancelled_event")
+        stock_added.connect(offer_added_stock, dispatch_uid="orders.offer_added_stock")
 
         if settings.EXPIRY_SWEEP_IN_PROCESS:
             from .sweeper import start_on_first_request

@@ -127,6 +127,15 @@ def discount_line(order: Order) -> str | None:
     }
 
 
+def seat_label(ticket: Ticket) -> str:
+    """ "Stalls, row C, seat 12" for a seated ticket; empty for an unseated one."""
+    seat = ticket.seat
+    if seat is None:
+        return ""
+    where = _("Row %(row)s, seat %(number)s") % {"row": seat.row, "number": seat.number}
+    return f"{seat.section}, {where}" if seat.section else where
+
+
 def _latin1(text: str) -> bool:
     try:
         text.encode("latin-1")
@@ -141,7 +150,7 @@ def order_tickets_pdf(order: Order, tickets: Sequence[Ticket]) -> bytes:
     event = order.event
     starts = format_local_time(event.starts_at, event.timezone)
     texts = [event.title, starts, *venue_lines(order), _("Ticket: %(type)s"), _("Holder: %(name)s"), _("Order")]
-    texts += [part for ticket in tickets for part in (ticket.ticket_type.name, holder_name(ticket))]
+    texts += [part for ticket in tickets for part in (ticket.ticket_type.name, holder_name(ticket), seat_label(ticket))]
     discount = discount_line(order)
     texts += [discount] if discount else []
     # Loading a TrueType font (fontTools parses it for every document) is half the cost of a PDF
@@ -158,6 +167,8 @@ def order_tickets_pdf(order: Order, tickets: Sequence[Ticket]) -> bytes:
             pdf.write_line(part, 11)
         pdf.ln(4)
         pdf.write_line(_("Ticket: %(type)s") % {"type": ticket.ticket_type.name}, 12, bold=True)
+        if ticket.seat_id is not None:
+            pdf.write_line(_("Seat: %(seat)s") % {"seat": seat_label(ticket)}, 12, bold=True)
         pdf.write_line(_("Holder: %(name)s") % {"name": holder_name(ticket)}, 11)
         if discount:
             pdf.write_line(discount, 9)

@@ -94,3 +94,33 @@ class AlreadyQueued(Conflict):
 
     default_code = "already_queued"
     default_detail = _("You already have a purchase waiting in line for this event; wait for its outcome.")
+
+
+# --- The waiting list (orders.waitlist) --------------------------------------------------------
+
+
+class NotSoldOut(Conflict):
+    default_code = "not_sold_out"
+    default_detail = _("Tickets of this type are on sale: buy them instead of joining the waiting list.")
+
+
+class AlreadyOnWaitlist(Conflict):
+    default_code = "already_on_waitlist"
+    default_detail = _("You are already on the waiting list for this ticket type.")
+
+
+class WaitlistEntryClosed(Conflict):
+    default_code = "waitlist_entry_closed"
+    default_detail = _("This waiting list entry is no longer on the list.")
+
+
+class AlreadyCheckedIn(Conflict):
+    """The body carries the first scan: ``checked_in_at`` and ``gate``."""
+
+    default_code = "already_checked_in"
+    default_detail = _("This ticket was already checked in.")
+
+
+class TransferClosed(Conflict):
+    default_code = "transfer_closed"
+    default_detail = _("Tickets of this event can no longer be transferred.")

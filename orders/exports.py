@@ -11,6 +11,7 @@ from django.utils import timezone
 from events.models import Event
 
 from . import selectors
+from .documents import seat_label
 
 
 class _Echo:
@@ -34,7 +35,7 @@ def _csv_rows(tickets) -> Iterator[str]:
     # Every cell quoted (OWASP): a name like "Max;=1+1" stays one cell in a spreadsheet that splits
     # on semicolons or tabs, so no formula can start in the middle of it.
     writer = csv.writer(_Echo(), quoting=csv.QUOTE_ALL)
-    yield writer.writerow(["name", "email", "ticket_type", "code", "order", "issued_at"])
+    yield writer.writerow(["name", "email", "ticket_type", "seat", "code", "order", "issued_at"])
     for ticket in tickets.iterator(chunk_size=2000):
         yield writer.writerow(
             spreadsheet_safe(cell)
@@ -42,6 +43,7 @@ def _csv_rows(tickets) -> Iterator[str]:
                 ticket.holder.name,
                 ticket.holder.email,
                 ticket.ticket_type.name,
+                seat_label(ticket),
                 ticket.code,
                 ticket.order_id,
                 ticket.issued_at.isoformat(),

@@ -129,13 +129,27 @@ class Ticket(models.Model):
     class Status(models.TextChoices):
         VALID = "valid", _("Valid")
         VOID = "void", _("Void")
+        # Given to someone else (orders.transfers): its code no longer admits anybody.
+        TRANSFERRED = "transferred", _("Transferred")
 
     order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="tickets")
     ticket_type = models.ForeignKey(TicketType, on_delete=models.PROTECT, related_name="tickets")
     holder = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="tickets")
+    seat = models.ForeignKey(
+        "events.Seat", on_delete=models.SET_NULL, null=True, blank=True, related_name="tickets", editable=False
+    )
     code = models.CharField(max_length=64, unique=True, default=new_ticket_code, editable=False)
-    status = models.CharField(max_length=8, choices=Status.choices, default=Status.VALID)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.VALID)
     issued_at = models.DateTimeField(auto_now_add=True)
+    transferred_from = models.OneToOneField(
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        editable=False,
+        related_name="transferred_to",
+        help_text=_("The ticket this one replaced when its holder transferred it (orders.transfers)."),
+    )
 
     class Meta:
         ordering = ["id"]
@@ -398,3 +412,77 @@ class PurchaseRequest(models.Model):
 
     def __str__(self) -> str:
         return f"Purchase request {self.pk} ({self.status})"
+
+
+class WaitlistEntry(models.Model):
+    """A buyer waiting for tickets of a sold-out ticket type (``orders.waitlist``).
+
+    ``waiting`` entries are served first come, first served (``created_at``, then
+    ``id``): when stock comes back, the earliest entries whose quantity fits get an
+    offer, a ``reserved`` order of their own (``offered``). The offer is paid
+    (``claimed``), runs out (``lapsed``) or is cancelled (``declined``), and its stock
+    moves on to the next entries. A buyer may leave (``left``); the organizer may
+    remove an entry (``removed``); an event's cancellation closes its entries
+    (``closed``). Moves out of ``waiting`` happen under the ticket type's row lock,
+    with ``TicketType.waitlisted``; moves out of ``offered`` under the offer order's.
+    """
+
+    class Status(models.TextChoices):
+        WAITING = "waiting", _("Waiting")
+        OFFERED = "offered", _("Offered")
+        CLAIMED = "claimed", _("Claimed (offer paid)")
+        LAPSED = "lapsed", _("Lapsed (offer expired)")
+        DECLINED = "declined", _("Declined (offer cancelled)")
+        LEFT = "left", _("Left the list")
+        REMOVED = "removed", _("Removed by the organizer")
+        CLOSED = "closed", _("Closed (event cancelled)")
+
+    LIVE = (Status.WAITING, Status.OFFERED)
+
+    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="waitlist_entries")
+    ticket_type = models.ForeignKey(TicketType, on_delete=models.CASCADE, related_name="waitlist_entries")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="waitlist_entries")
+    quantity = models.PositiveSmallIntegerField(_("quantity"))
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.WAITING)
+    order = models.OneToOneField(
+        Order,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="waitlist_entry",
+        help_text=_("The offer: a reserved order made for this entry when stock came back."),
+    )
+    created_at = models.DateTimeField(_("joined at"), db_index=True)
+    offered_at = models.DateTimeField(_("offered at"), null=True, blank=True)
+    offer_notified_at = models.DateTimeField(
+        null=True, blank=True, editable=False, help_text=_("When the buyer was emailed the offer: set once.")
+    )
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        verbose_name = _("waiting list entry")
+        verbose_name_plural = _("waiting list entries")
+        constraints = [
+            # One live entry per buyer and ticket type: a second click cannot queue the buyer twice.
+            models.UniqueConstraint(
+                fields=["user", "ticket_type"],
+                condition=Q(status__in=["waiting", "offered"]),
+                name="waitlist_one_live_entry_per_user",
+            ),
+            models.CheckConstraint(condition=Q(quantity__gte=1), name="waitlist_quantity_positive"),
+            models.CheckConstraint(
+                condition=~Q(status__in=["offered", "claimed", "lapsed", "declined"]) | Q(order__isnull=False),
+                name="waitlist_offer_has_order",
+            ),
+        ]
+        indexes = [
+            # The line itself: the offers' FIFO walk and the count a position is.
+            models.Index(
+                fields=["ticket_type", "created_at", "id"], condition=Q(status="waiting"), name="waitlist_fifo"
+            ),
+            models.Index(fields=["user", "-created_at"], name="waitlist_user_newest"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Waiting list entry {self.pk} ({self.status})"

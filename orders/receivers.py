@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
-from . import tasks
+from . import tasks, waitlist
 
 
 def refund_cancelled_event(sender, *, event_id: int, **kwargs) -> None:
     """Sent after the cancellation committed: the refunds run in a worker, retried and resumable."""
     tasks.refund_cancelled_event.delay(event_id)
+
+
+def close_waitlists(sender, *, event_id: int, **kwargs) -> None:
+    """An event's cancellation committed: its waiting lists close (nobody is offered anything)."""
+    waitlist.waitlist_close_event(event_id=event_id)
+
+
+def offer_added_stock(sender, *, ticket_type_id: int, **kwargs) -> None:
+    """More of a ticket type went on sale (its capacity raised): its waiting list is offered it first."""
+    tasks.offer_waitlist.delay(ticket_type_id)

@@ -12,15 +12,18 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.models import User
-from events.models import Event, StockBucket, TicketType
+from events.models import Event, Seat, StockBucket, TicketType
 
+from . import seating
 from .errors import OrderNotPaid, TicketVoid
 from .models import InventoryEntry, Order, OrderItem, Payment, Refund, Ticket
+from .waitlist import waiting_counts
 
 
 def _orders() -> QuerySet[Order]:
     return Order.objects.select_related("event", "discount_code").prefetch_related(
-        Prefetch("items", queryset=OrderItem.objects.select_related("ticket_type").order_by("ticket_type_id"))
+        Prefetch("items", queryset=OrderItem.objects.select_related("ticket_type").order_by("ticket_type_id")),
+        Prefetch("seats", queryset=Seat.objects.order_by("section", "row_key", "number_key", "pk")),
     )
 
 
@@ -47,20 +50,33 @@ def payment_of(*, buyer: User, payment_id, provider: str) -> Payment:
 
 def events_of_user(*, user: User, role: str) -> QuerySet[Event]:
     """``attendee``: events the user holds valid tickets for, with how many; ``organizer``: the
-    events of their organizer profile, drafts included (none when they are not an organizer)."""
+    events of their organizer profile, drafts included (none when they are not an organizer);
+    ``checkin``: the published and cancelled events of the organizers the user scans for."""
     events = Event.objects.alive().select_related("organizer").order_by("starts_at", "pk")
     if role == "organizer":
         return events.filter(organizer__user=user).annotate(tickets_held=Value(None, output_field=IntegerField()))
+    if role == "checkin":  # events the user may scan tickets of as check-in staff (checkin.CheckInStaff)
+        return (
+            events.filter(organizer__check_in_staff__user=user)
+            .exclude(status=Event.Status.DRAFT)
+            .annotate(tickets_held=Value(None, output_field=IntegerField()))
+        )
     valid = Q(ticket_types__tickets__holder=user, ticket_types__tickets__status=Ticket.Status.VALID)
     return events.filter(valid).annotate(tickets_held=Count("ticket_types__tickets", filter=valid))
 
 
 def _tickets() -> QuerySet[Ticket]:
-    return Ticket.objects.select_related("ticket_type", "order__event")
+    return Ticket.objects.select_related("ticket_type", "order__event", "check_in", "seat")
+
+
+def _buyer_may_see(buyer_id) -> Q:
+    """The order's buyer sees the tickets they hold or held; not one transferred on to somebody else
+    (its code is the recipient's alone)."""
+    return Q(holder_id=buyer_id) | Q(transferred_from__isnull=True)
 
 
 def tickets_of_order(*, order: Order) -> QuerySet[Ticket]:
-    return _tickets().filter(order=order).order_by("pk")
+    return _tickets().filter(_buyer_may_see(order.buyer_id), order=order).order_by("pk")
 
 
 def valid_tickets_of(*, user: User) -> QuerySet[Ticket]:
@@ -72,7 +88,8 @@ def ticket_of(*, user: User, ticket_id: int) -> Ticket:
 
     A void ticket is a 409 for them: its QR code would no longer open the door.
     """
-    ticket = Ticket.objects.filter(Q(holder=user) | Q(order__buyer=user), pk=ticket_id).only("pk", "code", "status")
+    mine = Q(holder=user) | Q(order__buyer=user, transferred_from__isnull=True)
+    ticket = Ticket.objects.filter(mine, pk=ticket_id).only("pk", "code", "status")
     found = ticket.first()
     if found is None:
         raise Http404
@@ -90,8 +107,8 @@ def printable_tickets_of(*, order: Order) -> list[Ticket]:
     if order.status != Order.Status.PAID:
         raise OrderNotPaid()
     tickets = list(
-        Ticket.objects.filter(order=order, status=Ticket.Status.VALID)
-        .select_related("ticket_type", "holder")
+        Ticket.objects.filter(_buyer_may_see(order.buyer_id), order=order, status=Ticket.Status.VALID)
+        .select_related("ticket_type", "holder", "seat")
         .order_by("pk")
     )
     if not tickets:
@@ -146,6 +163,7 @@ def event_sales(*, event: Event) -> dict:
         )
         .order_by("day")
     )
+    door = _check_in_counts(event)
     tickets_per_day = dict(
         OrderItem.objects.filter(paid, order__event=event)
         .annotate(day=TruncDate("order__paid_at"))
@@ -164,6 +182,7 @@ def event_sales(*, event: Event) -> dict:
                 "held": tt.held,
                 "sold": tt.sold,
                 "gross_cents": gross_per_type.get(tt.pk, 0),
+                **door.get(tt.pk, {"checked_in": 0, "issued": 0}),
             }
             for tt in per_type
         ],
@@ -178,12 +197,25 @@ def event_sales(*, event: Event) -> dict:
             for row in per_day
         ],
         "orders": totals["orders"],
+        "checked_in": sum(row["checked_in"] for row in door.values()),
+        "issued": sum(row["issued"] for row in door.values()),
         **{
             name: totals[name]
             for name in ("gross_cents", "discounts_cents", "fees_cents", "refunds_cents", "net_cents")
         },
         "refund_progress": event_refund_progress(event=event),
     }
+
+
+def _check_in_counts(event: Event) -> dict[int, dict[str, int]]:
+    """Per ticket type: valid tickets issued, and how many of them were checked in at the door."""
+    rows = (
+        Ticket.objects.filter(ticket_type__event=event, status=Ticket.Status.VALID)
+        .values_list("ticket_type_id")
+        .annotate(issued=Count("pk"), checked_in=Count("check_in"))
+        .order_by()
+    )
+    return {pk: {"checked_in": checked_in, "issued": issued} for pk, issued, checked_in in rows}
 
 
 def _money_columns() -> dict:
@@ -246,7 +278,7 @@ def event_attendees(*, event: Event) -> QuerySet[Ticket]:
     """Valid tickets of the event with their holders, for the door list."""
     return (
         Ticket.objects.filter(order__event=event, status=Ticket.Status.VALID)
-        .select_related("holder", "ticket_type", "order")
+        .select_related("holder", "ticket_type", "order", "seat")
         .order_by("holder__name", "holder__email", "pk")
     )
 
@@ -285,7 +317,8 @@ def inventory_report(*, event_id: int | None = None) -> list[dict]:
     from the ledger (``available`` being the pool plus the stock buckets), the
     ledger must agree with the orders (reserved items are held, paid items are
     sold) and with the valid tickets issued, and a type must have exactly its
-    ``stock_buckets`` bucket rows (none when it is 1).
+    ``stock_buckets`` bucket rows (none when it is 1), and its ``waitlisted`` counter must be the
+    number of its waiting list's waiting entries.
     """
     types = TicketType.objects.order_by("pk")
     if event_id is not None:
@@ -316,8 +349,10 @@ def inventory_report(*, event_id: int | None = None) -> list[dict]:
         .annotate(n=Count("pk"), total=Sum("available"))
     }
 
+    waiting = waiting_counts(ticket_type_ids=types.values_list("pk", flat=True))
+    seats = seating.seat_counts(types.values("pk"))
     report = []
-    for tt in types.values("pk", "event_id", "name", "capacity", "available", "stock_buckets"):
+    for tt in types.values("pk", "event_id", "name", "capacity", "available", "stock_buckets", "waitlisted", "seated"):
         bucket_rows, in_buckets = buckets.get(tt["pk"], (0, 0))
         pool, tt["available"] = tt["available"], tt["available"] + in_buckets
         moves = ledger.get(tt["pk"], {})
@@ -339,6 +374,9 @@ def inventory_report(*, event_id: int | None = None) -> list[dict]:
             problems.append(f"ledger sold {sold} but paid orders have {sold_in_orders}")
         if tickets.get(tt["pk"], 0) != sold_in_orders:
             problems.append(f"{tickets.get(tt['pk'], 0)} valid tickets for {sold_in_orders} sold")
+        if tt["waitlisted"] != waiting.get(tt["pk"], 0):
+            problems.append(f"waitlisted {tt['waitlisted']} but {waiting.get(tt['pk'], 0)} waiting list entries wait")
+        problems += seating.inventory_problems(tt, seats.get(tt["pk"], {}), held=held, sold=sold)
         report.append(
             {
                 "ticket_type": tt["pk"],

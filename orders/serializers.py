@@ -9,6 +9,7 @@ from rest_framework import serializers
 from eventflow.api.serializers import StrictInputSerializer
 
 from .models import Order, OrderItem, Payment, Ticket
+from .seating import MAX_SEATS_PER_ORDER, seats_of
 
 MAX_LINES = 20
 MAX_DISCOUNT_CODE_LENGTH = 64  # events.discounts.MAX_CODE_LENGTH
@@ -19,9 +20,27 @@ class OrderLineInputSerializer(StrictInputSerializer):
     quantity = serializers.IntegerField(min_value=1, max_value=100)
 
 
+class JSONIntegerField(serializers.IntegerField):
+    """An integer as JSON writes one: ``"2"``, ``2.0`` and ``true`` are refused, as StrictInputSerializer
+    refuses them for its own fields (it does not look inside lists)."""
+
+    def to_internal_value(self, data):
+        if type(data) is not int:
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
 class OrderCreateInputSerializer(StrictInputSerializer):
     event = serializers.IntegerField(min_value=1, max_value=2**62)
-    items = OrderLineInputSerializer(many=True, min_length=1, max_length=MAX_LINES, allow_empty=False)
+    items = OrderLineInputSerializer(
+        many=True,
+        min_length=1,
+        max_length=MAX_LINES,
+        allow_empty=False,
+        required=False,
+        help_text="Ticket types and quantities. A quantity of a seated type gets the best available adjacent "
+        "seats in one row (front-most row, then closest to the section's centre). Required unless `seats` is given.",
+    )
     discount_code = serializers.CharField(
         max_length=MAX_DISCOUNT_CODE_LENGTH,
         required=False,
@@ -35,6 +54,24 @@ class OrderCreateInputSerializer(StrictInputSerializer):
         "of these ticket types: 400 `invalid` with `errors.discount_code` and a `reason` (`unknown`, "
         "`not_yet_valid`, `expired`, `not_applicable`); used up: 409 `discount_code_exhausted`.",
     )
+    seats = serializers.ListField(
+        child=JSONIntegerField(min_value=1, max_value=2**62),
+        min_length=1,
+        max_length=MAX_SEATS_PER_ORDER,
+        required=False,
+        help_text=f"Seat ids of this event to buy (1 to {MAX_SEATS_PER_ORDER}, each once): one ticket per seat, "
+        "at its ticket type's price. 409 `seat_taken` with `seats` naming those no longer available.",
+    )
+
+    def validate_seats(self, value: list[int]) -> list[int]:
+        if len(set(value)) != len(value):
+            raise serializers.ValidationError("List each seat once.")
+        return value
+
+    def validate(self, attrs: dict) -> dict:
+        if not attrs.get("items") and not attrs.get("seats"):
+            raise serializers.ValidationError({"items": ["Give items, seats, or both."]})
+        return attrs
 
 
 _ORDER_KEYS = frozenset(("event", "items"))
@@ -101,6 +138,21 @@ class EventRefSerializer(serializers.Serializer):
     starts_at = serializers.DateTimeField()
 
 
+class SeatRefSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    section = serializers.CharField()
+    row = serializers.CharField()
+    number = serializers.CharField()
+
+
+class OrderSeatSerializer(SeatRefSerializer):
+    ticket_type = serializers.IntegerField(source="ticket_type_id")
+
+
+def seat_ref(seat) -> dict | None:
+    return None if seat is None else {"id": seat.pk, "section": seat.section, "row": seat.row, "number": seat.number}
+
+
 class OrderOutputSerializer(serializers.ModelSerializer):
     event = EventRefSerializer()
     items = OrderItemOutputSerializer(many=True)
@@ -113,6 +165,10 @@ class OrderOutputSerializer(serializers.ModelSerializer):
     def get_discount_code(self, obj: Order) -> str | None:
         return obj.discount_code.code if obj.discount_code_id else None
 
+    seats = OrderSeatSerializer(
+        many=True, help_text="The seats the order holds or bought (none once it expired, was cancelled or refunded)."
+    )
+
     class Meta:
         model = Order
         fields = [
@@ -123,6 +179,7 @@ class OrderOutputSerializer(serializers.ModelSerializer):
             "subtotal_cents",
             "discount_cents",
             "discount_code",
+            "seats",
             "total_cents",
             "currency",
             "expires_at",
@@ -165,6 +222,7 @@ def order_representation(order: Order) -> dict:
         "subtotal_cents": order.total_cents + order.discount_cents,
         "discount_cents": order.discount_cents,
         "discount_code": order.discount_code.code if order.discount_code_id else None,
+        "seats": [{**seat_ref(seat), "ticket_type": seat.ticket_type_id} for seat in seats_of(order)],
         "total_cents": order.total_cents,
         "currency": order.currency,
         "expires_at": _datetime(order.expires_at),
@@ -201,28 +259,48 @@ class TicketOutputSerializer(serializers.ModelSerializer):
     ticket_type = serializers.SerializerMethodField()
     event = EventRefSerializer(source="order.event")
     order = serializers.UUIDField(source="order_id")
-    seat = serializers.SerializerMethodField(help_text="The seat of a seated ticket; null until seats exist.")
+    seat = SeatRefSerializer(allow_null=True, help_text="The seat of a seated ticket; null for unseated ones.")
     qr_svg_url = serializers.SerializerMethodField(help_text="The ticket's QR code (SVG); it encodes `code`.")
-    pdf_url = serializers.SerializerMethodField(help_text="The order's tickets as one PDF, a page per ticket.")
+    pdf_url = serializers.SerializerMethodField(
+        help_text="The order's tickets as one PDF, a page per ticket (for the order's buyer; null on a ticket "
+        "transferred to the caller)."
+    )
 
     class Meta:
         model = Ticket
-        fields = ["id", "code", "status", "ticket_type", "seat", "event", "order", "issued_at", "qr_svg_url", "pdf_url"]
+        fields = [
+            "id",
+            "code",
+            "status",
+            "ticket_type",
+            "seat",
+            "event",
+            "order",
+            "issued_at",
+            "checked_in_at",
+            "qr_svg_url",
+            "pdf_url",
+        ]
         read_only_fields = fields
+
+    checked_in_at = serializers.SerializerMethodField(help_text="When it was checked in at the door; null: not yet.")
 
     def get_ticket_type(self, obj: Ticket) -> dict:
         return {"id": obj.ticket_type_id, "name": obj.ticket_type.name}
-
-    @extend_schema_field({"type": "object", "nullable": True})
-    def get_seat(self, obj: Ticket) -> None:
-        return None
 
     @extend_schema_field(OpenApiTypes.URI)
     def get_qr_svg_url(self, obj: Ticket) -> str:
         return self._absolute(reverse("ticket-qr", kwargs={"ticket_id": obj.pk}))
 
-    @extend_schema_field(OpenApiTypes.URI)
-    def get_pdf_url(self, obj: Ticket) -> str:
+    @extend_schema_field({"type": "string", "format": "date-time", "nullable": True})
+    def get_checked_in_at(self, obj: Ticket):
+        check_in = getattr(obj, "check_in", None)  # checkin.CheckIn; loaded by the selectors
+        return None if check_in is None else _datetime(check_in.scanned_at)
+
+    @extend_schema_field({"type": "string", "format": "uri", "nullable": True})
+    def get_pdf_url(self, obj: Ticket) -> str | None:
+        if obj.holder_id != obj.order.buyer_id:
+            return None  # a ticket transferred to the caller: its QR code (qr_svg_url) is their document
         return self._absolute(reverse("order-tickets-pdf", kwargs={"pk": obj.order_id}))
 
     def _absolute(self, path: str) -> str:
@@ -230,15 +308,53 @@ class TicketOutputSerializer(serializers.ModelSerializer):
         return request.build_absolute_uri(path) if request is not None else path
 
 
+class TicketTransferInputSerializer(StrictInputSerializer):
+    email = serializers.EmailField(max_length=254, help_text="The recipient; an account is created when none exists.")
+
+
+class TransferredTicketOutputSerializer(serializers.ModelSerializer):
+    """The recipient's new ticket as its sender sees it: never its code, which is the recipient's alone."""
+
+    ticket_type = serializers.SerializerMethodField()
+    event = EventRefSerializer(source="order.event")
+    order = serializers.UUIDField(source="order_id")
+    holder = serializers.EmailField(source="holder.email", help_text="The recipient.")
+    transferred_from = serializers.IntegerField(
+        source="transferred_from_id", help_text="The sender's ticket, now void."
+    )
+    recipient_invited = serializers.BooleanField(
+        help_text="True: the recipient had no account; one was created and they were emailed how to set a password."
+    )
+
+    class Meta:
+        model = Ticket
+        fields = [
+            "id",
+            "status",
+            "ticket_type",
+            "event",
+            "order",
+            "holder",
+            "issued_at",
+            "transferred_from",
+            "recipient_invited",
+        ]
+        read_only_fields = fields
+
+    def get_ticket_type(self, obj: Ticket) -> dict:
+        return {"id": obj.ticket_type_id, "name": obj.ticket_type.name}
+
+
 class AttendeeOutputSerializer(serializers.ModelSerializer):
     name = serializers.CharField(source="holder.name")
     email = serializers.EmailField(source="holder.email")
     ticket_type = serializers.CharField(source="ticket_type.name")
+    seat = SeatRefSerializer(allow_null=True)
     order = serializers.UUIDField(source="order_id")
 
     class Meta:
         model = Ticket
-        fields = ["name", "email", "ticket_type", "code", "order", "issued_at"]
+        fields = ["name", "email", "ticket_type", "seat", "code", "order", "issued_at"]
         read_only_fields = fields
 
 
@@ -246,6 +362,9 @@ GROSS_HELP = "Orders sold (paid, or paid then refunded) at list price, before di
 DISCOUNTS_HELP = "Taken off those orders by discount codes: gross - discounts is what buyers paid."
 REFUNDS_HELP = "Paid back to buyers: the refunded orders' totals, as paid (after discounts)."
 NET_HELP = "gross - discounts - fees - refunds: what the organizer is owed."
+
+CHECKED_IN_HELP = "Valid tickets checked in at the door (check-ins of tickets voided since are not counted)."
+ISSUED_HELP = "Valid tickets issued (paid, not refunded; a transferred ticket counts once)."
 
 
 class SalesTicketTypeSerializer(serializers.Serializer):
@@ -258,6 +377,8 @@ class SalesTicketTypeSerializer(serializers.Serializer):
     gross_cents = serializers.IntegerField(
         help_text="Paid tickets of this type at list price; discount codes come off per order (`discounts_cents`)."
     )
+    checked_in = serializers.IntegerField(help_text=CHECKED_IN_HELP)
+    issued = serializers.IntegerField(help_text=ISSUED_HELP)
 
 
 class SalesDaySerializer(serializers.Serializer):
@@ -282,6 +403,8 @@ class SalesOutputSerializer(serializers.Serializer):
     ticket_types = SalesTicketTypeSerializer(many=True)
     days = SalesDaySerializer(many=True)
     orders = serializers.IntegerField()
+    checked_in = serializers.IntegerField(help_text=CHECKED_IN_HELP)
+    issued = serializers.IntegerField(help_text=ISSUED_HELP)
     gross_cents = serializers.IntegerField(help_text=GROSS_HELP)
     discounts_cents = serializers.IntegerField(help_text=DISCOUNTS_HELP)
     fees_cents = serializers.IntegerField()

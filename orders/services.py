@@ -35,7 +35,7 @@ from events import discounts, stock
 from events.models import Event, TicketType
 from events.stock import ShortOfStock as _ShortOfStock
 
-from . import sql
+from . import seating, sql, waitlist
 from .confirmation import order_confirmation_queue
 from .errors import (
     Busy,
@@ -143,8 +143,6 @@ def _validate(event_id: int, lines: Sequence[Line], now: datetime) -> tuple[Even
         ticket_type = types.get(line.ticket_type_id)
         if ticket_type is None or ticket_type.event_id != event.pk:
             raise ApplicationError(_("This event has no such ticket type."), field=f"items.{index}.ticket_type")
-        if ticket_type.seated:
-            raise ApplicationError(_("Seated tickets are bought by seat."), field=f"items.{index}.ticket_type")
         if ticket_type.sales_start and now < ticket_type.sales_start:
             raise SalesClosed(
                 _("Sales for %(name)s open at %(start)s.")
@@ -266,7 +264,7 @@ def _place(
             OrderItem.objects.bulk_create(items)
         order._prefetched_objects_cache = {"items": items}
         if free:  # held and sold at once
-            sell(order, quantities, also=hold)
+            sell(order, quantities, also=hold, seated=False)
             order_confirmation_queue(order=order)  # on commit: nothing for a purchase that rolls back
         elif hold:
             InventoryEntry.objects.bulk_create(hold)
@@ -299,11 +297,16 @@ def _take_stock(quantities: Sequence[tuple[int, int]], types: dict[int, TicketTy
         return stock.take(quantities, buckets=buckets)
     if len(quantities) == 1 and connection.vendor == "postgresql":
         ((pk, quantity),) = quantities
-        taken, available = sql.take_one(ticket_type_id=pk, quantity=quantity)
+        taken, available, gated = sql.take_one(ticket_type_id=pk, quantity=quantity)
         if not taken:
-            raise _ShortOfStock([pk], {pk: available})
+            raise _ShortOfStock([pk], {pk: available}, gated=gated)
         return {pk: available}
-    available = _lock_ticket_types([pk for pk, _quantity in quantities])
+    locked = TicketType.objects.select_for_update(no_key=True).filter(pk__in=[pk for pk, _q in quantities])
+    rows = locked.order_by("pk").values_list("pk", "available", "waitlisted")
+    available = {pk: left for pk, left, _waitlisted in rows}
+    gated = [pk for pk, _left, waitlisted in rows if waitlisted]  # the waiting list's stock (orders.waitlist)
+    if gated:
+        raise _ShortOfStock(gated, available, gated=True)
     short = [pk for pk, quantity in quantities if available.get(pk, 0) < quantity]
     if short:
         raise _ShortOfStock(short, available)
@@ -318,20 +321,26 @@ def _ledger(order: Order, kind: str, quantities: Sequence[tuple[int, int]]) -> l
     ]
 
 
-def sell(order: Order, quantities: Sequence[tuple[int, int]], *, also: Sequence[InventoryEntry] = ()) -> None:
+def sell(
+    order: Order, quantities: Sequence[tuple[int, int]], *, also: Sequence[InventoryEntry] = (), seated: bool = True
+) -> None:
     """Held tickets become sold: the ledger's SELL entries (with ``also``, in the same INSERT) and one
-    ticket per seat, held by the buyer. For a free order at once, for a paid one when payment arrives."""
+    ticket per seat, held by the buyer. For a free order at once, for a paid one when payment arrives.
+    The order's held seats are sold and go on its tickets (``seated=False``: it has none, skip the look)."""
     InventoryEntry.objects.bulk_create([*also, *_ledger(order, InventoryEntry.Kind.SELL, quantities)])
+    seats = seating.sell_seats(order) if seated else {}
     Ticket.objects.bulk_create(
-        Ticket(order=order, ticket_type_id=ticket_type_id, holder_id=order.buyer_id)
+        Ticket(order=order, ticket_type_id=ticket_type_id, holder_id=order.buyer_id, seat_id=seat)
         for ticket_type_id, quantity in quantities
-        for _ in range(quantity)
+        for seat in (seats.get(ticket_type_id, []) + [None] * quantity)[:quantity]
     )
 
 
 def retake(order: Order, quantities: Sequence[tuple[int, int]]) -> bool:
     """A payment landed after the order's hold was released: take its stock again and sell it, if
     there is enough left (False, and nothing changed, when there is not). Caller holds the order lock."""
+    if seating.has_seated(quantities):
+        return False  # its seats were freed; they are not re-taken (orders/seating.py)
     try:
         with transaction.atomic():  # a savepoint: a later line short of stock gives back what earlier ones took
             if not discounts.retake(order.pk):  # its code's use, given back with the hold, before the stock
@@ -348,11 +357,13 @@ def retake(order: Order, quantities: Sequence[tuple[int, int]]) -> bool:
 def give_back_sold(order: Order, quantities: Sequence[tuple[int, int]]) -> None:
     """A paid order is refunded: its sold tickets are back on sale. Caller holds the order lock."""
     deltas = {ticket_type_id: quantity for ticket_type_id, quantity in quantities}
+    seating.free_seats([order.pk])  # seats before ticket types, the order purchases lock them in
     discounts.give_back([order.pk])  # a refunded order's code use is back too, before the ticket-type locks
     before = _lock_ticket_types(sorted(deltas))
     _move_stock(deltas)
     InventoryEntry.objects.bulk_create(_ledger(order, InventoryEntry.Kind.REFUND, quantities))
     _after_stock_moved(order.event_id, before, deltas)
+    waitlist.stock_returned(ticket_type_ids=deltas)
 
 
 def _due_holds_exist(event_id: int, now: datetime) -> bool:
@@ -400,7 +411,9 @@ def refuse_if_sold_out(*, event_id: int, wanted: dict[int, int], types: dict[int
     them, or leaves that to the queue's worker). ``types`` as validation read them.
 
     Stock is read again with the due holds (``_due_holds_and_on_sale``): a release that was under
-    way when validation read it has committed by now, so a sold-out answer is never stale."""
+    way when validation read it has committed by now, so a sold-out answer is never stale.
+    A ticket type whose waiting list has entries is sold out to newcomers (orders.waitlist)."""
+    waitlist.refuse_if_gated(types, wanted)
     if all(types[pk].on_sale >= quantity for pk, quantity in wanted.items()):  # the pool + any stock buckets
         return False
     due, available = _due_holds_and_on_sale(event_id, wanted, now)
@@ -414,6 +427,8 @@ def refuse_if_sold_out(*, event_id: int, wanted: dict[int, int], types: dict[int
 
 def _sold_out(types: dict[int, TicketType], short: _ShortOfStock) -> SoldOut:
     first = short.ticket_type_ids[0]
+    if short.gated:
+        return waitlist.gate_refusal(types[first])
     left = short.available.get(first, 0)
     name = types[first].name
     if left == 0:
@@ -435,6 +450,7 @@ def order_place(
     lines: Sequence[Line],
     in_transaction: Callable[[Order], None] | None = None,
     queue: Callable[[Event, dict[int, TicketType], datetime], None] | None = None,
+    seats: Sequence[int] | None = None,
     discount_code: str | None = None,
 ) -> Order | None:
     """Reserve tickets (or, when they are free, sell them at once) without ever overselling.
@@ -455,11 +471,17 @@ def order_place(
     normal purchase pays nothing for it. The queue's workers call this without
     ``queue``.
 
+    ``seats``: seat ids to buy; they and any quantity of a seated ticket type (best available
+    seats) make a seated order, placed by orders/seating.py, directly even for a high-demand event.
+
     ``discount_code``: checked with the rest (events/discounts.py: 400 ``invalid`` on
     ``discount_code``, 409 ``discount_code_exhausted``); its use is claimed in the order's
     transaction and given back with the order's stock.
     """
     now = timezone.now()
+    seats_by_type = {}
+    if seats:
+        lines, seats_by_type = seating.lines_with_seats(event_id=event_id, lines=lines, seat_ids=seats)
     event, types = _validate(event_id, lines, now)
     discount = None
     if discount_code:
@@ -468,6 +490,17 @@ def order_place(
             text=discount_code,
             lines=[(line.ticket_type_id, line.quantity, types[line.ticket_type_id].price_cents) for line in lines],
             now=now,
+        )
+    if seats_by_type or seating.is_seated(lines, types):
+        return seating.place(
+            buyer=buyer,
+            event=event,
+            lines=lines,
+            types=types,
+            seats_by_type=seats_by_type,
+            now=now,
+            in_transaction=in_transaction,
+            discount=discount,
         )
     if queue is not None and event.high_demand:
         queue(event, types, now)
@@ -478,6 +511,8 @@ def order_place(
     try:
         return _place(buyer, event, lines, types, now, in_transaction, discount)
     except _ShortOfStock as short:  # others bought in between
+        if short.gated:  # the waiting list's stock (orders.waitlist): nothing to wait or retry for
+            raise _sold_out(types, short) from None
         if (
             not expire_due_holds(event_id=event.pk, now=now)
             and not _buckets_appeared(types, short)
@@ -502,6 +537,7 @@ def _release(orders: Sequence[Order], *, to_status: str, now: datetime) -> None:
     deltas: dict[int, int] = defaultdict(int)
     for _order_id, ticket_type_id, quantity in items:
         deltas[ticket_type_id] += quantity
+    seating.free_seats(order_ids)  # seats before ticket types, the order purchases lock them in
     discounts.give_back(order_ids)  # before the ticket-type locks (events/discounts.py)
     before = _lock_ticket_types(sorted(deltas))
     _move_stock(deltas)
@@ -512,6 +548,7 @@ def _release(orders: Sequence[Order], *, to_status: str, now: datetime) -> None:
         for order_id, ticket_type_id, quantity in items
     )
     Order.objects.filter(pk__in=order_ids).update(status=to_status, closed_at=now, updated_at=now)
+    waitlist.stock_released(order_ids=order_ids, to_status=to_status, ticket_type_ids=deltas, now=now)
     by_event: dict[int, dict[int, int]] = defaultdict(dict)
     event_of = dict(TicketType.objects.filter(pk__in=deltas).values_list("pk", "event_id"))
     for ticket_type_id, delta in deltas.items():
@@ -574,6 +611,7 @@ def mark_paid(order: Order, *, paid_at: datetime, fee_cents: int = 0) -> None:
     """Record a locked order as paid (its tickets already sold) and queue its confirmation email."""
     order.status, order.paid_at, order.closed_at, order.fee_cents = Order.Status.PAID, paid_at, None, fee_cents
     order.save(update_fields=["status", "paid_at", "closed_at", "fee_cents", "updated_at"])
+    waitlist.offer_paid(order=order)
     order_confirmation_queue(order=order)
 
 

@@ -45,7 +45,8 @@ def _in_model_order(model, names: set[str]) -> tuple[str, ...]:
 TICKET_TYPE_FIELDS = _in_model_order(
     TicketType,
     {"id", "event_id", "name", "price_cents", "available", "max_per_order", "max_per_buyer"}
-    | {"sales_start", "sales_end", "seated", "stock_buckets"},
+    | {"sales_start", "sales_end", "seated", "stock_buckets"}
+    | {"waitlisted"},  # the waiting list's gate (orders.waitlist): read with the rest, at no cost
 )
 EVENT_FIELDS = _in_model_order(
     Event,
@@ -119,13 +120,14 @@ _PLACE = """
 
 # One line's stock, taken in one statement: the UPDATE locks the row (FOR NO KEY UPDATE, as the
 # ORM's SELECT did) and re-checks the condition on the newest version, so the lock is held from
-# here to the commit only. It returns what was available before; no row means too little is left.
+# here to the commit only. It returns what was available before; no row means too little is left,
+# or the stock belongs to the type's waiting list ("waitlisted" > 0, orders.waitlist).
 _TAKE_ONE = """
     UPDATE "events_tickettype" SET "available" = "available" - %(quantity)s
-    WHERE "id" = %(id)s AND "available" >= %(quantity)s
+    WHERE "id" = %(id)s AND "available" >= %(quantity)s AND "waitlisted" = 0
     RETURNING "available" + %(quantity)s
 """
-_AVAILABLE = 'SELECT "available" FROM "events_tickettype" WHERE "id" = %s'
+_AVAILABLE = 'SELECT "available", "waitlisted" FROM "events_tickettype" WHERE "id" = %s'
 
 # The tables the statements name, checked against the models at import so a rename cannot go unnoticed.
 if (
@@ -169,16 +171,17 @@ def place_order(*, order: Order, lines: Sequence[tuple[int, int, int]], lock_tim
     order._state.adding = False
 
 
-def take_one(*, ticket_type_id: int, quantity: int) -> tuple[bool, int]:
-    """Take ``quantity`` of one ticket type's stock: (True, available before) or (False, available now)."""
+def take_one(*, ticket_type_id: int, quantity: int) -> tuple[bool, int, bool]:
+    """Take ``quantity`` of one ticket type's stock: (True, available before, False) or (False,
+    available now, whether the waiting list's gate refused it)."""
     with connection.cursor() as cursor:
         cursor.execute(_TAKE_ONE, {"id": ticket_type_id, "quantity": quantity})
         row = cursor.fetchone()
         if row is not None:
-            return True, row[0]
+            return True, row[0], False
         cursor.execute(_AVAILABLE, [ticket_type_id])
         row = cursor.fetchone()
-        return False, row[0] if row else 0
+        return (False, row[0], row[1] > 0) if row else (False, 0, False)
 
 
 def lock_buyer_and_count_held(*, buyer_id: int, event_id: int, now: datetime) -> dict[int, int]:

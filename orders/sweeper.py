@@ -18,7 +18,7 @@ import threading
 from django.conf import settings
 from django.db import close_old_connections
 
-from . import queue, services
+from . import queue, services, waitlist
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +31,7 @@ def sweep_once() -> int:
     try:
         expired = services.expire_due_holds()
         queue.sweep()  # the queued on-sale's safety net, which beat runs elsewhere
+        waitlist.offer_sweep()  # the waiting lists' safety net, likewise
         return expired
     except Exception:
         logger.exception("In-process expiry sweep failed; retrying on the next tick")

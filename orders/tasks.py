@@ -10,7 +10,7 @@ from django.conf import settings
 from django.db import OperationalError
 from kombu.exceptions import KombuError
 
-from . import confirmation, services
+from . import confirmation, services, waitlist
 from . import queue as purchase_queue
 from .errors import Busy
 from .payments import services as payment_services
@@ -113,3 +113,41 @@ def send_order_confirmation(self, order_id: str) -> bool:
 def send_order_refund_notice(self, order_id: str) -> bool:
     """Queued on commit when an order is refunded; sends at most one notice per order."""
     return confirmation.order_refund_notice_send(order_id=order_id)
+
+
+# --- The waiting list (orders/waitlist.py) ------------------------------------------------------
+
+
+@shared_task(
+    name="orders.tasks.offer_waitlist",
+    acks_late=True,
+    autoretry_for=(Busy, OperationalError),
+    retry_backoff=2,
+    retry_backoff_max=60,
+    max_retries=10,
+)
+def offer_waitlist(ticket_type_id: int) -> int:
+    """Stock of a ticket type with waiting entries came back: offer it to the first entries that fit.
+    Queued on commit; safe to run twice (under the ticket type's row lock, the second run finds the
+    stock offered); ``sweep_waitlists`` makes up for one that never ran."""
+    return len(waitlist.offer_released(ticket_type_id=ticket_type_id))
+
+
+@shared_task(name="orders.tasks.sweep_waitlists", acks_late=True)
+def sweep_waitlists() -> int:
+    """Beat's safety net: ticket types with waiting entries and stock on sale get their offers."""
+    return waitlist.offer_sweep()
+
+
+@shared_task(name="orders.tasks.send_waitlist_offer", **EMAIL_TASK)
+def send_waitlist_offer(self, entry_id: int) -> bool:
+    """Queued on commit when an offer is made; sends at most one email per offer."""
+    return waitlist.offer_notice_send(entry_id=entry_id)
+
+
+@shared_task(name="orders.tasks.send_ticket_transfer_notice", **EMAIL_TASK)
+def send_ticket_transfer_notice(self, ticket_id: int) -> bool:
+    """Queued on commit by ``transfers.ticket_transfer``: the recipient's ticket (and invitation)."""
+    from . import transfers
+
+    return transfers.transfer_notice_send(ticket_id=ticket_id)
