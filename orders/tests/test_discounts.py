@@ -461,3 +461,24 @@ def test_a_discounted_purchase_costs_two_statements_more_than_a_plain_one(client
         return [q["sql"] for q in queries.captured_queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))]
 
     assert len(work(discounted)) == len(work(plain)) + 2, "\n".join(sql[:100] for sql in work(discounted))
+
+
+def test_a_seated_order_takes_a_code_and_gives_its_use_back_with_its_seats(client, event):
+    from .test_seating import lay_out, seated_type
+
+    stalls = seated_type(event, price_cents=3000)
+    seats = lay_out(event, stalls, {"A": 4})
+    code = code_of(event, "SEATED", percent_off=50, max_uses=1)
+    body = {"event": event.pk, "seats": [seats[("A", "1")].pk, seats[("A", "2")].pk], "discount_code": "seated"}
+    r = client.post(ORDERS, body, format="json")
+    assert r.status_code == 201, r.content
+    order = r.json()
+    assert (order["subtotal_cents"], order["discount_cents"], order["total_cents"]) == (6000, 3000, 3000)
+    assert order["discount_code"] == "SEATED"
+    assert client.get(f"{ORDERS}/{order['id']}").json() == order
+    assert uses(code) == 1
+    other = {"event": event.pk, "seats": [seats[("A", "3")].pk], "discount_code": "SEATED"}
+    assert_problem(client_of().post(ORDERS, other, format="json"), 409, "discount_code_exhausted")
+    assert client.post(f"{ORDERS}/{order['id']}/cancel").status_code == 200
+    assert uses(code) == 0
+    clean()
