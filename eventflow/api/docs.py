@@ -103,6 +103,9 @@ OPERATIONS: dict[str, tuple[str, str | None]] = {
     "organizers_me_check_in_staff_list": ("Your check-in staff", None),
     "organizers_me_check_in_staff_create": ("Name check-in staff", None),
     "organizers_me_check_in_staff_delete": ("Remove check-in staff", None),
+    # Reserved seating (issue 11).
+    "events_seats_list": ("An event's seat map", None),
+    "events_seats_create": ("Add seats to an event (bulk)", None),
     "api_root": ("List the API's resources", None),
     "health": ("Health", None),
     "staff_orders": (
