@@ -8,8 +8,9 @@ and back to ``available`` when it expires, is cancelled or is refunded. Every
 move after placing happens under the order's row lock (orders/services.py:
 ``sell``, ``_release``, ``give_back_sold``), so it happens exactly once.
 
-Seated orders go through :func:`place` (the ORM), never through the hand-written
-single-line purchase in orders/sql.py: a plain purchase pays nothing for seats.
+Seated orders go through :func:`place`, then the one ``services._place`` with
+``seats`` (the ORM), never through the hand-written single-line purchase in
+orders/sql.py: a plain purchase pays nothing for seats.
 
 Locking, in this order: the seats a buyer names, ``FOR NO KEY UPDATE`` in
 ascending id (the buyer waits for a seat another purchase is deciding on); then
@@ -25,25 +26,22 @@ needs the answer (``seat_taken``) at once.
 
 from __future__ import annotations
 
-import uuid
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from django.conf import settings
 from django.db import connection
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from accounts.models import User
 from eventflow.api.errors import ApplicationError, Conflict
-from events import discounts
 from events.models import Event, Seat, TicketType
 from events.stock import ShortOfStock
 
-from . import services, sql
+from . import services
 from .errors import SoldOut
-from .models import InventoryEntry, Order, OrderItem
+from .models import Order
 
 MAX_SEATS_PER_ORDER = 10
 BEST_AVAILABLE_ATTEMPTS = 5  # blocks tried when buyers race for the same best seats
@@ -117,76 +115,16 @@ def place(
     the best available adjacent seats. All or nothing. Seats or stock held by holds that ran out
     are freed once (the event's due holds expire) and the purchase tried again."""
     try:
-        return _place(buyer, event, lines, types, seats_by_type, now, in_transaction, discount)
+        return services._place(buyer, event, lines, types, now, in_transaction, discount, seats=seats_by_type)
     except (SeatTaken, SoldOut, ShortOfStock) as exc:
         if not services.expire_due_holds(event_id=event.pk, now=now):
             if isinstance(exc, ShortOfStock):
                 raise services._sold_out(types, exc) from None
             raise
     try:
-        return _place(buyer, event, lines, types, seats_by_type, now, in_transaction, discount)
+        return services._place(buyer, event, lines, types, now, in_transaction, discount, seats=seats_by_type)
     except ShortOfStock as short:
         raise services._sold_out(types, short) from None
-
-
-def _place(
-    buyer: User,
-    event: Event,
-    lines: Sequence,
-    types: dict[int, TicketType],
-    seats_by_type: dict[int, list[int]],
-    now: datetime,
-    in_transaction: Callable[[Order], None] | None,
-    discount=None,
-) -> Order:
-    total = sum(types[line.ticket_type_id].price_cents * line.quantity for line in lines)
-    if discount is not None:  # a discount code (events/discounts.py), capped at what it applies to
-        total -= discount.cents
-    free = total == 0
-    lines = sorted(lines, key=lambda line: line.ticket_type_id)
-    quantities = [(line.ticket_type_id, line.quantity) for line in lines]
-    order = Order(
-        id=uuid.uuid4(),
-        buyer_id=buyer.pk,
-        event=event,
-        status=Order.Status.PAID if free else Order.Status.RESERVED,
-        total_cents=total,
-        currency=event.currency,
-        expires_at=None if free else now + timedelta(minutes=settings.ORDER_HOLD_MINUTES),
-        paid_at=now if free else None,
-        discount_code_id=discount.code.pk if discount else None,
-        discount_cents=discount.cents if discount else 0,
-    )
-    if discount is not None:
-        order._state.fields_cache["discount_code"] = discount.code
-    with services.stock_transaction():
-        order.save(force_insert=True)
-        items = [
-            OrderItem(order=order, ticket_type=types[pk], quantity=quantity, unit_price_cents=types[pk].price_cents)
-            for pk, quantity in quantities
-        ]
-        OrderItem.objects.bulk_create(items)
-        hold = services._ledger(order, InventoryEntry.Kind.HOLD, quantities)
-        picks = [(pk, quantity) for pk, quantity in quantities if types[pk].seated and pk not in seats_by_type]
-        held = _hold_seats(order, event.pk, seats_by_type, picks, types)
-        order._prefetched_objects_cache = {"items": items, "seats": held}
-        if free:
-            services.sell(order, quantities, also=hold)
-            from .confirmation import order_confirmation_queue
-
-            order_confirmation_queue(order=order)
-        else:
-            InventoryEntry.objects.bulk_create(hold)
-        if services._has_buyer_limits(event, lines, types):
-            owned = sql.lock_buyer_and_count_held(buyer_id=buyer.pk, event_id=event.pk, now=now)
-            services._check_buyer_limits(event, lines, types, held=owned)
-        if in_transaction is not None:
-            in_transaction(order)
-        if discount is not None:  # the code's row after the seats', before the ticket types'
-            discounts.claim(discount)
-        before = services._take_stock(quantities, types)
-        services._after_stock_moved(event.pk, before, {pk: -quantity for pk, quantity in quantities})
-    return order
 
 
 _SEAT_FIELDS = ("pk", "ticket_type_id", "section", "row", "number", "row_key", "number_key", "status")
@@ -202,13 +140,17 @@ def _lock(seat_ids: Sequence[int], *, skip_locked: bool = False) -> dict[int, Se
     }
 
 
-def _hold_seats(
+def hold_seats(
     order: Order,
     event_id: int,
     seats_by_type: dict[int, list[int]],
-    picks: Sequence[tuple[int, int]],
+    quantities: Sequence[tuple[int, int]],
     types: dict[int, TicketType],
 ) -> list[Seat]:
+    """Hold an order's seats as it is placed (orders/services.py ``_place``): the seats named per
+    ticket type, and for a seated line without seat ids the best available ones; 409 ``seat_taken``
+    or ``sold_out`` when they are not to be had. Returns them as the rows now are."""
+    picks = [(pk, quantity) for pk, quantity in quantities if types[pk].seated and pk not in seats_by_type]
     named = sorted(seat_id for ids in seats_by_type.values() for seat_id in ids)
     chosen: dict[int, Seat] = {}
     if named:

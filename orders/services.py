@@ -219,7 +219,10 @@ def _place(
     now: datetime,
     in_transaction: Callable[[Order], None] | None,
     discount: discounts.Discount | None = None,
+    seats: dict[int, list[int]] | None = None,
 ) -> Order:
+    """Write the order, then take its stock; ``seats`` (seat ids per seated ticket type, possibly
+    none) makes it a seated order: its seats are held too (orders/seating.py), through the ORM."""
     total = sum(types[line.ticket_type_id].price_cents * line.quantity for line in lines)
     if discount is not None:
         total -= discount.cents  # never below zero: a discount is capped at what it applies to
@@ -241,7 +244,8 @@ def _place(
     if discount is not None:  # the code as read, cached as select_related would (no descriptor, no query)
         order._state.fields_cache["discount_code"] = discount.code
     quantities = [(line.ticket_type_id, line.quantity) for line in lines]
-    raw = connection.vendor == "postgresql"  # hand-written SQL there (orders/sql.py); the ORM on SQLite
+    # Hand-written SQL on PostgreSQL (orders/sql.py); the ORM on SQLite and for a seated order.
+    raw = connection.vendor == "postgresql" and seats is None
     with stock_transaction(set_lock_timeout=not raw):
         # Write everything first; the stock lock comes last and a shortage rolls it all back.
         if raw:
@@ -263,8 +267,10 @@ def _place(
         if not raw:
             OrderItem.objects.bulk_create(items)
         order._prefetched_objects_cache = {"items": items}
+        if seats is not None:  # the named seats, and the best available ones for a quantity
+            order._prefetched_objects_cache["seats"] = seating.hold_seats(order, event.pk, seats, quantities, types)
         if free:  # held and sold at once
-            sell(order, quantities, also=hold, seated=False)
+            sell(order, quantities, also=hold, seated=seats is not None)
             order_confirmation_queue(order=order)  # on commit: nothing for a purchase that rolls back
         elif hold:
             InventoryEntry.objects.bulk_create(hold)
@@ -276,7 +282,7 @@ def _place(
             _check_buyer_limits(event, lines, types, held=held)
         if in_transaction is not None:
             in_transaction(order)
-        if discount is not None:  # the code's row before the ticket types' (events/discounts.py)
+        if discount is not None:  # the code's row after the seats', before the ticket types' (events/discounts.py)
             discounts.claim(discount)
 
         available = _take_stock(quantities, types)
