@@ -721,6 +721,73 @@ class BrowserCheck:
         self.shot("payouts")
         return f"{rows} payments; payouts: {lines[0]!r}"
 
+    def check_seats_discounts_and_door(self) -> str:
+        """Issue 11 in the back office: a seat map imported from a CSV file on the event's page, a
+        discount code added with its form, check-in staff named by email; the API then shows all
+        three, and the waiting-list and check-in pages open."""
+        token = self.api("/api/v1/auth/login", data={"email": ORGANIZER, "password": DEMO_PASSWORD})["access"]
+        tag = secrets.token_hex(3)
+        starts = datetime.now(ZoneInfo("Europe/Berlin")).replace(microsecond=0) + timedelta(days=60)
+        event = self.api(
+            "/api/v1/events",
+            token,
+            {
+                "title": f"Seated recital {tag}",
+                "venue_name": "Kammermusiksaal",
+                "city": "Berlin",
+                "country": "DE",
+                "timezone": "Europe/Berlin",
+                "currency": "EUR",
+                "starts_at": starts.isoformat(),
+                "ends_at": (starts + timedelta(hours=2)).isoformat(),
+            },
+        )
+        self.api(
+            f"/api/v1/events/{event['id']}/ticket-types",
+            token,
+            {"name": "Stalls", "price_cents": 3000, "capacity": 0, "seated": True},
+        )
+        csv_file = self.screenshots / f"seats-{tag}.csv"
+        csv_file.write_text(
+            "section,row,number,ticket_type\n" + "".join(f"Stalls,{r},{n},Stalls\n" for r in "AB" for n in range(1, 5))
+        )
+        self.get(f"/admin/events/event/{event['id']}/import-seats")
+        self.styles_loaded()
+        self.visible("input[type='file']", "the CSV file input").send_keys(str(csv_file))
+        self.click(self.visible("input[type='submit'][value='Import seats']", "the “Import seats” button"))
+        seats = self.wait(
+            lambda d: len(self.api(f"/api/v1/events/{event['id']}/seats", token)) or None, "the imported seats"
+        )
+        if seats != 8:
+            raise CheckFailed(f"the event has {seats} seats after importing 8")
+        self.shot("seats-imported")
+
+        self.get("/admin/events/discountcode/add/")
+        self.styles_loaded()
+        Select(self.visible("#id_event", "the discount code's event")).select_by_value(str(event["id"]))
+        self.visible("#id_code").send_keys(f"RECITAL{tag.upper()}")
+        self.visible("#id_percent_off").send_keys("15")
+        self.click(self.visible("input[name='_save']", "the “Save” button"))
+        self.wait(lambda d: "/add/" not in d.current_url, "the discount code saved")
+        codes = self.api(f"/api/v1/events/{event['id']}/discount-codes", token)["results"]
+        if [(c["code"], c["percent_off"]) for c in codes] != [(f"RECITAL{tag.upper()}", 15)]:
+            raise CheckFailed(f"the API lists the event's codes as {codes}")
+        self.shot("discount-code-saved")
+
+        staff = f"door-{tag}@example.com"
+        self.get("/admin/checkin/checkinstaff/add/")
+        self.visible("#id_email", "the check-in staff's email").send_keys(staff)
+        self.click(self.visible("input[name='_save']", "the “Save” button"))
+        self.wait(lambda d: "/add/" not in d.current_url, "the check-in staff saved")
+        named = [row["user"]["email"] for row in self.api("/api/v1/organizers/me/check-in-staff", token)["results"]]
+        if staff not in named:
+            raise CheckFailed(f"the API lists check-in staff {named}")
+        for path in ("/admin/orders/waitlistentry/", "/admin/checkin/checkin/", "/admin/events/seat/"):
+            self.get(path)
+            self.visible("#changelist", f"the changelist at {path}")
+            self.styles_loaded()
+        return f"8 seats imported, code RECITAL{tag.upper()} (15 %), check-in staff {staff}"
+
     def sign_out(self) -> str:
         self.get("/admin/")
         self.click(self.visible("#logout-form [type='submit']", "the “Log out” button"))
@@ -887,6 +954,7 @@ def main() -> int:
         check.run("back-office-sales-at-a-glance", check.check_sales_at_a_glance)
         check.run("back-office-create-and-publish", check.check_create_and_publish_event)
         check.run("back-office-cancel-event-refunds-buyers", check.check_cancel_and_refund)
+        check.run("back-office-seats-discounts-door", check.check_seats_discounts_and_door)
         check.run("admin-sign-out-organizer", check.sign_out)
         check.run("admin-sign-in-admin", check.check_admin_sign_in)
         check.run("users-changelist-and-change", check.check_users)
