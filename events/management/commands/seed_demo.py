@@ -36,6 +36,7 @@ from django.utils.translation import ngettext
 from accounts import services as account_services
 from accounts.models import OrganizerProfile, User
 from eventflow.api.errors import ApplicationError
+from events import discounts, seats
 from events import services as event_services
 from events.models import Category, Event
 
@@ -98,6 +99,9 @@ class DemoTier:
     # Tickets already sold when the demo starts (paid orders of the demo buyers, over the past days).
     sold: int = 0
     max_per_buyer: int | None = 20
+    # A seated tier: a seat map of these rows (front to back) of ``seats_per_row`` each, which is its capacity.
+    seat_rows: str = ""
+    seats_per_row: int = 0
 
 
 @dataclass(frozen=True)
@@ -120,6 +124,7 @@ class DemoEvent:
     tiers: tuple[DemoTier, ...]
     refundable_days_before: int | None = 2
     publish: bool = True
+    discount_code: str = ""  # a 10 % code, 100 uses, for every tier
 
 
 # Real venues with real coordinates, spread over the coming weeks, so search,
@@ -289,6 +294,38 @@ EVENTS: tuple[DemoEvent, ...] = (
             DemoTier("5K fun run", 1500, 1000, max_per_order=6, sold=30),
         ),
     ),
+    # Reserved seating (a seat map, best available) and a discount code.
+    DemoEvent(
+        slug="string-quartet-hamburg",
+        title="String Quartet at the Laeiszhalle",
+        category=Category.MUSIC,
+        description="Haydn, Ravel and Janáček from a young quartet. Reserved seats in the small hall.",
+        venue_name="Laeiszhalle, Kleiner Saal",
+        address="Johannes-Brahms-Platz, 20355 Hamburg",
+        city="Hamburg",
+        country="DE",
+        latitude="53.556200",
+        longitude="9.981200",
+        timezone="Europe/Berlin",
+        currency="EUR",
+        days_ahead=33,
+        local_start=time(19, 30),
+        duration=timedelta(hours=2),
+        tiers=(
+            DemoTier(
+                "Parterre",
+                3900,
+                0,
+                "Reserved seats: pick yours, or get the best ones left.",
+                max_per_order=6,
+                sold=12,
+                seat_rows="ABCDEFGH",
+                seats_per_row=16,
+            ),
+            DemoTier("Standing", 1500, 80, "At the back of the hall.", sold=5),
+        ),
+        discount_code="QUARTET10",
+    ),
     # A draft, so the admin and `?mine=true` show an event that is not public yet.
     DemoEvent(
         slug="chamber-music-evening-vienna",
@@ -443,7 +480,7 @@ def _ensure_event(organizer: OrganizerProfile, spec: DemoEvent, now: datetime) -
     event = event_services.event_create(organizer=organizer, **_event_fields(spec, now))
     for position, tier in enumerate(spec.tiers):
         sales_end = event.starts_at - tier.sales_end_before_start if tier.sales_end_before_start else None
-        event_services.ticket_type_create(
+        ticket_type = event_services.ticket_type_create(
             event=event,
             name=tier.name,
             description=tier.description,
@@ -453,7 +490,19 @@ def _ensure_event(organizer: OrganizerProfile, spec: DemoEvent, now: datetime) -
             max_per_buyer=tier.max_per_buyer,
             sales_end=sales_end,
             position=position,
+            seated=bool(tier.seat_rows),
         )
+        if tier.seat_rows:  # its capacity follows the seats
+            seats.seats_create(
+                event=event,
+                rows=[
+                    {"section": tier.name, "row": row, "number": str(number), "ticket_type": ticket_type.pk}
+                    for row in tier.seat_rows
+                    for number in range(1, tier.seats_per_row + 1)
+                ],
+            )
+    if spec.discount_code:
+        discounts.discount_code_create(event=event, code=spec.discount_code, percent_off=10, max_uses=100)
     if spec.publish:
         event = event_services.event_publish(event=event)
     return event, True
