@@ -96,9 +96,10 @@ class CheckInListOutputSerializer(serializers.Serializer):
 
 
 class StaffUserSerializer(serializers.Serializer):
+    """Only what the organizer typed in: naming an address must not reveal whose account it is."""
+
     id = serializers.IntegerField()
     email = serializers.EmailField()
-    name = serializers.CharField()
 
 
 class CheckInStaffOutputSerializer(serializers.ModelSerializer):

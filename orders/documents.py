@@ -151,7 +151,8 @@ def order_tickets_pdf(order: Order, tickets: Sequence[Ticket]) -> bytes:
     starts = format_local_time(event.starts_at, event.timezone)
     texts = [event.title, starts, *venue_lines(order), _("Ticket: %(type)s"), _("Holder: %(name)s"), _("Order")]
     texts += [part for ticket in tickets for part in (ticket.ticket_type.name, holder_name(ticket), seat_label(ticket))]
-    discount = discount_line(order)
+    # What the buyer paid (and their code) is theirs: not on a ticket transferred to somebody else.
+    discount = discount_line(order) if all(ticket.holder_id == order.buyer_id for ticket in tickets) else None
     texts += [discount] if discount else []
     # Loading a TrueType font (fontTools parses it for every document) is half the cost of a PDF
     # (bench/README.md, "Webhook throughput"); text that Latin-1 covers prints with a built-in face.

@@ -15,6 +15,20 @@ def close_waitlists(sender, *, event_id: int, **kwargs) -> None:
     waitlist.waitlist_close_event(event_id=event_id)
 
 
+def close_entries_of_deleted_user(sender, instance, **kwargs) -> None:
+    """An account is deleted (its entries would vanish with it, CASCADE, leaving the ticket types'
+    ``waitlisted`` counters gated on nobody): its live entries leave their lines first."""
+    waitlist.close_entries_of(user_id=instance.pk)
+
+
+def close_entries_of_deactivated_user(sender, instance, **kwargs) -> None:
+    """A deactivated account waits for nothing: once that commits, its live entries leave their lines."""
+    if not instance.is_active and instance.pk is not None:
+        from django.db import transaction
+
+        transaction.on_commit(lambda: waitlist.close_entries_of(user_id=instance.pk), robust=True)
+
+
 def offer_added_stock(sender, *, ticket_type_id: int, **kwargs) -> None:
     """More of a ticket type went on sale (its capacity raised): its waiting list is offered it first."""
     tasks.offer_waitlist.delay(ticket_type_id)

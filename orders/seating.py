@@ -301,8 +301,12 @@ def sell_seats(order: Order) -> dict[int, list[int]]:
 
 
 def free_seats(order_ids: Sequence) -> int:
-    """Expired, cancelled or refunded orders give their seats back (held or sold → available)."""
-    return Seat.objects.filter(order_id__in=list(order_ids)).update(status=Seat.Status.AVAILABLE, order=None)
+    """Expired, cancelled or refunded orders give their seats back (held or sold → available).
+    Their rows are locked in ascending id first, the order a purchase naming seats locks them in,
+    so a sweep freeing several holds' seats and such a purchase never deadlock."""
+    seats = Seat.objects.filter(order_id__in=list(order_ids))
+    ids = list(seats.select_for_update(no_key=True).order_by("pk").values_list("pk", flat=True))
+    return Seat.objects.filter(pk__in=ids).update(status=Seat.Status.AVAILABLE, order=None) if ids else 0
 
 
 def has_seated(quantities: Sequence[tuple[int, int]]) -> bool:

@@ -498,6 +498,12 @@ def order_place(
             now=now,
         )
     if seats_by_type or seating.is_seated(lines, types):
+        if queue is not None and event.high_demand and not all(types[line.ticket_type_id].seated for line in lines):
+            # Seats are placed at once (orders/seating.py); unseated tickets of a high-demand
+            # event wait in line: one order may not carry them past it.
+            raise ApplicationError(
+                _("For this high-demand event, order seats and other tickets separately."), field="items"
+            )
         return seating.place(
             buyer=buyer,
             event=event,

@@ -184,15 +184,21 @@ def take_one(*, ticket_type_id: int, quantity: int) -> tuple[bool, int, bool]:
         return (False, row[0], row[1] > 0) if row else (False, 0, False)
 
 
-def lock_buyer_and_count_held(*, buyer_id: int, event_id: int, now: datetime) -> dict[int, int]:
+def lock_buyer_and_count_held(
+    *, buyer_id: int, event_id: int, now: datetime, wait: bool = True
+) -> dict[int, int] | None:
     """Lock the buyer's row (their purchases queue on it), then return tickets held per ticket type.
 
-    On SQLite there is no row lock to take: IMMEDIATE transactions already
-    serialise every writer.
+    ``wait=False``: None at once when another transaction holds the row (``SKIP LOCKED``), for a
+    caller that already holds a ticket type's row and must not wait on a buyer's (waiting-list
+    offers: a purchase locks the buyer, then the ticket type). On SQLite there is no row lock to
+    take: IMMEDIATE transactions already serialise every writer.
     """
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            cursor.execute(_LOCK_BUYER, [buyer_id])
+            cursor.execute(_LOCK_BUYER if wait else _LOCK_BUYER + " SKIP LOCKED", [buyer_id])
+            if not wait and cursor.fetchone() is None:
+                return None
         cursor.execute(_HELD_BY_BUYER, [buyer_id, event_id, Order.Status.PAID.value, Order.Status.RESERVED.value, now])
         return {ticket_type_id: int(held) for ticket_type_id, held in cursor.fetchall()}
 

@@ -131,15 +131,23 @@ def _lock_ticket_type(ticket_type_id: int) -> TicketType:
     )
 
 
-def _check_limits(event: Event, ticket_type: TicketType, *, user_id: int, quantity: int, now: datetime) -> None:
+class _BuyerBusy(Exception):
+    """An offer's buyer row is locked by another transaction (see ``offer_released``)."""
+
+
+def _check_limits(
+    event: Event, ticket_type: TicketType, *, user_id: int, quantity: int, now: datetime, wait: bool = True
+) -> None:
     """Refuse (409 ``limit_exceeded``) an entry or an offer that would take its buyer past a
     per-buyer limit, counting what their live orders of the event hold. Locks the buyer's row
-    on PostgreSQL, as a purchase does."""
+    on PostgreSQL, as a purchase does; ``wait=False`` raises ``_BuyerBusy`` instead of waiting."""
     from .services import Line, _check_buyer_limits
 
     if event.max_tickets_per_buyer is None and ticket_type.max_per_buyer is None:
         return
-    held = sql.lock_buyer_and_count_held(buyer_id=user_id, event_id=event.pk, now=now)
+    held = sql.lock_buyer_and_count_held(buyer_id=user_id, event_id=event.pk, now=now, wait=wait)
+    if held is None:
+        raise _BuyerBusy()
     held[ticket_type.pk] = held.get(ticket_type.pk, 0) + quantity
     _check_buyer_limits(event, [Line(ticket_type.pk, quantity)], {ticket_type.pk: ticket_type}, held=held)
 
@@ -270,11 +278,30 @@ def waitlist_remove(*, entry: WaitlistEntry) -> WaitlistEntry:
     return _close(entry, to_status=Status.REMOVED)
 
 
+def close_entries_of(*, user_id: int) -> int:
+    """A deleted or deactivated account's live entries leave their lines (``removed``), each as
+    ``waitlist_remove`` does: the counter follows, an open offer is given up."""
+    closed = 0
+    for entry in WaitlistEntry.objects.filter(user_id=user_id, status__in=WaitlistEntry.LIVE):
+        try:
+            _close(entry, to_status=Status.REMOVED)
+        except WaitlistEntryClosed:
+            continue  # closed meanwhile
+        closed += 1
+    return closed
+
+
 def waitlist_add(*, event: Event, email: str, ticket_type_id: int, quantity: int) -> WaitlistEntry:
-    """The organizer puts a buyer with an account on the list, under the rules of joining."""
-    user = User.objects.filter(email__iexact=email.strip(), is_active=True).first()
+    """The organizer puts one of their buyers (an account with an order for any of the organizer's
+    events) on the list, under the rules of joining. Any other address gets the same 400, so an
+    organizer cannot learn whether somebody has an account, nor put strangers on a list."""
+    user = (
+        User.objects.filter(email__iexact=email.strip(), is_active=True, orders__event__organizer_id=event.organizer_id)
+        .distinct()
+        .first()
+    )
     if user is None:
-        raise ApplicationError(_("No active account has this email address."), field="email")
+        raise ApplicationError(_("None of your buyers has this email address."), field="email")
     return waitlist_join(user=user, event_id=event.pk, ticket_type_id=ticket_type_id, quantity=quantity)
 
 
@@ -339,7 +366,7 @@ def offer_released(*, ticket_type_id: int, now: datetime | None = None) -> list[
             return []
         buckets = stock.lock_buckets(ticket_type.pk) if ticket_type.stock_buckets > 1 else []
         on_sale = ticket_type.available + sum(available for _pk, available in buckets)
-        left, offered, passed = on_sale, [], []
+        left, offered, passed, busy = on_sale, [], [], False
         line = WaitlistEntry.objects.filter(ticket_type=ticket_type, status=Status.WAITING).order_by("created_at", "id")
         while left > 0:
             entry = line.filter(quantity__lte=left).exclude(pk__in=passed).first()
@@ -347,11 +374,21 @@ def offer_released(*, ticket_type_id: int, now: datetime | None = None) -> list[
                 break
             passed.append(entry.pk)
             try:
-                _check_limits(event, ticket_type, user_id=entry.user_id, quantity=entry.quantity, now=now)
+                # Never wait on a buyer's row while holding the ticket type's: a purchase takes them
+                # the other way round. A busy buyer stops the walk (the line keeps its order) and the
+                # rest is offered again shortly.
+                _check_limits(event, ticket_type, user_id=entry.user_id, quantity=entry.quantity, now=now, wait=False)
             except LimitExceeded:
                 continue  # skipped: it keeps its place; the next entry in line may fit
+            except _BuyerBusy:
+                busy = True
+                break
             offered.append(entry)
             left -= entry.quantity
+        if busy and not settings.CELERY_TASK_ALWAYS_EAGER:  # eagerly, the walk would only meet the lock again
+            from .tasks import offer_waitlist  # tasks import this module
+
+            transaction.on_commit(lambda: offer_waitlist.apply_async((ticket_type_id,), countdown=2), robust=True)
         if not offered:
             return []
         _write_offers(event, ticket_type, offered, now)
