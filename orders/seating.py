@@ -211,37 +211,40 @@ def best_block(
     middle is closest to the section's centre (by ``x`` when every seat of the section has one,
     else by position in the row); every section is considered. Ties: section, row, seat order.
     """
-    # Reads only what decides: per row of the sections its rank, x extent and free seats of the
-    # type, then the seats of the rows that may hold the block, front rank first, stopping at the
-    # first rank with a block. Reading every seat of a 20,000-seat map for each
+    # Reads only what decides: the rows of each section (for their rank), each section's x extent,
+    # the rows with enough free seats of the type, and then those rows' seats, front rank first,
+    # stopping at the first rank with a block. Reading every seat of a 20,000-seat map for each
     # purchase made its cost grow with the map (bench/README.md, "Issue 11").
     in_sections = Seat.objects.filter(ticket_type_id=ticket_type_id).order_by().values("section").distinct()
     of_event = Seat.objects.filter(
         event_id=event_id, section__in=in_sections
     ).order_by()  # no Meta.ordering in the GROUP BYs and DISTINCTs
-    usable = Q(ticket_type_id=ticket_type_id, status=Seat.Status.AVAILABLE)
+    free = of_event.filter(ticket_type_id=ticket_type_id, status=Seat.Status.AVAILABLE)
     if exclude:
-        usable &= ~Q(pk__in=exclude)
-    # One grouped query: every row of the sections (for its rank), its x extent (for the
-    # section's centre) and its usable seats (rows that may hold the block).
+        free = free.exclude(pk__in=exclude)
+    candidates = {
+        (section, row_key)
+        for section, row_key in free.values("section", "row_key")
+        .annotate(n=Count("pk"))
+        .filter(n__gte=quantity)
+        .values_list("section", "row_key")
+    }
+    if not candidates:
+        return None
+    # Every row of the sections (their rank) and its x extent (the section's centre), in one query.
     sections: dict[str, set[str]] = defaultdict(set)
     extents: dict[str, list] = {}
-    candidates = []
-    for section, row_key, lo, hi, n, nx, free in (
+    for section, row_key, lo, hi, n, nx in (
         of_event.values("section", "row_key")
-        .annotate(lo=Min("x"), hi=Max("x"), n=Count("pk"), nx=Count("x"), free=Count("pk", filter=usable))
-        .values_list("section", "row_key", "lo", "hi", "n", "nx", "free")
+        .annotate(lo=Min("x"), hi=Max("x"), n=Count("pk"), nx=Count("x"))
+        .values_list("section", "row_key", "lo", "hi", "n", "nx")
     ):
         sections[section].add(row_key)
-        if free >= quantity:
-            candidates.append((section, row_key))
         extent = extents.setdefault(section, [lo, hi, True])
         if n != nx:
             extent[2] = False
         elif extent[2]:
             extent[0], extent[1] = min(extent[0], lo), max(extent[1], hi)
-    if not candidates:
-        return None
     rank = {section: {row: index for index, row in enumerate(sorted(keys))} for section, keys in sections.items()}
     centres = {section: (lo + hi) / 2 if complete else None for section, (lo, hi, complete) in extents.items()}
     by_rank: dict[int, list[tuple[str, str]]] = defaultdict(list)
