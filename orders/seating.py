@@ -31,7 +31,6 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from django.db import connection
-from django.db.models import Count, Max, Min, Q
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
@@ -211,76 +210,41 @@ def best_block(
     middle is closest to the section's centre (by ``x`` when every seat of the section has one,
     else by position in the row); every section is considered. Ties: section, row, seat order.
     """
-    # Reads only what decides: the rows of each section (for their rank), each section's x extent,
-    # the rows with enough free seats of the type, and then those rows' seats, front rank first,
-    # stopping at the first rank with a block. Reading every seat of a 20,000-seat map for each
-    # purchase made its cost grow with the map (bench/README.md, "Issue 11").
-    in_sections = Seat.objects.filter(ticket_type_id=ticket_type_id).order_by().values("section").distinct()
-    of_event = Seat.objects.filter(
-        event_id=event_id, section__in=in_sections
-    ).order_by()  # no Meta.ordering in the GROUP BYs and DISTINCTs
-    free = of_event.filter(ticket_type_id=ticket_type_id, status=Seat.Status.AVAILABLE)
-    if exclude:
-        free = free.exclude(pk__in=exclude)
-    candidates = {
-        (section, row_key)
-        for section, row_key in free.values("section", "row_key")
-        .annotate(n=Count("pk"))
-        .filter(n__gte=quantity)
-        .values_list("section", "row_key")
-    }
-    if not candidates:
-        return None
-    # Every row of the sections (their rank) and its x extent (the section's centre), in one query.
+    rows: dict[tuple[str, str], list[tuple[int, int, str, float | None]]] = defaultdict(list)
     sections: dict[str, set[str]] = defaultdict(set)
-    extents: dict[str, list] = {}
-    for section, row_key, lo, hi, n, nx in (
-        of_event.values("section", "row_key")
-        .annotate(lo=Min("x"), hi=Max("x"), n=Count("pk"), nx=Count("x"))
-        .values_list("section", "row_key", "lo", "hi", "n", "nx")
-    ):
+    in_sections = Seat.objects.filter(ticket_type_id=ticket_type_id).values("section").distinct()
+    seats = (
+        Seat.objects.filter(event_id=event_id, section__in=in_sections)
+        .order_by("section", "row_key", "number_key", "pk")
+        .values_list("pk", "section", "row_key", "ticket_type_id", "status", "x")
+    )
+    for pk, section, row_key, seat_type, status, x in seats:
+        usable = seat_type == ticket_type_id and status == Seat.Status.AVAILABLE and pk not in exclude
+        rows[(section, row_key)].append((pk, usable, row_key, x))
         sections[section].add(row_key)
-        extent = extents.setdefault(section, [lo, hi, True])
-        if n != nx:
-            extent[2] = False
-        elif extent[2]:
-            extent[0], extent[1] = min(extent[0], lo), max(extent[1], hi)
+    centres: dict[str, float | None] = {}
+    for section in sections:
+        xs = [x for (sec, _row), seats_ in rows.items() if sec == section for _pk, _u, _r, x in seats_]
+        centres[section] = (min(xs) + max(xs)) / 2 if xs and all(x is not None for x in xs) else None
     rank = {section: {row: index for index, row in enumerate(sorted(keys))} for section, keys in sections.items()}
-    centres = {section: (lo + hi) / 2 if complete else None for section, (lo, hi, complete) in extents.items()}
-    by_rank: dict[int, list[tuple[str, str]]] = defaultdict(list)
-    for section, row_key in candidates:
-        by_rank[rank[section][row_key]].append((section, row_key))
-    for row_rank in sorted(by_rank):
-        in_rows = Q()
-        for section, row_key in by_rank[row_rank]:
-            in_rows |= Q(section=section, row_key=row_key)
-        rows: dict[tuple[str, str], list[tuple[int, bool, float | None]]] = defaultdict(list)
-        for pk, section, row_key, seat_type, status, x in (
-            of_event.filter(in_rows)
-            .order_by("section", "row_key", "number_key", "pk")
-            .values_list("pk", "section", "row_key", "ticket_type_id", "status", "x")
-        ):
-            usable = seat_type == ticket_type_id and status == Seat.Status.AVAILABLE and pk not in exclude
-            rows[(section, row_key)].append((pk, usable, x))
-        best: tuple | None = None
-        for (section, row_key), seats_ in rows.items():
-            run = 0
-            for end, (_pk, ok, _x) in enumerate(seats_):
-                run = run + 1 if ok else 0
-                if run < quantity:
-                    continue
-                start = end - quantity + 1
-                block = seats_[start : end + 1]
-                if centres[section] is not None:
-                    distance = abs(sum(seat[2] for seat in block) / quantity - centres[section])
-                else:
-                    distance = abs((start + end) / 2 - (len(seats_) - 1) / 2)
-                score = (distance, section, row_key, start)
-                if best is None or score < best[0]:
-                    best = (score, [seat[0] for seat in block])
-        if best is not None:
-            return sorted(best[1])
-    return None
+    best: tuple | None = None
+    for (section, row_key), seats_ in rows.items():
+        usable = [seat[1] for seat in seats_]
+        run = 0
+        for end, ok in enumerate(usable):
+            run = run + 1 if ok else 0
+            if run < quantity:
+                continue
+            start = end - quantity + 1
+            block = seats_[start : end + 1]
+            if centres[section] is not None:
+                distance = abs(sum(seat[3] for seat in block) / quantity - centres[section])
+            else:
+                distance = abs((start + end) / 2 - (len(seats_) - 1) / 2)
+            score = (rank[section][row_key], distance, section, row_key, start)
+            if best is None or score < best[0]:
+                best = (score, [seat[0] for seat in block])
+    return None if best is None else sorted(best[1])
 
 
 # --- Seats following their order (called under the order's row lock) -------------------------
