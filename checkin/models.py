@@ -48,6 +48,8 @@ class CheckIn(models.Model):
     scanned_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     source = models.CharField(_("source"), max_length=8, choices=Source.choices, default=Source.ONLINE)
     created_at = models.DateTimeField(_("recorded at"), auto_now_add=True)
+    # Moved when an earlier offline scan replaces this one: the door list's version follows it.
+    updated_at = models.DateTimeField(_("last changed"), auto_now=True)
 
     class Meta:
         verbose_name = _("check-in")

@@ -70,7 +70,8 @@ def check_in_list_version(*, event: Event) -> str:
     """Changes whenever a ticket of the event is issued, transferred, voided or checked in, or a ticket
     type is renamed: what a door device compares to know its list is stale.
 
-    Built from counts that only ever move one way (tickets issued, check-ins, the newest ticket) and
+    Built from values that only ever move one way (tickets issued, check-ins, the newest ticket, the
+    last time a check-in was moved earlier) and
     the valid count (which only drops, unless a ticket is issued): two different lists never share
     one. Two aggregate queries, no list built: cheap enough to poll, and the list's ETag."""
     tickets = Ticket.objects.filter(ticket_type__event_id=event.pk).aggregate(
@@ -78,10 +79,12 @@ def check_in_list_version(*, event: Event) -> str:
         newest=Max("pk"),
         valid=Count("pk", filter=Q(status=Ticket.Status.VALID)),
         checked_in=Count("check_in"),
+        moved=Max("check_in__updated_at"),  # a check-in moved earlier by an offline scan
     )
     types = TicketType.objects.filter(event_id=event.pk).aggregate(n=Count("pk"), changed=Max("updated_at"))
     state = (
         f"{event.pk}:{tickets['issued']}:{tickets['newest']}:{tickets['valid']}:{tickets['checked_in']}:"
+        f"{tickets['moved'].isoformat() if tickets['moved'] else ''}:"
         f"{types['n']}:{types['changed'].isoformat() if types['changed'] else ''}"
     )
     return hashlib.sha256(state.encode()).hexdigest()[:32]

@@ -172,7 +172,7 @@ def _keep_earliest(
         )
         stored.scanned_at, stored.gate = scan["scanned_at"], scan["gate"]
         stored.scanned_by, stored.source = scanned_by, CheckIn.Source.OFFLINE
-        stored.save(update_fields=["scanned_at", "gate", "scanned_by", "source"])
+        stored.save(update_fields=["scanned_at", "gate", "scanned_by", "source", "updated_at"])
     return stored
 
 
