@@ -37,7 +37,7 @@ class WaitlistJoinInputSerializer(StrictInputSerializer):
 
 
 class WaitlistAddInputSerializer(WaitlistJoinInputSerializer):
-    email = serializers.EmailField(max_length=254, help_text="The buyer's account email.")
+    email = serializers.EmailField(max_length=254, help_text="The email of one of the organizer's buyers.")
 
 
 class WaitlistRemoveInputSerializer(StrictInputSerializer):
@@ -217,8 +217,9 @@ class EventWaitlistEntriesApi(GenericAPIView):
         parameters=[EVENT_ID],
         request=WaitlistAddInputSerializer,
         responses={201: OrganizerWaitlistEntryOutputSerializer, **problems({**JOIN_ERRORS, **MANAGE_ERRORS})},
-        description="Owner or admin: put a buyer who has an account (by `email`) on the list, under the rules of "
-        "joining (`POST /events/{id}/waitlist`).",
+        description="Owner or admin: put one of the organizer's buyers (by `email`: an account with an order for "
+        "any of the organizer's events) on the list, under the rules of joining (`POST /events/{id}/waitlist`). "
+        "Any other address gets the same 400 on `email`, whether or not it has an account.",
     )
     def post(self, request: Request, event_id: str) -> Response:
         event = self._event()
