@@ -244,8 +244,8 @@ def _place(
     if discount is not None:  # the code as read, cached as select_related would (no descriptor, no query)
         order._state.fields_cache["discount_code"] = discount.code
     quantities = [(line.ticket_type_id, line.quantity) for line in lines]
-    # Hand-written SQL on PostgreSQL (orders/sql.py); the ORM on SQLite and for a seated order.
-    raw = connection.vendor == "postgresql" and seats is None
+    # Hand-written SQL on PostgreSQL (orders/sql.py), seated or not; the ORM on SQLite.
+    raw = connection.vendor == "postgresql"
     with stock_transaction(set_lock_timeout=not raw):
         # Write everything first; the stock lock comes last and a shortage rolls it all back.
         if raw:
