@@ -9,8 +9,8 @@ move after placing happens under the order's row lock (orders/services.py:
 ``sell``, ``_release``, ``give_back_sold``), so it happens exactly once.
 
 Seated orders go through :func:`place`, then the one ``services._place`` with
-``seats`` (the ORM), never through the hand-written single-line purchase in
-orders/sql.py: a plain purchase pays nothing for seats.
+``seats``: the same statements as any purchase, plus the seats' lock and update
+after the order is written. A plain purchase pays nothing for seats.
 
 Locking, in this order: the seats a buyer names, ``FOR NO KEY UPDATE`` in
 ascending id (the buyer waits for a seat another purchase is deciding on); then
