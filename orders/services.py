@@ -84,10 +84,12 @@ def stock_transaction(*, set_lock_timeout: bool = True) -> Iterator[None]:
         raise
 
 
-def _lock_ticket_types(ids: Sequence[int]) -> dict[int, int]:
-    """Lock the rows in ascending primary-key order; returns their current ``available``."""
+def _lock_ticket_types(ids: Sequence[int]) -> tuple[dict[int, int], list[int]]:
+    """Lock the rows in ascending primary-key order; returns their current ``available``, and those
+    whose waiting list has entries (``waitlisted``: their stock is the list's, orders.waitlist)."""
     rows = TicketType.objects.select_for_update(no_key=True).filter(pk__in=ids).order_by("pk")
-    return dict(rows.values_list("pk", "available"))
+    rows = list(rows.values_list("pk", "available", "waitlisted"))
+    return {pk: available for pk, available, _waitlisted in rows}, [pk for pk, _a, waitlisted in rows if waitlisted]
 
 
 def _move_stock(deltas: dict[int, int]) -> None:
@@ -222,7 +224,7 @@ def _place(
     seats: dict[int, list[int]] | None = None,
 ) -> Order:
     """Write the order, then take its stock; ``seats`` (seat ids per seated ticket type, possibly
-    none) makes it a seated order: its seats are held too (orders/seating.py), through the ORM."""
+    none) makes it a seated order: its seats are held too (orders/seating.py), after the order's writes."""
     total = sum(types[line.ticket_type_id].price_cents * line.quantity for line in lines)
     if discount is not None:
         total -= discount.cents  # never below zero: a discount is capped at what it applies to
@@ -307,11 +309,8 @@ def _take_stock(quantities: Sequence[tuple[int, int]], types: dict[int, TicketTy
         if not taken:
             raise _ShortOfStock([pk], {pk: available}, gated=gated)
         return {pk: available}
-    locked = TicketType.objects.select_for_update(no_key=True).filter(pk__in=[pk for pk, _q in quantities])
-    rows = locked.order_by("pk").values_list("pk", "available", "waitlisted")
-    available = {pk: left for pk, left, _waitlisted in rows}
-    gated = [pk for pk, _left, waitlisted in rows if waitlisted]  # the waiting list's stock (orders.waitlist)
-    if gated:
+    available, gated = _lock_ticket_types([pk for pk, _quantity in quantities])
+    if gated:  # the waiting list's stock (orders.waitlist)
         raise _ShortOfStock(gated, available, gated=True)
     short = [pk for pk, quantity in quantities if available.get(pk, 0) < quantity]
     if short:
@@ -365,11 +364,11 @@ def give_back_sold(order: Order, quantities: Sequence[tuple[int, int]]) -> None:
     deltas = {ticket_type_id: quantity for ticket_type_id, quantity in quantities}
     seating.free_seats([order.pk])  # seats before ticket types, the order purchases lock them in
     discounts.give_back([order.pk])  # a refunded order's code use is back too, before the ticket-type locks
-    before = _lock_ticket_types(sorted(deltas))
+    before, waiting = _lock_ticket_types(sorted(deltas))
     _move_stock(deltas)
     InventoryEntry.objects.bulk_create(_ledger(order, InventoryEntry.Kind.REFUND, quantities))
     _after_stock_moved(order.event_id, before, deltas)
-    waitlist.stock_returned(ticket_type_ids=deltas)
+    waitlist.offer_on_commit(waiting)
 
 
 def _due_holds_exist(event_id: int, now: datetime) -> bool:
@@ -551,7 +550,7 @@ def _release(orders: Sequence[Order], *, to_status: str, now: datetime) -> None:
         deltas[ticket_type_id] += quantity
     seating.free_seats(order_ids)  # seats before ticket types, the order purchases lock them in
     discounts.give_back(order_ids)  # before the ticket-type locks (events/discounts.py)
-    before = _lock_ticket_types(sorted(deltas))
+    before, waiting = _lock_ticket_types(sorted(deltas))
     _move_stock(deltas)
     InventoryEntry.objects.bulk_create(
         InventoryEntry(
@@ -560,7 +559,7 @@ def _release(orders: Sequence[Order], *, to_status: str, now: datetime) -> None:
         for order_id, ticket_type_id, quantity in items
     )
     Order.objects.filter(pk__in=order_ids).update(status=to_status, closed_at=now, updated_at=now)
-    waitlist.stock_released(order_ids=order_ids, to_status=to_status, ticket_type_ids=deltas, now=now)
+    waitlist.stock_released(order_ids=order_ids, to_status=to_status, waiting=waiting, now=now)
     by_event: dict[int, dict[int, int]] = defaultdict(dict)
     event_of = dict(TicketType.objects.filter(pk__in=deltas).values_list("pk", "event_id"))
     for ticket_type_id, delta in deltas.items():

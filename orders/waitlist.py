@@ -91,26 +91,31 @@ def refuse_if_gated(types: dict[int, TicketType], wanted: Iterable[int]) -> None
 # --- Hooks: where orders.services tells the list that stock moved ------------------------------
 
 
-def stock_released(*, order_ids: Sequence, to_status: str, ticket_type_ids: Iterable[int], now: datetime) -> None:
+def stock_released(*, order_ids: Sequence, to_status: str, waiting: Iterable[int], now: datetime) -> None:
     """Reserved orders gave their stock back (``services._release``, order and ticket-type rows
-    locked): an offer among them lapsed (expired) or was declined (cancelled), and the stock is
-    offered to the next entries."""
+    locked): an offer among them lapsed (expired) or was declined (cancelled), and the stock of
+    the ticket types with waiting entries (``waiting``, read under those locks) is offered to them."""
     closed = Status.LAPSED if to_status == Order.Status.EXPIRED else Status.DECLINED
     WaitlistEntry.objects.filter(order_id__in=list(order_ids), status=Status.OFFERED).update(
         status=closed, closed_at=now
     )
-    stock_returned(ticket_type_ids=ticket_type_ids)
+    offer_on_commit(waiting)
 
 
 def stock_returned(*, ticket_type_ids: Iterable[int]) -> None:
     """Stock of these ticket types is back (a release, a refund, more capacity): those with waiting
     entries get :func:`offer_released` in a worker once this transaction commits."""
+    ids = list(ticket_type_ids)
+    if ids:
+        offer_on_commit(TicketType.objects.filter(pk__in=ids, waitlisted__gt=0).values_list("pk", flat=True))
+
+
+def offer_on_commit(waiting: Iterable[int]) -> None:
+    """:func:`offer_released` in a worker for each of these ticket types (known to have waiting
+    entries) once this transaction commits."""
     from .tasks import offer_waitlist  # tasks import this module
 
-    ids = list(ticket_type_ids)
-    if not ids:
-        return
-    for pk in TicketType.objects.filter(pk__in=ids, waitlisted__gt=0).values_list("pk", flat=True):
+    for pk in waiting:
         transaction.on_commit(partial(offer_waitlist.delay, pk), robust=True)
 
 
