@@ -77,6 +77,15 @@ def _json_type_error(field: serializers.Field, value: object) -> str | None:
     return None
 
 
+def _too_long(field: serializers.Field, value: object) -> str | None:
+    """A string over its field's ``max_length`` as sent, before DRF trims its whitespace (which
+    counts \x1c-\x1f too): the schema's ``maxLength`` is about what the client sent."""
+    limit = getattr(field, "max_length", None)
+    if isinstance(value, str) and limit is not None and len(value) > limit:
+        return str(_("Ensure this field has no more than %(max)d characters.") % {"max": limit})
+    return None
+
+
 # StrictInputSerializer: an input serializer that refuses what it does not expect.
 # (A comment, not a docstring: drf-spectacular would publish an inherited docstring
 # as the description of every input schema.)
@@ -87,6 +96,8 @@ def _json_type_error(field: serializers.Field, value: object) -> str | None:
 #   DRF coerces all of these by default; a client sending them has a bug worth
 #   reporting. Form bodies (multipart uploads) carry only strings and are not
 #   type-checked.
+# - A string longer than its field's ``max_length`` is refused as sent, before
+#   whitespace is trimmed: the schema's ``maxLength`` applies to the request.
 class StrictInputSerializer(serializers.Serializer):
     def to_internal_value(self, data):
         if isinstance(data, dict):
@@ -97,7 +108,7 @@ class StrictInputSerializer(serializers.Serializer):
                 for name, field in self.fields.items():
                     value = data.get(name)
                     if name in data and value is not None and not field.read_only:
-                        message = _json_type_error(field, value)
+                        message = _json_type_error(field, value) or _too_long(field, value)
                         if message:
                             errors[name] = [message]
             if errors:
