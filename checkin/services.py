@@ -31,6 +31,7 @@ from django.utils.translation import gettext as _
 from accounts.models import OrganizerProfile, User, normalize_email
 from accounts.passwords import user_invite
 from eventflow.api.errors import ApplicationError
+from eventflow.signals import send_on_commit
 from events.models import Event
 from orders.errors import TicketVoid
 from orders.models import Ticket
@@ -38,6 +39,7 @@ from orders.services import stock_transaction
 from orders.transfers import already_checked_in
 
 from .models import CheckIn, CheckInStaff
+from .signals import checked_in
 
 logger = logging.getLogger(__name__)
 
@@ -90,6 +92,7 @@ def ticket_check_in(*, event: Event, code: str, scanned_by: User, gate: str = ""
                 )
         except IntegrityError:  # only if something admitted it without the row lock
             raise already_checked_in(CheckIn.objects.get(ticket=ticket)) from None
+        send_on_commit(checked_in, CheckIn, event_id=event.pk, check_in_ids=[check_in.pk])
     check_in.ticket = ticket
     return check_in
 
@@ -155,7 +158,7 @@ def _keep_earliest(
 ) -> CheckIn:
     """The ticket's check-in after this scan: created, moved earlier, or left as it was."""
     if stored is None:
-        return CheckIn.objects.create(
+        check_in = CheckIn.objects.create(
             ticket=ticket,
             event=event,
             scanned_at=scan["scanned_at"],
@@ -163,6 +166,8 @@ def _keep_earliest(
             scanned_by=scanned_by,
             source=CheckIn.Source.OFFLINE,
         )
+        send_on_commit(checked_in, CheckIn, event_id=event.pk, check_in_ids=[check_in.pk])
+        return check_in
     if scan["scanned_at"] < stored.scanned_at:
         logger.info(
             "Ticket %s: an offline scan at %s precedes its check-in at %s",

@@ -30,6 +30,7 @@ from django.utils.translation import ngettext
 
 from accounts.models import User
 from eventflow.api.errors import ApplicationError
+from eventflow.signals import send_on_commit
 from events import cache as catalogue_cache
 from events import discounts, stock
 from events.models import Event, TicketType
@@ -46,6 +47,7 @@ from .errors import (
     SoldOut,
 )
 from .models import IdempotencyRecord, InventoryEntry, Order, OrderItem, Ticket
+from .signals import OrderChange, order_status_changed, stock_changed
 
 logger = logging.getLogger(__name__)
 
@@ -111,6 +113,14 @@ def _after_stock_moved(event_id: int, before: dict[int, int], deltas: dict[int, 
     trip per purchase, and a rebuild per purchase for every reader during a flash sale."""
     if any((before[pk] == 0) != (before[pk] + delta == 0) for pk, delta in deltas.items()):
         catalogue_cache.catalogue_changed(event_id)
+    send_on_commit(stock_changed, TicketType, event_id=event_id, ticket_type_ids=list(deltas))
+
+
+def announce(orders: Sequence[Order], *, status: str, previous: str | None) -> None:
+    """Tell the apps that build on orders (realtime, webhooks, metrics) of these orders' move, once
+    it commits. The orders' ``event_id`` and ``buyer_id`` must be loaded."""
+    changes = [OrderChange(order.pk, order.event_id, order.buyer_id, status, previous) for order in orders]
+    send_on_commit(order_status_changed, Order, changes=changes)
 
 
 # --- Placing an order ----------------------------------------------------------------------
@@ -290,6 +300,7 @@ def _place(
         available = _take_stock(quantities, types)
         deltas = {pk: -quantity for pk, quantity in quantities}
         _after_stock_moved(event.pk, available, deltas)
+        announce([order], status=order.status, previous=None)
     return order
 
 
@@ -559,6 +570,7 @@ def _release(orders: Sequence[Order], *, to_status: str, now: datetime) -> None:
         for order_id, ticket_type_id, quantity in items
     )
     Order.objects.filter(pk__in=order_ids).update(status=to_status, closed_at=now, updated_at=now)
+    announce(orders, status=to_status, previous=Order.Status.RESERVED)
     waitlist.stock_released(order_ids=order_ids, to_status=to_status, waiting=waiting, now=now)
     by_event: dict[int, dict[int, int]] = defaultdict(dict)
     event_of = dict(TicketType.objects.filter(pk__in=deltas).values_list("pk", "event_id"))
@@ -586,7 +598,7 @@ def release_event_holds(*, event_id: int, batch_size: int = 500) -> int:
                 Order.objects.filter(event_id=event_id, status=Order.Status.RESERVED)
                 .select_for_update()
                 .order_by("pk")
-                .only("pk")[:batch_size]
+                .only("pk", "event_id", "buyer_id")[:batch_size]
             )
             _release(batch, to_status=Order.Status.CANCELLED, now=timezone.now())
         released += len(batch)
@@ -608,7 +620,11 @@ def expire_due_holds(*, now: datetime | None = None, event_id: int | None = None
             due = Order.objects.filter(status=Order.Status.RESERVED, expires_at__lte=now)
             if event_id is not None:  # a purchase short of stock: only its event's holds (index on event, status)
                 due = due.filter(event_id=event_id)
-            batch = list(due.select_for_update(skip_locked=True).order_by("expires_at").only("pk")[:batch_size])
+            batch = list(
+                due.select_for_update(skip_locked=True)
+                .order_by("expires_at")
+                .only("pk", "event_id", "buyer_id")[:batch_size]
+            )
             _release(batch, to_status=Order.Status.EXPIRED, now=now)
         expired += len(batch)
         if len(batch) < batch_size:
@@ -620,6 +636,7 @@ def expire_due_holds(*, now: datetime | None = None, event_id: int | None = None
 
 def mark_paid(order: Order, *, paid_at: datetime, fee_cents: int = 0) -> None:
     """Record a locked order as paid (its tickets already sold) and queue its confirmation email."""
+    announce([order], status=Order.Status.PAID, previous=order.status)
     order.status, order.paid_at, order.closed_at, order.fee_cents = Order.Status.PAID, paid_at, None, fee_cents
     order.save(update_fields=["status", "paid_at", "closed_at", "fee_cents", "updated_at"])
     waitlist.offer_paid(order=order)

@@ -53,6 +53,7 @@ from django.utils.translation import ngettext
 from accounts.models import User
 from eventflow.api.errors import ApplicationError
 from eventflow.regional import format_local_time, format_money
+from eventflow.signals import send_on_commit
 from events import cache as catalogue_cache
 from events import stock
 from events.errors import EventCancelled
@@ -61,6 +62,7 @@ from events.models import Event, TicketType
 from . import sql
 from .errors import AlreadyOnWaitlist, LimitExceeded, NotSoldOut, SalesClosed, SoldOut, WaitlistEntryClosed
 from .models import InventoryEntry, Order, OrderItem, WaitlistEntry
+from .signals import stock_changed
 
 logger = logging.getLogger(__name__)
 
@@ -408,6 +410,7 @@ def offer_released(*, ticket_type_id: int, now: datetime | None = None) -> list[
                 available=F("available") - taken, waitlisted=F("waitlisted") - len(offered)
             )
         catalogue_cache.catalogue_changed(event.pk)
+        send_on_commit(stock_changed, TicketType, event_id=event.pk, ticket_type_ids=[ticket_type.pk])
         for entry in offered:
             if entry.status == Status.OFFERED:  # a free type's is claimed at once, and confirmed instead
                 offer_made(entry)
@@ -422,7 +425,7 @@ def _write_offers(event: Event, ticket_type: TicketType, entries: Sequence[Waitl
     pay, so a reservation could only run out): the order is paid, its tickets issued, the entry
     claimed, and the buyer gets the order's confirmation with the tickets."""
     from .confirmation import order_confirmation_queue
-    from .services import sell
+    from .services import announce, sell
 
     price = ticket_type.price_cents
     free = price == 0
@@ -442,6 +445,7 @@ def _write_offers(event: Event, ticket_type: TicketType, entries: Sequence[Waitl
         orders.append(entry.order)
         entry.status, entry.offered_at = (Status.CLAIMED if free else Status.OFFERED), now
     Order.objects.bulk_create(orders)
+    announce(orders, status=Order.Status.PAID if free else Order.Status.RESERVED, previous=None)
     OrderItem.objects.bulk_create(
         OrderItem(order=entry.order, ticket_type=ticket_type, quantity=entry.quantity, unit_price_cents=price)
         for entry in entries

@@ -338,6 +338,7 @@ def order_refund(*, order: Order, reason: str = Refund.Reason.REQUESTED_BY_BUYER
         quantities = list(OrderItem.objects.filter(order=locked).values_list("ticket_type_id", "quantity"))
         order_services.give_back_sold(locked, quantities)
         Ticket.objects.filter(order=locked, status=Ticket.Status.VALID).update(status=Ticket.Status.VOID)
+        order_services.announce([locked], status=Order.Status.REFUNDED, previous=locked.status)
         locked.status, locked.closed_at = Order.Status.REFUNDED, now
         locked.save(update_fields=["status", "closed_at", "updated_at"])
         order_refund_notice_queue(order=locked)
