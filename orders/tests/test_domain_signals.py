@@ -22,7 +22,7 @@ from orders.signals import OrderChange, order_status_changed, stock_changed
 
 @pytest.fixture
 def heard():
-    """What the signals said, in order: ``("order", OrderChange)``, ``("stock", event_id, ids)``, ``("checkin", ...)``."""
+    """What the signals said: ``("order", OrderChange)``, ``("stock", event_id, ids)``, ``("checkin", ...)``."""
     said: list[tuple] = []
 
     def on_orders(sender, *, changes, **kwargs):
@@ -110,9 +110,14 @@ def test_expiry_and_cancellation_name_each_order_with_its_event_and_buyer(heard,
 @pytest.mark.django_db(transaction=True)
 def test_a_purchase_that_rolls_back_tells_nobody(heard):
     event, tier, buyer = _sale()
-    with pytest.raises(RuntimeError), transaction.atomic():
-        order_place(buyer=buyer, event_id=event.pk, lines=[Line(tier.pk, 1)])
-        raise RuntimeError("the caller's transaction fails after the order was written")
+
+    def place_then_fail():
+        with transaction.atomic():
+            order_place(buyer=buyer, event_id=event.pk, lines=[Line(tier.pk, 1)])
+            raise RuntimeError("the caller's transaction fails after the order was written")
+
+    with pytest.raises(RuntimeError):
+        place_then_fail()
     assert heard == []
     assert not Order.objects.exists()
     order_place(buyer=buyer, event_id=event.pk, lines=[Line(tier.pk, 1)])  # outside a transaction: at once
