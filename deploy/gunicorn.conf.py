@@ -49,7 +49,28 @@ forwarded_allow_ips = os.environ.get(
 secure_scheme_headers = {"X-FORWARDED-PROTO": "https"}
 
 # Access log on stdout. The peer (%(h)s) is nginx, so the line also records the
-# client chain (X-Forwarded-For) and the request ID that nginx passes on and
-# returns to the client.
+# client chain (X-Forwarded-For) and the request ID: the response's, which the app
+# always sets (nginx's, which it passes on, or one the app minted without nginx).
 accesslog = "-"
-access_log_format = '%(h)s %({x-forwarded-for}i)s %(t)s "%(r)s" %(s)s %(b)s %(M)sms "%(a)s" %({x-request-id}i)s'
+access_log_format = '%(h)s %({x-forwarded-for}i)s %(t)s "%(r)s" %(s)s %(b)s %(M)sms "%(a)s" %({x-request-id}o)s'
+
+# LOG_FORMAT=json (docker-compose.yml): gunicorn's own lines and its access log as JSON objects,
+# like the app's (eventflow/logs.py); the access log's line becomes named fields.
+if os.environ.get("LOG_FORMAT") == "json":
+    logconfig_dict = {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {
+            "json": {"()": "eventflow.logs.JsonFormatter"},
+            "access": {"()": "eventflow.logs.AccessJsonFormatter"},
+        },
+        "handlers": {
+            "error": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"},
+            "access": {"class": "logging.StreamHandler", "formatter": "access", "stream": "ext://sys.stdout"},
+        },
+        "root": {"handlers": ["error"], "level": "INFO"},  # until Django's LOGGING takes over in the workers
+        "loggers": {
+            "gunicorn.error": {"handlers": ["error"], "level": "INFO", "propagate": False},
+            "gunicorn.access": {"handlers": ["access"], "level": "INFO", "propagate": False},
+        },
+    }

@@ -95,6 +95,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: every response, errors included, returns the request id; every log line carries it.
+    "eventflow.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "eventflow.middleware.RejectNulCharactersMiddleware",
     "eventflow.middleware.CanonicalPathMiddleware",
@@ -609,14 +611,45 @@ EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="EventFlow <tickets@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
-# --- Logging -----------------------------------------------------------------------
+# --- Logging, request ids, Sentry, beat's heartbeat (issue 12) ---------------------------
+# LOG_FORMAT=json: one JSON object a line (timestamp, level, logger, message, request_id,
+# exc_info), for a log collector; plain: a line for people. Default: plain for the embedded
+# default (`make run`, SQLite) and DEBUG, json wherever a database server is configured.
+# Celery's worker and beat log through this same configuration (eventflow/celery.py), and
+# gunicorn through deploy/gunicorn.conf.py. eventflow/logs.py holds the formatters.
+LOG_FORMAT = env.str(
+    "LOG_FORMAT", default="plain" if DEBUG or _db["ENGINE"] == "django.db.backends.sqlite3" else "json"
+)
+if LOG_FORMAT not in {"json", "plain"}:
+    raise ImproperlyConfigured("LOG_FORMAT is json or plain.")
+LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "filters": {"request_id": {"()": "eventflow.logs.RequestIdFilter"}},
+    "formatters": {
+        "json": {"()": "eventflow.logs.JsonFormatter"},
+        "plain": {"()": "eventflow.logs.PlainFormatter"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["request_id"]},
+    },
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
     # django-axes logs every start and every successful login at INFO; its failure warnings stay.
     # fontTools (fpdf2 subsetting the ticket PDF's font) narrates every subset at INFO.
     "loggers": {"axes": {"level": "WARNING"}, "fontTools": {"level": "WARNING"}},
 }
+
+# Beat's heartbeat (eventflow/heartbeat.py): beat sends it every HEALTH_BEAT_SECONDS on the expiry
+# queue and the worker that runs it records the time; /api/v1/health reports its age and says
+# "degraded" when it is older than HEALTH_BEAT_STALE_SECONDS. Without a broker (the embedded
+# default, EXPIRY_SWEEP_IN_PROCESS) there is no beat: /health says "off" and stays "ok".
+HEALTH_BEAT_SECONDS = env.int("HEALTH_BEAT_SECONDS", default=30)
+HEALTH_BEAT_STALE_SECONDS = env.int("HEALTH_BEAT_STALE_SECONDS", default=3 * HEALTH_BEAT_SECONDS)
+TASK_QUEUES["eventflow.heartbeat.beat_heartbeat"] = "expiry"
+CELERY_BEAT_SCHEDULE["health-heartbeat"] = {
+    "task": "eventflow.heartbeat.beat_heartbeat",
+    "schedule": timedelta(seconds=HEALTH_BEAT_SECONDS),
+    "options": {"expires": HEALTH_BEAT_SECONDS},  # a late heartbeat proves nothing: skipped
+}
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"]["HealthBeatStatusEnum"] = ["ok", "stale", "down", "off"]

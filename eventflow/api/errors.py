@@ -30,6 +30,8 @@ from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.views import set_rollback
 
+from eventflow.logs import request_id
+
 logger = logging.getLogger("eventflow.api")
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
@@ -111,6 +113,9 @@ def problem(
         body["errors"] = errors
     if extra:
         body.update({k: v for k, v in extra.items() if k not in body})
+    if status_code >= 500 and (rid := request_id.get()) is not None:
+        # Also in the X-Request-ID header; in the body it survives a client that shows only the body.
+        body["request_id"] = rid
     return body
 
 
