@@ -640,6 +640,18 @@ LOGGING = {
     "loggers": {"axes": {"level": "WARNING"}, "fontTools": {"level": "WARNING"}},
 }
 
+# Sentry: on only with SENTRY_DSN (eventflow/sentry.py). No personal data, no traces by default.
+SENTRY_DSN = env.str("SENTRY_DSN", default="")
+if SENTRY_DSN:
+    from eventflow import sentry as _sentry
+
+    _sentry.init(
+        dsn=SENTRY_DSN,
+        environment=env.str("SENTRY_ENVIRONMENT", default="production"),
+        release=env.str("SENTRY_RELEASE", default="") or None,
+        traces_sample_rate=env.float("SENTRY_TRACES_SAMPLE_RATE", default=0.0),
+    )
+
 # Beat's heartbeat (eventflow/heartbeat.py): beat sends it every HEALTH_BEAT_SECONDS on the expiry
 # queue and the worker that runs it records the time; /api/v1/health reports its age and says
 # "degraded" when it is older than HEALTH_BEAT_STALE_SECONDS. Without a broker (the embedded
