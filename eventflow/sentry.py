@@ -37,7 +37,7 @@ def init(
     *,
     dsn: str,
     environment: str,
-    traces_sample_rate: float = 0.0,
+    traces_sample_rate: float | None = None,
     release: str | None = None,
     **options: Any,
 ) -> None:

@@ -649,7 +649,8 @@ if SENTRY_DSN:
         dsn=SENTRY_DSN,
         environment=env.str("SENTRY_ENVIRONMENT", default="production"),
         release=env.str("SENTRY_RELEASE", default="") or None,
-        traces_sample_rate=env.float("SENTRY_TRACES_SAMPLE_RATE", default=0.0),
+        # Unset means no tracing at all. At 0 the SDK still builds an unsampled transaction per request.
+        traces_sample_rate=float(_traces) if (_traces := env.str("SENTRY_TRACES_SAMPLE_RATE", default="")) else None,
     )
 
 # Beat's heartbeat (eventflow/heartbeat.py): beat sends it every HEALTH_BEAT_SECONDS on the expiry

@@ -20,8 +20,10 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
+from contextvars import copy_context
 from typing import Any
 
 from django.conf import settings
@@ -103,10 +105,15 @@ def beat_status(now: float | None = None) -> tuple[str, int | None]:
 _checks = ThreadPoolExecutor(max_workers=4, thread_name_prefix="health")
 
 
+def _submit(check: Callable[[], Any]) -> Future:
+    return _checks.submit(copy_context().run, check)
+
+
 def dependency_statuses() -> dict[str, Any]:
     deadline = time.monotonic() + settings.HEALTH_CHECK_TIMEOUT
-    pending = {"cache": _checks.submit(cache_status), "broker": _checks.submit(broker_status)}
-    beat = None if settings.EXPIRY_SWEEP_IN_PROCESS else _checks.submit(beat_status)
+    # In the request's context, so a check's warning carries the probe's request id.
+    pending = {"cache": _submit(cache_status), "broker": _submit(broker_status)}
+    beat = None if settings.EXPIRY_SWEEP_IN_PROCESS else _submit(beat_status)
     parts: dict[str, Any] = {"database": database_status()}
     for name, future in pending.items():
         try:

@@ -73,7 +73,7 @@ def test_with_a_dsn_it_starts_without_personal_data_or_traces(tmp_path):
         "dsn": DSN,
         "environment": "staging",
         "pii": False,
-        "traces": 0.0,
+        "traces": None,  # no tracing at all, not an unsampled transaction per request
         "django": True,
         "celery": True,
     }
@@ -124,3 +124,8 @@ def test_before_send_tags_the_current_request_id():
         assert tag_request_id({})["tags"] == {"request_id": "req-42"}
     finally:
         request_id.reset(token)
+
+
+def test_a_traces_rate_is_taken_when_given(tmp_path):
+    state = run(CLIENT_STATE, tmp_path, SENTRY_DSN=DSN, SENTRY_TRACES_SAMPLE_RATE="0.25")
+    assert (state["active"], state["traces"], state["environment"]) == (True, 0.25, "production")
