@@ -651,6 +651,8 @@ if SENTRY_DSN:
         release=env.str("SENTRY_RELEASE", default="") or None,
         # Unset means no tracing at all. At 0 the SDK still builds an unsampled transaction per request.
         traces_sample_rate=float(_traces) if (_traces := env.str("SENTRY_TRACES_SAMPLE_RATE", default="")) else None,
+        # Request data on events, and traces, for +44 % instructions per purchase (eventflow/sentry.py).
+        django=env.bool("SENTRY_DJANGO") if env.str("SENTRY_DJANGO", default="") else bool(_traces),
     )
 
 # Beat's heartbeat (eventflow/heartbeat.py): beat sends it every HEALTH_BEAT_SECONDS on the expiry

@@ -14,6 +14,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
 import sentry_sdk
 
 from eventflow.logs import request_id
@@ -52,8 +53,11 @@ print(json.dumps({
     "environment": client.options.get("environment"),
     "pii": client.options.get("send_default_pii"),
     "traces": client.options.get("traces_sample_rate"),
+    "sessions": client.options.get("auto_session_tracking"),
     "django": "django" in integrations,
+    "logging": "logging" in integrations,
     "celery": "celery" in integrations,
+    "redis": "redis" in integrations,
 }))
 """
 
@@ -74,12 +78,21 @@ def test_with_a_dsn_it_starts_without_personal_data_or_traces(tmp_path):
         "environment": "staging",
         "pii": False,
         "traces": None,  # no tracing at all, not an unsampled transaction per request
-        "django": True,
+        "sessions": False,
+        "django": False,  # errors come through logging: Django's integration costs every request
+        "logging": True,
         "celery": True,
+        "redis": False,  # nor a wrapper around every Redis command
     }
 
 
-def test_an_error_in_a_request_is_reported_with_the_request_id(tmp_path):
+def test_sentry_django_adds_djangos_integration(tmp_path):
+    state = run(CLIENT_STATE, tmp_path, SENTRY_DSN=DSN, SENTRY_DJANGO="true")
+    assert (state["active"], state["django"], state["celery"], state["traces"]) == (True, True, True, None)
+
+
+@pytest.mark.parametrize("django", [False, True])
+def test_an_error_in_a_request_is_reported_with_the_request_id(tmp_path, django):
     events = run(
         """
         import sentry_sdk
@@ -94,7 +107,7 @@ def test_an_error_in_a_request_is_reported_with_the_request_id(tmp_path):
             def capture_envelope(self, envelope):
                 envelopes.append(envelope)
 
-        sentry.init(dsn=settings.SENTRY_DSN, environment="test", transport=KeepEnvelopes)
+        sentry.init(dsn=settings.SENTRY_DSN, environment="test", transport=KeepEnvelopes, django=DJANGO)
         settings.ROOT_URLCONF = "eventflow.tests.urls"
         response = Client().get("/api/v1/_probe/boom", HTTP_X_REQUEST_ID="req-sentry-1")
         sentry_sdk.flush()
@@ -104,15 +117,15 @@ def test_an_error_in_a_request_is_reported_with_the_request_id(tmp_path):
             return {"tags": e.get("tags"), "user": e.get("user"), "exception": exception}
 
         print(json.dumps({"status": response.status_code, "events": [summary(e) for e in events]}))
-        """,
+        """.replace("DJANGO", str(django)),
         tmp_path,
         SENTRY_DSN=DSN,
     )
     assert events["status"] == 500
     assert events["events"], "no event was captured"
-    for event in events["events"]:
+    assert "KeyError" in [event["exception"] for event in events["events"]]  # with its traceback
+    for event in events["events"]:  # Django's own "Internal Server Error" line may be one more
         assert event["tags"]["request_id"] == "req-sentry-1"
-        assert event["exception"] == "KeyError"
         assert not event["user"]  # no personal data: no address, no user
 
 
@@ -127,5 +140,6 @@ def test_before_send_tags_the_current_request_id():
 
 
 def test_a_traces_rate_is_taken_when_given(tmp_path):
-    state = run(CLIENT_STATE, tmp_path, SENTRY_DSN=DSN, SENTRY_TRACES_SAMPLE_RATE="0.25")
+    state = run(CLIENT_STATE, tmp_path, SENTRY_DSN=DSN, SENTRY_TRACES_SAMPLE_RATE="0.25", SENTRY_DJANGO="")
     assert (state["active"], state["traces"], state["environment"]) == (True, 0.25, "production")
+    assert state["django"] is True  # tracing needs Django's integration: on with a rate
