@@ -620,3 +620,16 @@ LOGGING = {
     # fontTools (fpdf2 subsetting the ticket PDF's font) narrates every subset at INFO.
     "loggers": {"axes": {"level": "WARNING"}, "fontTools": {"level": "WARNING"}},
 }
+
+# --- Metrics (the observability app: GET /metrics, Prometheus' text format) ----------
+# Served to client addresses in METRICS_ALLOWED_NETWORKS (the client as NUM_PROXIES reads it,
+# so a request through nginx is judged by its real client) and, when METRICS_TOKEN is set, only
+# with "Authorization: Bearer <token>". The default serves this machine only (`make run`, curl on
+# localhost); docker-compose.yml allows the private networks its Prometheus scrapes from.
+# PROMETHEUS_MULTIPROC_DIR (an environment variable read by prometheus_client, not a setting)
+# adds up the values of every gunicorn or Celery process: observability/metrics.py.
+INSTALLED_APPS.append("observability")
+# Outermost: the request histogram times every other middleware too.
+MIDDLEWARE.insert(0, "observability.middleware.RequestMetricsMiddleware")
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+METRICS_ALLOWED_NETWORKS = env.list("METRICS_ALLOWED_NETWORKS", default=["127.0.0.0/8", "::1/128"])
