@@ -53,3 +53,19 @@ secure_scheme_headers = {"X-FORWARDED-PROTO": "https"}
 # returns to the client.
 accesslog = "-"
 access_log_format = '%(h)s %({x-forwarded-for}i)s %(t)s "%(r)s" %(s)s %(b)s %(M)sms "%(a)s" %({x-request-id}i)s'
+
+
+# Metrics: with PROMETHEUS_MULTIPROC_DIR set, every worker writes its values to files there and
+# /metrics adds them up (observability/metrics.py). The master empties the directory before the
+# first worker starts, so a restart's counters begin at zero (Prometheus' rate() reads a reset)
+# instead of adding the last run's dead workers; a worker that exits drops its live gauges.
+def on_starting(server):
+    from observability.metrics import reset_multiprocess_dir
+
+    reset_multiprocess_dir()
+
+
+def child_exit(server, worker):
+    from observability.metrics import process_exited
+
+    process_exited(worker.pid)
