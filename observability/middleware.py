@@ -2,7 +2,8 @@
 
 The route label is the URL pattern that matched (``api/v1/orders/<uuid:pk>``), never the raw path,
 so an order id or a scanner's garbage cannot grow the number of series; a request that matched
-no pattern (a 404, a static file) is ``unmatched``. Methods outside the usual ones are ``other``
+no pattern (a 404, a static file) is ``unmatched``. A regex pattern reads like a path pattern
+(``api/v1/events/(?P<pk>[0-9]{1,18})$`` is ``api/v1/events/<pk>``). Methods outside the usual ones are ``other``
 for the same reason. The labelled child is looked up once per (route, method, status class) and
 kept, which spares prometheus_client's label checks and lock on every request.
 
@@ -14,6 +15,7 @@ the Host header, so skipping that check there opens nothing (``observability.acc
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from time import perf_counter
 
@@ -26,6 +28,12 @@ METRICS_PATH = "/metrics"
 
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 _CLASSES = ("0xx", "1xx", "2xx", "3xx", "4xx", "5xx")
+_GROUP = re.compile(r"\(\?P<(\w+)>(?:[^()]|\([^()]*\))*\)")
+
+
+def route_label(route: str) -> str:
+    """A URL pattern as a label: a regex's named groups as ``<name>``, without its anchors."""
+    return _GROUP.sub(r"<\1>", route).replace("^", "").replace("$", "").replace("\\.", ".")
 
 
 class RequestMetricsMiddleware:
@@ -50,6 +58,6 @@ class RequestMetricsMiddleware:
         key = (route, method, status_class)
         child = self._children.get(key)
         if child is None:
-            child = self._children[key] = HTTP_DURATION.labels(route, method, status_class)
+            child = self._children[key] = HTTP_DURATION.labels(route_label(route), method, status_class)
         child.observe(elapsed)
         return response

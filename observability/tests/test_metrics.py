@@ -310,6 +310,19 @@ def test_unknown_paths_and_odd_methods_share_bounded_labels():
     assert seen("eventflow_http_request_duration_seconds_count", route="api/v1/health", method="other") == 1
 
 
+def test_a_regex_route_is_labelled_like_a_path_pattern():
+    from observability.middleware import route_label
+
+    event, _tier = _sale()
+    with Counted() as seen:
+        assert APIClient().get(f"/api/v1/events/{event.pk}").status_code == 200
+    assert seen("eventflow_http_request_duration_seconds_count", route="api/v1/events/<pk>", method="GET") == 1
+    assert f"/api/v1/events/{event.pk}" not in seen.after
+    assert route_label(r"api/v1/events/(?P<event_id>[0-9]{1,18})/check-ins$") == "api/v1/events/<event_id>/check-ins"
+    assert route_label(r"^media/(?P<path>.*)$") == "media/<path>"
+    assert route_label(r"api/v1/tickets/(?P<ticket_id>[0-9]{1,18})/qr\.svg$") == "api/v1/tickets/<ticket_id>/qr.svg"
+
+
 # --- The Grafana dashboard reads only metrics that exist -------------------------------------------
 
 
