@@ -81,3 +81,8 @@ def _serve_metrics(**kwargs: Any) -> None:
         logger.error("Worker metrics not served on METRICS_PORT=%r: %s", port, exc)
         return
     logger.info("Worker metrics on :%s/metrics", server.server_port)
+    if not metrics.multiprocess_dir():
+        logger.warning(
+            "METRICS_PORT without PROMETHEUS_MULTIPROC_DIR: this process serves only its own counts, "
+            "not those of a prefork pool's processes (set the variable, or run --pool threads or solo)"
+        )
