@@ -58,7 +58,9 @@ access_log_format = '%(h)s %({x-forwarded-for}i)s %(t)s "%(r)s" %(s)s %(b)s %(M)
 # Metrics: with PROMETHEUS_MULTIPROC_DIR set, every worker writes its values to files there and
 # /metrics adds them up (observability/metrics.py). The master empties the directory before the
 # first worker starts, so a restart's counters begin at zero (Prometheus' rate() reads a reset)
-# instead of adding the last run's dead workers; a worker that exits drops its live gauges.
+# instead of adding the last run's dead workers. A worker that exits (max_requests above) has its
+# counts folded into the directory's archive files and its own files removed, so the files a
+# scrape reads stay as many as the live workers.
 def on_starting(server):
     from observability.metrics import reset_multiprocess_dir
 

@@ -21,8 +21,10 @@ The variable is read when prometheus_client is first imported: set it before the
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import glob
 import os
+from collections.abc import Iterator
 
 _MULTIPROC_DIR = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
 if _MULTIPROC_DIR:
@@ -39,6 +41,7 @@ from prometheus_client import (  # noqa: E402 - after the directory exists
     generate_latest,
     multiprocess,
 )
+from prometheus_client.mmap_dict import MmapedDict  # noqa: E402
 
 # The ``*_created`` timestamp series double the output and no dashboard reads them.
 disable_created_metrics()
@@ -111,13 +114,26 @@ def multiprocess_dir() -> str:
     return _MULTIPROC_DIR
 
 
+@contextlib.contextmanager
+def _directory_lock(exclusive: bool) -> Iterator[None]:
+    """Readers (a scrape) share the directory; folding a dead process's files in takes it alone, so
+    no scrape sees its values twice (in the archive and in its file) or not at all."""
+    with open(os.path.join(_MULTIPROC_DIR, "lock"), "a+b") as lock_file:
+        fcntl.flock(lock_file, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock_file, fcntl.LOCK_UN)
+
+
 def exposition() -> tuple[bytes, str]:
     """The metrics in Prometheus' text format and its content type: every process's values added up
     in multiprocess mode, this process's otherwise."""
     if _MULTIPROC_DIR:
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry, path=_MULTIPROC_DIR)
-        return generate_latest(registry), CONTENT_TYPE_LATEST
+        with _directory_lock(exclusive=False):
+            return generate_latest(registry), CONTENT_TYPE_LATEST
     return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
 
 
@@ -133,6 +149,25 @@ def reset_multiprocess_dir() -> None:
 
 
 def process_exited(pid: int) -> None:
-    """A child process is gone: drop its live gauges' files (its counters stay in the totals)."""
-    if _MULTIPROC_DIR:
+    """A child process is gone: its counters and histograms are added to the ``archive`` files and
+    its own files removed, its live gauges' files dropped.
+
+    Gunicorn replaces each worker after ``max_requests`` (deploy/gunicorn.conf.py): without the
+    fold, every replaced worker would leave its files behind, and each scrape would read more of
+    them, thousands a day under a busy sale. Called by the parent only (gunicorn's master), one
+    process at a time, so the archive has one writer."""
+    if not _MULTIPROC_DIR:
+        return
+    with _directory_lock(exclusive=True):
+        for kind in ("counter", "histogram"):  # values that add up; histogram buckets are stored per bucket
+            dead = os.path.join(_MULTIPROC_DIR, f"{kind}_{pid}.db")
+            if not os.path.exists(dead):
+                continue
+            archive = MmapedDict(os.path.join(_MULTIPROC_DIR, f"{kind}_archive.db"))
+            try:
+                for key, value, _timestamp, _position in MmapedDict.read_all_values_from_file(dead):
+                    archive.write_value(key, archive.read_value(key)[0] + value, 0.0)  # zeros too: every bucket stays
+            finally:
+                archive.close()
+            os.remove(dead)
         multiprocess.mark_process_dead(pid, _MULTIPROC_DIR)

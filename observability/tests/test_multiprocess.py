@@ -59,6 +59,35 @@ def test_two_processes_values_add_up_in_a_third_ones_exposition(tmp_path):
     assert sample(text, bucket, route="api/v1/orders", le="0.01") == 0
 
 
+def test_a_dead_workers_values_are_folded_into_the_archive_and_its_files_removed(tmp_path):
+    counted = COUNT + "import os; print(os.getpid())"
+    first = int(run(counted.format(placed=2), tmp_path))
+    second = int(run(counted.format(placed=3), tmp_path))
+    before = run(SHOW, tmp_path)
+    fold = "import sys; from observability import metrics; metrics.process_exited(int(sys.argv[1]))"
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
+    for pid in (first, second):  # what gunicorn's master does when a worker exits (child_exit)
+        subprocess.run([sys.executable, "-c", fold, str(pid)], cwd=ROOT, env=env, check=True, timeout=60)  # noqa: S603
+
+    names = sorted(path.name for path in tmp_path.glob("*.db"))
+    assert [name for name in names if str(first) in name or str(second) in name] == []
+    assert {"counter_archive.db", "histogram_archive.db"} <= set(names)
+    after = run(SHOW, tmp_path)
+    assert sample(after, "eventflow_orders_placed_total") == sample(before, "eventflow_orders_placed_total") == 5
+    for le in ("0.005", "0.025", "+Inf"):
+        bucket = "eventflow_http_request_duration_seconds_bucket"
+        assert sample(after, bucket, route="api/v1/orders", le=le) == sample(
+            before, bucket, route="api/v1/orders", le=le
+        )
+    assert sample(after, "eventflow_http_request_duration_seconds_sum", route="api/v1/orders") == pytest.approx(0.04)
+
+    # a later worker's values add to the archive's
+    third = int(run(counted.format(placed=1), tmp_path))
+    subprocess.run([sys.executable, "-c", fold, str(third)], cwd=ROOT, env=env, check=True, timeout=60)  # noqa: S603
+    assert sample(run(SHOW, tmp_path), "eventflow_orders_placed_total") == 6
+    assert sample(run(SHOW, tmp_path), "eventflow_sold_out_total", source="api") == 3
+
+
 def test_a_restart_empties_the_directory(tmp_path):
     run(COUNT.format(placed=4), tmp_path)
     # what gunicorn's on_starting hook and a Celery worker's celeryd_init do
