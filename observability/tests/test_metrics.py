@@ -363,3 +363,40 @@ def test_every_metric_the_dashboard_queries_is_exposed(django_capture_on_commit_
         "5xx",
     ):
         assert word in titles, word
+
+
+def test_prometheus_scrapes_every_web_and_worker_service_of_the_compose_file():
+    from pathlib import Path
+
+    import yaml
+    from django.conf import settings as django_settings
+
+    root = Path(django_settings.BASE_DIR)
+    compose = yaml.safe_load((root / "docker-compose.yml").read_text())
+    prometheus = yaml.safe_load((root / "deploy" / "prometheus" / "prometheus.yml").read_text())
+    jobs = {job["job_name"]: job for job in prometheus["scrape_configs"]}
+
+    def scraped(job: str) -> tuple[set[str], set[int]]:
+        configs = jobs[job]["dns_sd_configs"]
+        return {name for config in configs for name in config["names"]}, {config["port"] for config in configs}
+
+    services = compose["services"]
+    workers = {
+        name
+        for name, service in services.items()
+        if service.get("command", [])[:3] == ["celery", "-A", "eventflow"] and "worker" in service["command"]
+    }
+    assert workers >= {"worker", "worker-expiry", "worker-payments"}
+    names, ports = scraped("eventflow-workers")
+    assert names == workers  # a worker service added later must be scraped too
+    assert ports == {int(services[name]["environment"]["METRICS_PORT"]) for name in workers}
+    assert scraped("eventflow-web") == ({"web"}, {8000})
+    for name in ("web", *workers):
+        environment = services[name]["environment"]
+        assert environment["PROMETHEUS_MULTIPROC_DIR"]
+        assert "172.16.0.0/12" in environment["METRICS_ALLOWED_NETWORKS"]  # the Compose network
+    for name in ("prometheus", "grafana"):
+        assert services[name]["profiles"] == ["observability"]
+        assert ":" in services[name]["image"]
+        assert not services[name]["image"].endswith(":latest")
+        assert all(port.startswith("127.0.0.1:") for port in services[name]["ports"])
