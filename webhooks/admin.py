@@ -20,10 +20,11 @@ from events.selectors import is_platform_admin, organizer_profile_id
 from orders.admin import ReadOnlyAdminMixin
 
 from . import selectors, services
-from .models import EventType, WebhookDelivery, WebhookEndpoint
+from .models import URL_MAX_LENGTH, EventType, WebhookDelivery, WebhookEndpoint
 
 
 class EndpointForm(forms.ModelForm):
+    url = forms.URLField(label=_("URL"), max_length=URL_MAX_LENGTH, assume_scheme="https")
     events = forms.MultipleChoiceField(choices=EventType.choices, widget=forms.CheckboxSelectMultiple)
 
     class Meta:
