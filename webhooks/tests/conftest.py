@@ -75,10 +75,7 @@ def fake_dns(monkeypatch):
         state["lookups"].append(host)
         answers = state["answers"][host]
         ips = answers.pop(0) if len(answers) > 1 else answers[0]
-        return [
-            (socket.AF_INET6 if ":" in ip else socket.AF_INET, socket.SOCK_STREAM, 6, "", (ip, port))
-            for ip in ips
-        ]
+        return [(socket.AF_INET6 if ":" in ip else socket.AF_INET, socket.SOCK_STREAM, 6, "", (ip, port)) for ip in ips]
 
     monkeypatch.setattr(sending.socket, "getaddrinfo", getaddrinfo)
     return state
