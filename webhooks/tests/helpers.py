@@ -12,7 +12,7 @@ from webhooks import services, signing
 
 API = "/api/v1/organizers/me/webhooks"
 
-__all__ = ["API", "as_user", "make_organizer", "on_sale", "readme_verify", "sale", "subscribe", "place", "body_of"]
+__all__ = ["API", "as_user", "body_of", "make_organizer", "on_sale", "place", "readme_verify", "sale", "subscribe"]
 
 
 def as_user(user) -> APIClient:

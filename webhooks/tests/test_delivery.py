@@ -71,7 +71,8 @@ def test_a_paid_order_reaches_a_local_receiver_signed_and_the_readme_snippet_ver
     }
     assert delivery.status == WebhookDelivery.Status.SUCCEEDED
     assert (delivery.attempts, delivery.last_status_code, delivery.last_error) == (1, 200, "")
-    assert delivery.last_latency_ms is not None and delivery.delivered_at is not None
+    assert delivery.last_latency_ms is not None
+    assert delivery.delivered_at is not None
 
 
 def test_order_moves_map_to_events_a_free_order_is_placed_and_paid_an_expiry_is_nothing(
@@ -173,7 +174,8 @@ def test_failed_attempts_are_retried_on_the_backoff_schedule_then_given_up(
         assert len({r["headers"]["EventFlow-Signature"] for r in receiver.requests}) >= 1
         assert len({r["headers"]["EventFlow-Event"] for r in receiver.requests}) == 1  # one event, retried
         endpoint.refresh_from_db()
-        assert endpoint.consecutive_failures == 1 and endpoint.is_active
+        assert endpoint.consecutive_failures == 1
+        assert endpoint.is_active
         assert [(h["attempt"], h["status_code"], h["final"]) for h in heard] == [
             (1, 500, False),
             (2, 503, False),
@@ -186,7 +188,8 @@ def test_failed_attempts_are_retried_on_the_backoff_schedule_then_given_up(
 def test_the_schedule_jitters_within_ten_percent_and_repeats_its_last_wait(settings):
     settings.WEBHOOKS_RETRY_SCHEDULE = [60, 300, 1800]
     waits = [services.retry_delay(delivery_id=f"d{n}", attempts=1) for n in range(50)]
-    assert all(54 <= wait <= 66 for wait in waits) and len(set(waits)) > 40
+    assert all(54 <= wait <= 66 for wait in waits)
+    assert len(set(waits)) > 40
     assert 1620 <= services.retry_delay(delivery_id="d", attempts=9) <= 1980
     assert services.retry_delay(delivery_id="d", attempts=2) == services.retry_delay(delivery_id="d", attempts=2)
 
@@ -208,29 +211,35 @@ def test_an_endpoint_failing_delivery_after_delivery_is_disabled_and_its_organiz
             place(tier)  # succeeds: the count starts again
             place(tier)  # fails
         endpoint.refresh_from_db()
-        assert endpoint.is_active and endpoint.consecutive_failures == 1
+        assert endpoint.is_active
+        assert endpoint.consecutive_failures == 1
         assert mail.outbox == []
 
         with django_capture_on_commit_callbacks(execute=True):
             place(tier)  # the second failure in a row
         endpoint.refresh_from_db()
-        assert not endpoint.is_active and endpoint.disabled_at is not None
-        assert endpoint.consecutive_failures == 2 and "2 deliveries" in endpoint.disabled_reason
+        assert not endpoint.is_active
+        assert endpoint.disabled_at is not None
+        assert endpoint.consecutive_failures == 2
+        assert "2 deliveries" in endpoint.disabled_reason
         assert [(d["endpoint_id"], d["organizer_id"]) for d in disabled] == [(endpoint.pk, organizer.pk)]
         [notice] = mail.outbox
         assert notice.to == [organizer.contact_email]
-        assert endpoint.url in notice.subject and "PATCH" in notice.body
+        assert endpoint.url in notice.subject
+        assert "PATCH" in notice.body
 
         # disabled: nothing more is recorded or sent, and the purchase path knows at once
         assert organizer.pk not in subscriptions.current().get("order.placed", set())
         with django_capture_on_commit_callbacks(execute=True):
             place(tier)
-        assert len(receiver.requests) == 4 and WebhookDelivery.objects.count() == 4
+        assert len(receiver.requests) == 4
+        assert WebhookDelivery.objects.count() == 4
 
         # the organizer enables it again
         response = as_user(organizer.user).patch(f"{API}/{endpoint.pk}", {"active": True}, format="json")
         assert response.status_code == 200
-        assert response.json()["active"] is True and response.json()["consecutive_failures"] == 0
+        assert response.json()["active"] is True
+        assert response.json()["consecutive_failures"] == 0
         with django_capture_on_commit_callbacks(execute=True):
             place(tier)
         assert len(receiver.requests) == 5
@@ -255,8 +264,10 @@ def test_every_attempt_is_announced_for_metrics(receiver, django_capture_on_comm
         with django_capture_on_commit_callbacks(execute=True):
             place(tier)
         [attempt] = attempts
-        assert attempt["endpoint_id"] == endpoint.pk and attempt["succeeded"] is True
-        assert attempt["status_code"] == 200 and attempt["event_type"] == "order.placed"
+        assert attempt["endpoint_id"] == endpoint.pk
+        assert attempt["succeeded"] is True
+        assert attempt["status_code"] == 200
+        assert attempt["event_type"] == "order.placed"
     finally:
         delivery_attempted.disconnect(dispatch_uid="test.attempted")
 
@@ -297,7 +308,8 @@ def test_a_host_resolving_to_a_non_public_address_is_refused_at_send_time(
     delivery = _ping(endpoint, django_capture_on_commit_callbacks)
 
     assert receiver.requests == []
-    assert delivery.status == "failed" and delivery.last_status_code is None
+    assert delivery.status == "failed"
+    assert delivery.last_status_code is None
     assert delivery.last_error.startswith("refused: hooks.example resolves to a non-public address")
 
 
@@ -325,7 +337,8 @@ def test_dns_rebinding_fails_the_checked_address_is_the_one_connected_to(
     assert fake_dns["lookups"] == ["rebind.example"]  # resolved once, never again
     assert connected == [("93.184.215.14", receiver.port)]
     assert receiver.requests == []
-    assert delivery.status == "failed" and "ConnectionRefusedError" in delivery.last_error
+    assert delivery.status == "failed"
+    assert "ConnectionRefusedError" in delivery.last_error
 
 
 def test_the_pinned_connection_keeps_the_host_name_for_the_host_header(
@@ -340,7 +353,8 @@ def test_the_pinned_connection_keeps_the_host_name_for_the_host_header(
     [request] = receiver.requests
     assert request["headers"]["Host"] == f"hooks.example:{receiver.port}"
     assert request["path"] == "/hooks?source=eventflow"
-    assert body_of(request)["type"] == "ping" and delivery.status == "succeeded"
+    assert body_of(request)["type"] == "ping"
+    assert delivery.status == "succeeded"
 
 
 def test_redirects_are_not_followed_and_count_as_failures(receiver, django_capture_on_commit_callbacks):
@@ -358,7 +372,8 @@ def test_an_unreachable_receiver_is_a_failed_attempt_not_an_error(settings, djan
     with socket_bound() as port:  # a port nobody listens on
         endpoint = subscribe(organizer, f"http://127.0.0.1:{port}/x", ["order.paid"])
         delivery = _ping(endpoint, django_capture_on_commit_callbacks)
-    assert delivery.status == "failed" and delivery.last_status_code is None
+    assert delivery.status == "failed"
+    assert delivery.last_status_code is None
     assert "ConnectionRefusedError" in delivery.last_error
     assert WebhookEndpoint.objects.get(pk=endpoint.pk).consecutive_failures == 0  # a ping never counts
 
