@@ -53,6 +53,7 @@ class EndpointListApi(GenericAPIView):
     @extend_schema(
         tags=TAGS,
         operation_id="organizers_me_webhooks_list",
+        summary="Your webhook endpoints",
         responses={200: EndpointOutputSerializer(many=True), **problems(ERRORS)},
         description="The caller's outbound webhook endpoints (never their secrets).",
     )
@@ -63,6 +64,7 @@ class EndpointListApi(GenericAPIView):
     @extend_schema(
         tags=TAGS,
         operation_id="organizers_me_webhooks_create",
+        summary="Register a webhook endpoint",
         request=EndpointInputSerializer,
         responses={
             201: EndpointWithSecretOutputSerializer,
@@ -90,6 +92,7 @@ class EndpointDetailApi(APIView):
     @extend_schema(
         tags=TAGS,
         operation_id="organizers_me_webhooks_retrieve",
+        summary="A webhook endpoint and its latest deliveries",
         responses={200: EndpointDetailOutputSerializer, **problems(ONE_ERRORS)},
         description="One endpoint and its 10 latest deliveries. Another organizer's endpoint is a 404.",
     )
@@ -99,6 +102,7 @@ class EndpointDetailApi(APIView):
     @extend_schema(
         tags=TAGS,
         operation_id="organizers_me_webhooks_partial_update",
+        summary="Edit, pause or re-enable a webhook endpoint",
         request=EndpointUpdateInputSerializer,
         responses={200: EndpointDetailOutputSerializer, **problems({400: URL_ERRORS, **ONE_ERRORS})},
         description="Change the URL, event types or description; `active: true` re-enables a disabled "
@@ -114,6 +118,7 @@ class EndpointDetailApi(APIView):
     @extend_schema(
         tags=TAGS,
         operation_id="organizers_me_webhooks_destroy",
+        summary="Remove a webhook endpoint",
         responses={204: None, **problems(ONE_ERRORS)},
         description="Remove an endpoint and its delivery log; nothing more is sent to it.",
     )
@@ -126,6 +131,7 @@ class EndpointRotateSecretApi(APIView):
     @extend_schema(
         tags=TAGS,
         operation_id="organizers_me_webhooks_rotate_secret",
+        summary="Rotate a webhook endpoint's signing secret",
         request=NoInputSerializer,
         responses={200: EndpointWithSecretOutputSerializer, **problems(ONE_ERRORS)},
         description="A new signing secret, shown this once; deliveries are signed with it from now on.",
@@ -140,6 +146,7 @@ class EndpointPingApi(APIView):
     @extend_schema(
         tags=TAGS,
         operation_id="organizers_me_webhooks_ping",
+        summary="Send a test ping to a webhook endpoint",
         request=NoInputSerializer,
         responses={
             202: DeliveryOutputSerializer,
@@ -161,6 +168,7 @@ class DeliveryListApi(GenericAPIView):
     @extend_schema(
         tags=TAGS,
         operation_id="organizers_me_webhooks_deliveries",
+        summary="A webhook endpoint's deliveries",
         responses={200: DeliveryOutputSerializer(many=True), **problems(ONE_ERRORS)},
         description="The endpoint's deliveries, newest first, with each one's outcome and body.",
     )
@@ -173,6 +181,7 @@ class DeliveryReplayApi(APIView):
     @extend_schema(
         tags=TAGS,
         operation_id="organizers_me_webhooks_deliveries_replay",
+        summary="Replay a webhook delivery",
         request=NoInputSerializer,
         responses={
             202: DeliveryOutputSerializer,
