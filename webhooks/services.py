@@ -224,8 +224,9 @@ def delivery_replay(*, delivery: WebhookDelivery) -> WebhookDelivery:
     delivery.status = WebhookDelivery.Status.PENDING
     delivery.attempts = 0
     delivery.next_attempt_at = timezone.now()
-    delivery.locked_until = None
-    delivery.save(update_fields=["status", "attempts", "next_attempt_at", "locked_until", "updated_at"])
+    # A hold is kept: an attempt in flight finishes first, and the replay is sent once it is over
+    # (its queued send finds the hold and beat's sweep picks it up after).
+    delivery.save(update_fields=["status", "attempts", "next_attempt_at", "updated_at"])
     _queue_sends([delivery.pk])
     return delivery
 

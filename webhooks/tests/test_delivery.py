@@ -392,3 +392,26 @@ class socket_bound:
 
     def __exit__(self, *exc) -> None:
         return None
+
+
+def test_without_a_worker_the_command_sends_what_is_due(receiver, django_capture_on_commit_callbacks):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    organizer = make_organizer("Dora Concerts")
+    subscribe(organizer, receiver.url, ["order.placed"])
+    _event, tier = sale(organizer)
+    receiver.statuses = [500]
+    with django_capture_on_commit_callbacks(execute=True):
+        place(tier)
+    delivery = WebhookDelivery.objects.get()
+    out = StringIO()
+    call_command("send_due_webhooks", stdout=out)
+    assert "0 delivery attempt(s)" in out.getvalue()  # the retry is not due yet
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(next_attempt_at=delivery.last_attempt_at)
+    call_command("send_due_webhooks", stdout=out)
+    delivery.refresh_from_db()
+    assert delivery.status == "succeeded"
+    assert delivery.attempts == 2
+    assert len(receiver.requests) == 2
