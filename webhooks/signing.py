@@ -30,7 +30,10 @@ def signature(secret: str, body: bytes, timestamp: int) -> str:
 
 # --- The README's verification snippet (kept identical; tests/test_signing.py runs it) ------------
 README_SNIPPET = '''
-import hashlib, hmac, time
+import hashlib
+import hmac
+import time
+
 
 def verify(secret: str, body: bytes, header: str, tolerance: int = 300) -> bool:
     """True if `header` (EventFlow-Signature) signs `body` (the raw request bytes) with `secret`."""

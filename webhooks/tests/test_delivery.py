@@ -415,3 +415,43 @@ def test_without_a_worker_the_command_sends_what_is_due(receiver, django_capture
     assert delivery.status == "succeeded"
     assert delivery.attempts == 2
     assert len(receiver.requests) == 2
+
+
+def test_the_demo_receiver_uses_the_readme_snippet_and_accepts_a_real_delivery(
+    settings, django_capture_on_commit_callbacks
+):
+    """The README's demo: webhooks/demo_receiver.py (run as a program, as the walkthrough does)
+    verifies a real order.paid delivery with the snippet and answers 204."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    source = (Path(settings.BASE_DIR) / "webhooks" / "demo_receiver.py").read_text()
+    assert signing.README_SNIPPET[signing.README_SNIPPET.index("def verify") :] in source
+
+    with socket_bound() as port:
+        pass
+    organizer = make_organizer("Dora Concerts")
+    endpoint = subscribe(organizer, f"http://127.0.0.1:{port}/", ["order.paid"])
+    env = {"WEBHOOK_SECRET": endpoint.secret, "PATH": "/usr/bin:/bin"}
+    demo = subprocess.Popen(  # noqa: S603 (our own script)
+        [sys.executable, "-u", "-m", "webhooks.demo_receiver", str(port)],
+        cwd=settings.BASE_DIR,
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert demo.stdout.readline().startswith("listening")
+        _event, tier = sale(organizer)
+        with django_capture_on_commit_callbacks(execute=True):
+            order = order_mark_paid(order=place(tier))
+        line = demo.stdout.readline()
+    finally:
+        demo.terminate()
+        demo.wait(5)
+    assert line.startswith("verified order.paid evt_")
+    assert str(order.pk) in line
+    delivery = WebhookDelivery.objects.get()
+    assert delivery.status == "succeeded"
+    assert delivery.last_status_code == 204
