@@ -262,7 +262,9 @@ def delivery_attempt(*, delivery_id: object, now: datetime | None = None) -> Web
     now = now or timezone.now()
     if not _claim(delivery_id, now):
         return None
-    delivery = WebhookDelivery.objects.select_related("endpoint").get(pk=delivery_id)
+    delivery = WebhookDelivery.objects.select_related("endpoint").filter(pk=delivery_id).first()
+    if delivery is None:
+        return None  # its endpoint was removed meanwhile
     endpoint = delivery.endpoint
     body = json.dumps(delivery.payload, separators=(",", ":"), ensure_ascii=False).encode()
     headers = {
@@ -285,9 +287,11 @@ def delivery_attempt(*, delivery_id: object, now: datetime | None = None) -> Web
 
 
 @transaction.atomic
-def _record(*, delivery_id: object, result: sending.Result, now: datetime) -> WebhookDelivery:
-    delivery = WebhookDelivery.objects.select_for_update().get(pk=delivery_id)
-    endpoint = WebhookEndpoint.objects.select_for_update().get(pk=delivery.endpoint_id)
+def _record(*, delivery_id: object, result: sending.Result, now: datetime) -> WebhookDelivery | None:
+    delivery = WebhookDelivery.objects.select_for_update().filter(pk=delivery_id).first()
+    endpoint = WebhookEndpoint.objects.select_for_update().filter(pk=delivery.endpoint_id).first() if delivery else None
+    if delivery is None or endpoint is None:
+        return None  # the endpoint was removed while its delivery was in flight: nothing to record
     delivery.attempts += 1
     delivery.last_attempt_at = now
     delivery.last_status_code = result.status_code

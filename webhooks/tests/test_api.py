@@ -142,7 +142,9 @@ def test_another_organizers_endpoint_is_not_found_whatever_is_asked(receiver):
     assert receiver.requests == []
 
 
-def test_ping_deliveries_replay_and_rotation(receiver, django_capture_on_commit_callbacks):
+def test_ping_deliveries_replay_and_rotation(
+    receiver, django_capture_on_commit_callbacks, django_assert_max_num_queries
+):
     organizer = make_organizer("Dora Concerts")
     client = as_user(organizer.user)
     created = create(organizer.user, url=receiver.url, events=["order.paid"]).json()
@@ -179,7 +181,8 @@ def test_ping_deliveries_replay_and_rotation(receiver, django_capture_on_commit_
     assert verify(rotated["secret"], last["body"], last["headers"]["EventFlow-Signature"])
     assert not verify(created["secret"], last["body"], last["headers"]["EventFlow-Signature"])
 
-    deliveries = client.get(f"{endpoint_url}/deliveries").json()
+    with django_assert_max_num_queries(5):
+        deliveries = client.get(f"{endpoint_url}/deliveries").json()
     assert deliveries["count"] == 2
     assert all(d["payload"]["type"] == "ping" for d in deliveries["results"])
     assert client.post(f"{endpoint_url}/ping", {"extra": 1}, format="json").status_code == 400
@@ -281,3 +284,22 @@ def test_the_admin_adds_an_endpoint_through_the_same_rules(settings):
     assert endpoint.organizer == organizer
     assert endpoint.secret.startswith("whsec_")
     assert endpoint.events == ["order.paid"]
+
+
+def test_removing_an_endpoint_while_its_delivery_is_in_flight_records_nothing(receiver, monkeypatch):
+    from webhooks import sending, services
+
+    organizer = make_organizer("Dora Concerts")
+    endpoint = subscribe(organizer, receiver.url, ["order.paid"])
+    delivery = WebhookDelivery.objects.create(endpoint=endpoint, event_id="evt_1", event_type="ping", payload={})
+    real_post = sending.post
+
+    def post_then_remove(url, **kwargs):
+        result = real_post(url, **kwargs)
+        services.endpoint_delete(endpoint=endpoint)  # the organizer removes it meanwhile
+        return result
+
+    monkeypatch.setattr(sending, "post", post_then_remove)
+    assert services.delivery_attempt(delivery_id=delivery.pk) is None
+    assert len(receiver.requests) == 1
+    assert not WebhookDelivery.objects.exists()
