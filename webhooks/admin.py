@@ -105,7 +105,7 @@ class WebhookEndpointAdmin(SafeLookupsMixin, admin.ModelAdmin):
                 return
             self.message_user(
                 request,
-                _("Signing secret (shown this once): %(secret)s") % {"secret": endpoint.secret},
+                _("Signing secret (keep it with your receiver): %(secret)s") % {"secret": endpoint.secret},
                 messages.WARNING,
             )
         obj.pk, obj.secret, obj.created_at = endpoint.pk, endpoint.secret, endpoint.created_at

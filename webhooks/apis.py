@@ -70,9 +70,10 @@ class EndpointListApi(GenericAPIView):
             201: EndpointWithSecretOutputSerializer,
             **problems({400: URL_ERRORS, **ERRORS, 409: ["too_many_webhook_endpoints"]}),
         },
-        description="Register an endpoint for some event types. The response carries the signing `secret`, "
-        "shown this once (rotate it to get a new one). Each delivery is a POST of JSON `{id, type, created_at, "
-        'data}` signed in `EventFlow-Signature: t=<unix time>,v1=<hex HMAC-SHA256(secret, "<t>." + raw body)>`, '
+        description="Register an endpoint for some event types. The response carries the signing `secret` "
+        "(also on the endpoint's own page, never in the list; rotate it if it leaked). Each delivery is a POST "
+        "of JSON `{id, type, created_at, data}` signed in `EventFlow-Signature: t=<unix time>,"
+        'v1=<hex HMAC-SHA256(secret, "<t>." + raw body)>`, '
         "with `EventFlow-Event` (the event id, the same for every endpoint and every retry: deduplicate on it), "
         "`EventFlow-Event-Type` and `EventFlow-Delivery`. A 2xx answer is a success; anything else, a timeout or "
         "no answer is retried with exponential backoff (about 1 min, 5 min, 30 min, 2 h, 8 h, 24 h); an endpoint "
@@ -94,7 +95,8 @@ class EndpointDetailApi(APIView):
         operation_id="organizers_me_webhooks_retrieve",
         summary="A webhook endpoint and its latest deliveries",
         responses={200: EndpointDetailOutputSerializer, **problems(ONE_ERRORS)},
-        description="One endpoint and its 10 latest deliveries. Another organizer's endpoint is a 404.",
+        description="One endpoint with its signing `secret` and its 10 latest deliveries. Another organizer's "
+        "endpoint is a 404.",
     )
     def get(self, request: Request, endpoint_id: str) -> Response:
         return Response(_detail(_my_endpoint(request, endpoint_id)))
@@ -134,7 +136,8 @@ class EndpointRotateSecretApi(APIView):
         summary="Rotate a webhook endpoint's signing secret",
         request=NoInputSerializer,
         responses={200: EndpointWithSecretOutputSerializer, **problems(ONE_ERRORS)},
-        description="A new signing secret, shown this once; deliveries are signed with it from now on.",
+        description="A new signing secret; deliveries are signed with it from now on and the old one stops "
+        "verifying at once.",
     )
     def post(self, request: Request, endpoint_id: str) -> Response:
         NoInputSerializer(data=request.data).is_valid(raise_exception=True)

@@ -30,7 +30,8 @@ class WebhookEndpoint(models.Model):
     description = models.CharField(_("description"), max_length=200, blank=True, default="")
     # A list of EventType values (JSON, not an array column: the embedded default runs on SQLite).
     events = models.JSONField(_("events"), default=list)
-    # Kept in clear: signing needs it. Shown to the organizer when created or rotated, never listed.
+    # Kept in clear: signing needs it. Shown to the organizer on creation, rotation and the endpoint's own
+    # page (whoever holds their token could rotate it anyway), never in lists or the admin.
     secret = models.CharField(_("signing secret"), max_length=80, editable=False)
     is_active = models.BooleanField(_("active"), default=True)
     disabled_at = models.DateTimeField(_("disabled at"), null=True, blank=True)

@@ -72,12 +72,12 @@ class EndpointOutputSerializer(serializers.Serializer):
     updated_at = serializers.DateTimeField()
 
 
-class EndpointDetailOutputSerializer(EndpointOutputSerializer):
-    recent_deliveries = DeliveryOutputSerializer(many=True, help_text="The 10 latest deliveries, newest first.")
-
-
 class EndpointWithSecretOutputSerializer(EndpointOutputSerializer):
     secret = serializers.CharField(
-        help_text="The signing secret (`whsec_…`). Shown only here: when the endpoint is created and when the "
-        "secret is rotated."
+        help_text="The signing secret (`whsec_…`): in the response to creating or rotating, and on the "
+        "endpoint's own page (GET/PATCH of one endpoint), never in the list."
     )
+
+
+class EndpointDetailOutputSerializer(EndpointWithSecretOutputSerializer):
+    recent_deliveries = DeliveryOutputSerializer(many=True, help_text="The 10 latest deliveries, newest first.")

@@ -455,3 +455,22 @@ def test_the_demo_receiver_uses_the_readme_snippet_and_accepts_a_real_delivery(
     delivery = WebhookDelivery.objects.get()
     assert delivery.status == "succeeded"
     assert delivery.last_status_code == 204
+
+
+def test_https_connects_to_the_checked_address_with_the_host_name_for_sni_and_the_certificate(monkeypatch):
+    """TLS to the pinned address: SNI and certificate verification are for the URL's host name."""
+    seen = {}
+
+    class Refusing:
+        def wrap_socket(self, sock, *, server_hostname):
+            seen["server_hostname"] = server_hostname
+            raise ConnectionResetError("handshake refused (test)")
+
+    monkeypatch.setattr(sending.socket, "create_connection", lambda address, timeout: seen.update(address=address))
+    connection = sending._PinnedHTTPSConnection("hooks.example.com", 443, ip="93.184.215.14", timeout=1)
+    assert connection._context.check_hostname is True
+    assert connection._context.verify_mode == sending.ssl.CERT_REQUIRED
+    connection._context = Refusing()
+    with pytest.raises(ConnectionResetError):
+        connection.connect()
+    assert seen == {"address": ("93.184.215.14", 443), "server_hostname": "hooks.example.com"}
