@@ -28,7 +28,7 @@ def test_an_attendee_is_not_an_organizer():
     assert WebhookEndpoint.objects.count() == 0
 
 
-def test_the_secret_is_shown_on_creation_only_and_listing_is_the_callers_own(django_assert_max_num_queries):
+def test_the_secret_is_never_listed_and_listing_is_the_callers_own(django_assert_max_num_queries):
     organizer, rival = make_organizer("Dora Concerts"), make_organizer("Rival Live")
     subscribe(rival, "https://rival.example.com/hooks", ["order.paid"])
     response = create(
