@@ -17,7 +17,6 @@ from checkin.services import ticket_check_in
 from eventflow.api.errors import ApplicationError
 from events.models import Event
 from events.tests.factories import EventFactory, TicketTypeFactory
-from observability import metrics
 from orders import queue
 from orders.models import Order, Payment, Refund
 from orders.payments import test as gateway
@@ -207,16 +206,6 @@ def test_a_refund_given_up_on_is_counted_failed(django_capture_on_commit_callbac
         refund_send(refund_id=refund.pk, final_attempt=True)
     assert Refund.objects.get(pk=refund.pk).status == Refund.Status.FAILED
     assert seen("eventflow_refunds_total", outcome="failed") == 1
-
-
-def test_a_failed_webhook_delivery_is_counted_through_the_receiver_the_webhooks_app_connects():
-    from django.dispatch import Signal
-
-    delivery_failed = Signal()  # stands for the webhooks app's signal
-    delivery_failed.connect(metrics.webhook_delivery_failed, dispatch_uid="test.webhook_failures")
-    with Counted() as seen:
-        delivery_failed.send(sender=None, endpoint_id=1, attempt=3, error="timeout")
-    assert seen("eventflow_webhook_failures_total") == 1
 
 
 # --- Who may read them ---------------------------------------------------------------------------
