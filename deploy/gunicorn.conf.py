@@ -74,3 +74,21 @@ if os.environ.get("LOG_FORMAT") == "json":
             "gunicorn.access": {"handlers": ["access"], "level": "INFO", "propagate": False},
         },
     }
+
+
+# Metrics: with PROMETHEUS_MULTIPROC_DIR set, every worker writes its values to files there and
+# /metrics adds them up (observability/metrics.py). The master empties the directory before the
+# first worker starts, so a restart's counters begin at zero (Prometheus' rate() reads a reset)
+# instead of adding the last run's dead workers. A worker that exits (max_requests above) has its
+# counts folded into the directory's archive files and its own files removed, so the files a
+# scrape reads stay as many as the live workers.
+def on_starting(server):
+    from observability.metrics import reset_multiprocess_dir
+
+    reset_multiprocess_dir()
+
+
+def child_exit(server, worker):
+    from observability.metrics import process_exited
+
+    process_exited(worker.pid)

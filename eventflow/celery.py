@@ -20,6 +20,9 @@ app = Celery("eventflow")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
+# Metrics: empties PROMETHEUS_MULTIPROC_DIR at start, serves /metrics on METRICS_PORT (observability/worker.py).
+import observability.worker  # noqa: E402, F401
+
 
 def queue_name(queue: str) -> str:
     """The broker's name for one of ``TASK_QUEUES``' queues (``CELERY_QUEUE_PREFIX`` + name)."""

@@ -92,6 +92,7 @@ INSTALLED_APPS = [
     "events",
     "orders",
     "checkin",
+    "webhooks",  # outbound webhooks (issue 12)
 ]
 
 MIDDLEWARE = [
@@ -668,3 +669,51 @@ CELERY_BEAT_SCHEDULE["health-heartbeat"] = {
     "options": {"expires": HEALTH_BEAT_SECONDS},  # a late heartbeat proves nothing: skipped
 }
 SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"]["HealthBeatStatusEnum"] = ["ok", "stale", "down", "off"]
+# --- end of logging, request ids, Sentry, beat's heartbeat ----------------------------------
+
+# --- Metrics (the observability app: GET /metrics, Prometheus' text format) ----------
+# Served to client addresses in METRICS_ALLOWED_NETWORKS (the client as NUM_PROXIES reads it,
+# so a request through nginx is judged by its real client) and, when METRICS_TOKEN is set, only
+# with "Authorization: Bearer <token>". The default serves this machine only (`make run`, curl on
+# localhost); docker-compose.yml allows the private networks its Prometheus scrapes from.
+# PROMETHEUS_MULTIPROC_DIR (an environment variable read by prometheus_client, not a setting)
+# adds up the values of every gunicorn or Celery process: observability/metrics.py.
+INSTALLED_APPS.append("observability")
+# Outermost: the request histogram times every other middleware too.
+MIDDLEWARE.insert(0, "observability.middleware.RequestMetricsMiddleware")
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+METRICS_ALLOWED_NETWORKS = env.list("METRICS_ALLOWED_NETWORKS", default=["127.0.0.0/8", "::1/128"])
+
+# --- Outbound webhooks (webhooks/, issue 12) --------------------------------------------------
+# Deliveries to private, loopback, link-local, multicast or reserved addresses are refused (the
+# host is resolved when sending and the checked address is the one connected to), unless this is
+# on: for tests and a local demo only.
+WEBHOOKS_ALLOW_PRIVATE_NETWORKS = env.bool("WEBHOOKS_ALLOW_PRIVATE_NETWORKS", default=False)
+# Endpoints must be https:// unless this is on (a local demo receiver speaks plain http).
+WEBHOOKS_ALLOW_HTTP = env.bool("WEBHOOKS_ALLOW_HTTP", default=False)
+WEBHOOKS_MAX_ENDPOINTS = env.int("WEBHOOKS_MAX_ENDPOINTS", default=10)  # per organizer
+WEBHOOKS_TIMEOUT_SECONDS = env.float("WEBHOOKS_TIMEOUT_SECONDS", default=5.0)  # connect, and each read
+# Attempts per delivery (the first one included), and the waits between them in seconds (each
+# +/- 10 % jitter; past the list's end its last value repeats): 1 min, 5 min, 30 min, 2 h, 8 h, 24 h.
+WEBHOOKS_MAX_ATTEMPTS = env.int("WEBHOOKS_MAX_ATTEMPTS", default=7)
+WEBHOOKS_RETRY_SCHEDULE = env.list("WEBHOOKS_RETRY_SCHEDULE", cast=int, default=[60, 300, 1800, 7200, 28800, 86400])
+# An endpoint is disabled (and its organizer emailed) after this many deliveries in a row failed.
+WEBHOOKS_DISABLE_AFTER_FAILURES = env.int("WEBHOOKS_DISABLE_AFTER_FAILURES", default=5)
+# How long a process trusts its memo of who subscribes to what before checking the cache's
+# version key (one cache read per process per period; an endpoint change bumps the version).
+WEBHOOKS_SUBSCRIPTIONS_TTL_SECONDS = env.float("WEBHOOKS_SUBSCRIPTIONS_TTL_SECONDS", default=10.0)
+WEBHOOKS_RETRY_SWEEP_SECONDS = env.int("WEBHOOKS_RETRY_SWEEP_SECONDS", default=30)
+TASK_QUEUES.update(
+    {
+        "webhooks.tasks.emit_events": "webhooks",
+        "webhooks.tasks.send_delivery": "webhooks",
+        "webhooks.tasks.send_due_deliveries": "webhooks",
+        "webhooks.tasks.send_endpoint_disabled_notice": "email",
+    }
+)
+CELERY_BEAT_SCHEDULE["webhooks-send-due-deliveries"] = {
+    "task": "webhooks.tasks.send_due_deliveries",
+    "schedule": timedelta(seconds=WEBHOOKS_RETRY_SWEEP_SECONDS),
+    "options": {"expires": max(1, WEBHOOKS_RETRY_SWEEP_SECONDS - 5)},
+}
+# --- end of outbound webhooks ---------------------------------------------------------------

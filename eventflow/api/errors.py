@@ -31,6 +31,7 @@ from rest_framework.settings import api_settings
 from rest_framework.views import set_rollback
 
 from eventflow.logs import request_id
+from observability import metrics
 
 logger = logging.getLogger("eventflow.api")
 
@@ -240,7 +241,9 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     if request is not None:
         request.accepted_renderer = renderers.JSONRenderer()
         request.accepted_media_type = PROBLEM_CONTENT_TYPE
-    return problem_response(exc, request)
+    response = problem_response(exc, request)
+    metrics.problem_answered(response.status_code, response.data["code"])  # sold-out answers among them
+    return response
 
 
 # --- Django-level error views ---------------------------------------------------
