@@ -306,8 +306,8 @@ class MySessionApi(APIView):
         request=None,
         responses={204: None, **problems({404: ["not_found"]})},
         description="End one of the caller's sessions (404 if it is not theirs or already over): its refresh token "
-        "stops working. Its access tokens run out within `JWT_ACCESS_MINUTES`; to void every access token at "
-        "once, end all sessions.",
+        "and its access tokens stop working at once (401 `token_revoked`). Ending the caller's own session signs "
+        "the caller out.",
     )
     def delete(self, request: Request, session_id) -> Response:
         services.session_revoke(user=request.user, session_id=session_id)

@@ -203,15 +203,17 @@ def sessions_revoke(*, family_ids: list) -> int:
 
 
 def session_revoke(*, user: User, session_id) -> None:
-    """End one of ``user``'s live sessions: its refresh token stops working (404 if not theirs or over).
+    """End one of ``user``'s live sessions (404 if not theirs or over): its refresh token stops
+    working, and its access tokens at once too (the owner ends a session they do not trust)."""
+    from . import revocation
 
-    Its access tokens, like a logout's, run out on their own (``JWT_ACCESS_MINUTES``); to void
-    them at once, end every session (:func:`sessions_end_all`) or change the password."""
-    ended = TokenFamily.objects.filter(pk=session_id, user=user, ended_at__isnull=True).update(
-        ended_at=django_timezone.now(), end_reason=TokenFamily.EndReason.REVOKED
-    )
-    if not ended:
-        raise Http404
+    with transaction.atomic():
+        ended = TokenFamily.objects.filter(pk=session_id, user=user, ended_at__isnull=True).update(
+            ended_at=django_timezone.now(), end_reason=TokenFamily.EndReason.REVOKED
+        )
+        if not ended:
+            raise Http404
+        transaction.on_commit(partial(revocation.void_session, user.pk, str(session_id)))
 
 
 def sessions_end_all(*, user: User) -> int:

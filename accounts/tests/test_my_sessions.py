@@ -50,15 +50,18 @@ def test_sessions_are_paginated():
     assert (r.json()["count"], len(r.json()["results"]), bool(r.json()["next"])) == (3, 2, True)
 
 
-def test_ending_one_session_stops_its_refresh_token_only():
+def test_ending_one_session_stops_its_tokens_only(django_capture_on_commit_callbacks):
     user = UserFactory()
     laptop, phone = sign_in(user, "Laptop"), sign_in(user, "Phone")
     me = bearer(laptop["access"])
     phone_id = TokenFamily.objects.get(user_agent="Phone").pk
 
-    assert me.delete(f"{SESSIONS}/{phone_id}").status_code == 204
+    with django_capture_on_commit_callbacks(execute=True):
+        assert me.delete(f"{SESSIONS}/{phone_id}").status_code == 204
 
     assert_problem(APIClient().post(REFRESH, {"refresh": phone["refresh"]}), 401, "token_not_valid")
+    assert_problem(bearer(phone["access"]).get(ME), 401, "token_revoked")  # at once, not in 15 minutes
+    assert me.get(ME).status_code == 200
     assert TokenFamily.objects.get(pk=phone_id).end_reason == TokenFamily.EndReason.REVOKED
     assert APIClient().post(REFRESH, {"refresh": laptop["refresh"]}).status_code == 200
     assert [s["user_agent"] for s in me.get(SESSIONS).json()["results"]] == ["Laptop"]
@@ -98,3 +101,54 @@ def test_log_out_everywhere_ends_every_session_and_voids_every_access_token(djan
 def test_sessions_need_a_signed_in_caller():
     assert_problem(APIClient().get(SESSIONS), 401, "not_authenticated")
     assert_problem(APIClient().delete(SESSIONS), 401, "not_authenticated")
+
+
+def test_ending_the_callers_own_session_signs_it_out(django_capture_on_commit_callbacks):
+    user = UserFactory()
+    pair = sign_in(user)
+    me = bearer(pair["access"])
+    own = TokenFamily.objects.get(user=user).pk
+    with django_capture_on_commit_callbacks(execute=True):
+        assert me.delete(f"{SESSIONS}/{own}").status_code == 204
+    assert_problem(me.get(ME), 401, "token_revoked")
+    assert_problem(APIClient().post(REFRESH, {"refresh": pair["refresh"]}), 401, "token_not_valid")
+
+
+def test_ended_sessions_and_a_kept_one_live_side_by_side_in_the_marker(django_capture_on_commit_callbacks):
+    """A password change keeps the caller's session; a session ended afterwards is still void."""
+    from .test_password_change import change
+
+    user = UserFactory()
+    laptop, phone = sign_in(user, "Laptop"), sign_in(user, "Phone")
+    me = bearer(laptop["access"])
+    with django_capture_on_commit_callbacks(execute=True):
+        assert change(me).status_code == 204
+    laptop_id = TokenFamily.objects.get(user_agent="Laptop").pk
+    assert me.get(ME).status_code == 200
+    assert_problem(bearer(phone["access"]).get(ME), 401, "token_revoked")
+    with django_capture_on_commit_callbacks(execute=True):
+        assert me.delete(f"{SESSIONS}/{laptop_id}").status_code == 204
+    assert_problem(me.get(ME), 401, "token_revoked")
+
+
+def test_the_marker_works_through_the_cache_api_too(monkeypatch):
+    """Without a raw Redis client (the embedded in-process cache), the marker is a dict in the cache."""
+    import time
+
+    from accounts import revocation
+    from eventflow import rawcache
+
+    monkeypatch.setattr(rawcache, "client", lambda: None)
+    now = int(time.time())
+    assert revocation.is_void(7, issued_at=now - 60, family="a") is False
+    revocation.void_tokens(7, keep_family="a")
+    assert revocation.is_void(7, issued_at=now - 60, family="a") is False
+    assert revocation.is_void(7, issued_at=now - 60, family="b") is True
+    assert revocation.is_void(7, issued_at=now + 5, family="b") is False
+    revocation.void_session(7, "a")
+    assert revocation.is_void(7, issued_at=now + 5, family="a") is True
+    revocation.void_tokens(7, every=True)
+    assert revocation.void_before(7) == float("inf")
+    revocation.account_reactivated(7)
+    assert revocation.void_before(7) is None
+    assert revocation.is_void(7, issued_at=now + 5, family="a") is True  # the ended session stays ended

@@ -285,3 +285,34 @@ def test_a_deactivated_account_gets_no_code_and_cannot_use_one(post, mailoutbox)
     assert_problem(confirm(post, code), 400, "code_invalid")
     assert post(RESET, {"email": "ada@example.com"}).status_code == 202
     assert len(mailoutbox) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_concurrent_confirms_with_one_code_set_one_password():
+    """The code's row is locked while it is spent: of two simultaneous uses exactly one wins."""
+    import threading
+
+    from django.db import connection
+    from rest_framework.test import APIClient
+
+    user = UserFactory(email="ada@example.com")
+    code = codes.code_issue(user=user, purpose=EmailCode.Purpose.PASSWORD, valid_for=timedelta(minutes=15))
+    barrier, results = threading.Barrier(2), []
+
+    def use(password: str) -> None:
+        try:
+            barrier.wait()
+            body = {"email": "ada@example.com", "code": code, "new_password": password}
+            results.append((password, APIClient().post(CONFIRM, body, format="json").status_code))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=use, args=(p,)) for p in (NEW_PASSWORD, NEW_PASSWORD + "-other")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(status for _password, status in results) == [204, 400]
+    (winner,) = [password for password, status in results if status == 204]
+    user.refresh_from_db()
+    assert user.check_password(winner)
