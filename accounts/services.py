@@ -193,10 +193,21 @@ def session_end(*, user: User, refresh: str) -> None:
 
 
 def sessions_revoke(*, family_ids: list) -> int:
-    """End the given sessions (staff, or later their owner): their refresh tokens stop working."""
-    return TokenFamily.objects.filter(pk__in=family_ids, ended_at__isnull=True).update(
-        ended_at=django_timezone.now(), end_reason=TokenFamily.EndReason.REVOKED
-    )
+    """End the given sessions (staff): their refresh tokens, and their access tokens, stop working."""
+    from . import revocation
+
+    with transaction.atomic():
+        live = list(
+            TokenFamily.objects.select_for_update()
+            .filter(pk__in=family_ids, ended_at__isnull=True)
+            .values_list("pk", "user_id")
+        )
+        ended = TokenFamily.objects.filter(pk__in=[pk for pk, _user in live]).update(
+            ended_at=django_timezone.now(), end_reason=TokenFamily.EndReason.REVOKED
+        )
+        for pk, user_id in live:
+            transaction.on_commit(partial(revocation.void_session, user_id, str(pk)))
+    return ended
 
 
 # --- The owner's sessions: list and end (issue 13) ------------------------------------------

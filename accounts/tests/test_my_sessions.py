@@ -152,3 +152,17 @@ def test_the_marker_works_through_the_cache_api_too(monkeypatch):
     revocation.account_reactivated(7)
     assert revocation.void_before(7) is None
     assert revocation.is_void(7, issued_at=now + 5, family="a") is True  # the ended session stays ended
+
+
+def test_staff_ending_a_session_in_the_admin_voids_its_access_tokens(admin_client, django_capture_on_commit_callbacks):
+    user = UserFactory()
+    lost, kept = sign_in(user, "Lost phone"), sign_in(user, "Laptop")
+    lost_id = TokenFamily.objects.get(user_agent="Lost phone").pk
+    with django_capture_on_commit_callbacks(execute=True):
+        r = admin_client.post(
+            "/admin/accounts/tokenfamily/", {"action": "end_sessions", "_selected_action": [str(lost_id)]}
+        )
+    assert r.status_code == 302, r.content
+    assert_problem(bearer(lost["access"]).get(ME), 401, "token_revoked")
+    assert_problem(APIClient().post(REFRESH, {"refresh": lost["refresh"]}), 401, "token_not_valid")
+    assert bearer(kept["access"]).get(ME).status_code == 200
