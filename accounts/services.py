@@ -27,7 +27,7 @@ from .errors import (
     SlugTaken,
 )
 from .models import OrganizerProfile, TokenFamily, User, normalize_email
-from .verification import VERIFIED_CLAIM
+from .verification import VERIFIED_CLAIM, email_verification_queue
 
 logger = logging.getLogger(__name__)
 
@@ -85,9 +85,7 @@ def user_register(*, email: str, password: str, name: str = "") -> User:
             user = User.objects.create_user(email=email, password=password, name=name, role=User.Role.ATTENDEE)
     except IntegrityError as exc:  # a concurrent registration won the race
         raise EmailTaken() from exc
-    from .verification import email_verification_queue
-
-    email_verification_queue(user=user)
+    email_verification_queue(user=user)  # the code that verifies the address, once this commits
     return user
 
 
