@@ -1,7 +1,10 @@
-"""Accounts endpoints: registration, JWT sessions, the caller's profile."""
+"""Accounts endpoints: registration, JWT sessions, passwords, email verification, the caller's profile."""
 
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema
 from rest_framework import permissions, status
+from rest_framework.exceptions import ValidationError
+from rest_framework.generics import ListAPIView
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -9,17 +12,22 @@ from rest_framework.views import APIView
 from eventflow.api.ratelimit import enforce_ip_rate_limit
 from eventflow.api.schema import problems
 
-from . import passwords, selectors, services
+from . import passwords, selectors, services, verification
+from .limits import enforce_account_rate_limit
 from .serializers import (
+    EmailVerifyInputSerializer,
+    EmailVerifyResendInputSerializer,
     LoginInputSerializer,
     OrganizerProfileCreateInputSerializer,
     OrganizerProfileOutputSerializer,
     OrganizerProfileUpdateInputSerializer,
+    PasswordChangeInputSerializer,
     PasswordResetConfirmInputSerializer,
     PasswordResetInputSerializer,
     RefreshInputSerializer,
     RegisterInputSerializer,
     RegisterOutputSerializer,
+    SessionOutputSerializer,
     TokenPairOutputSerializer,
     UserOutputSerializer,
     UserUpdateInputSerializer,
@@ -119,13 +127,19 @@ class PasswordResetApi(PublicAuthView):
         responses={202: None, **problems({400: ["invalid"], 429: ["throttled"]})},
         description="Email a one-time code to set a new password (also how an invited account, e.g. the "
         "recipient of a transferred ticket, sets its first one). Always 202, whether or not the address "
-        "has an account. Limited per client address (`PASSWORD_RESET_RATE_PER_IP`).",
+        "has an account; the same work is done either way. The code works once, for "
+        "`PASSWORD_RESET_CODE_MINUTES` (15), and not after 5 wrong tries; a newer code replaces it. Limited "
+        "per client address (`PASSWORD_RESET_RATE_PER_IP`) and per email address (`CODE_EMAIL_RATE_PER_ACCOUNT`).",
     )
     def post(self, request: Request) -> Response:
         enforce_ip_rate_limit(request, group="password_reset", rate_setting="PASSWORD_RESET_RATE_PER_IP")
         data = PasswordResetInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        passwords.password_reset_request(**data.validated_data)
+        email = data.validated_data["email"]
+        enforce_account_rate_limit(
+            request, group="password_reset", account=email, rate_setting="CODE_EMAIL_RATE_PER_ACCOUNT"
+        )
+        passwords.password_reset_request(email=email)
         return Response(status=status.HTTP_202_ACCEPTED)
 
 
@@ -136,12 +150,21 @@ class PasswordResetConfirmApi(PublicAuthView):
         request=PasswordResetConfirmInputSerializer,
         responses={204: None, **problems({400: ["invalid", "code_invalid"], 429: ["throttled"]})},
         description="Set a new password with the code emailed by `POST /auth/password/reset` (or the "
-        "invitation of an account created for you). The code works once; every session of the account ends.",
+        "invitation of an account created for you, valid `INVITE_CODE_HOURS`). The code works once; every "
+        "session of the account ends and its access tokens stop working. 5 wrong codes burn the code (ask for "
+        "a new one). An unknown address, a wrong, used, expired or superseded code all answer 400 "
+        "`code_invalid`. Limited per client address and per email address (`CREDENTIAL_RATE_PER_ACCOUNT`).",
     )
     def post(self, request: Request) -> Response:
         enforce_ip_rate_limit(request, group="password_reset_confirm", rate_setting="PASSWORD_RESET_RATE_PER_IP")
         data = PasswordResetConfirmInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
+        enforce_account_rate_limit(
+            request,
+            group="password_reset_confirm",
+            account=data.validated_data["email"],
+            rate_setting="CREDENTIAL_RATE_PER_ACCOUNT",
+        )
         passwords.password_reset_confirm(**data.validated_data)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -206,3 +229,139 @@ class OrganizerMeApi(APIView):
         data.is_valid(raise_exception=True)
         profile = services.organizer_profile_update(profile=profile, **data.validated_data)
         return Response(OrganizerProfileOutputSerializer(profile).data)
+
+
+# --- Issue 13B: password change, the caller's sessions, email verification ---------------------
+
+
+def _current_session(request: Request) -> str | None:
+    """The session (token family) of the calling access token: its ``fam`` claim."""
+    token = request.auth
+    return str(token.get(services.FAMILY_CLAIM)) if token is not None and token.get(services.FAMILY_CLAIM) else None
+
+
+class PasswordChangeApi(APIView):
+    @extend_schema(
+        tags=["auth"],
+        operation_id="auth_password_change",
+        request=PasswordChangeInputSerializer,
+        responses={204: None, **problems({400: ["invalid", "invalid_password"], 429: ["throttled"]})},
+        description="Change the caller's password; `old_password` proves it is them. Wrong old passwords count "
+        "towards the login's lockout (`LOGIN_FAILURE_LIMIT` per account and client address: then 429) and a "
+        "per-account limit (`CREDENTIAL_RATE_PER_ACCOUNT`). Every other session ends and its access tokens stop "
+        "working; the caller's session (the one its access token belongs to: claim `fam`) and its tokens go on.",
+    )
+    def post(self, request: Request) -> Response:
+        enforce_ip_rate_limit(request, group="password_change", rate_setting="PASSWORD_RESET_RATE_PER_IP")
+        data = PasswordChangeInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        enforce_account_rate_limit(
+            request, group="password_change", account=str(request.user.pk), rate_setting="CREDENTIAL_RATE_PER_ACCOUNT"
+        )
+        passwords.password_change(
+            # The HttpRequest, not DRF's wrapper: django-axes marks a lockout on it for its middleware.
+            request=request._request,
+            user=request.user,
+            session=_current_session(request),
+            **data.validated_data,
+        )
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class MySessionsApi(ListAPIView):
+    serializer_class = SessionOutputSerializer
+
+    def get_queryset(self):
+        return selectors.sessions_of(user=self.request.user)
+
+    def get_serializer_context(self) -> dict:
+        return {**super().get_serializer_context(), "current_session": _current_session(self.request)}
+
+    @extend_schema(
+        tags=["users"],
+        operation_id="users_me_sessions_list",
+        description="The caller's active sessions (each a login and the refresh tokens it rotated through), most "
+        "recently used first; `current` marks the one the calling access token belongs to.",
+    )
+    def get(self, request: Request, *args, **kwargs) -> Response:
+        return super().get(request, *args, **kwargs)
+
+    @extend_schema(
+        tags=["users"],
+        operation_id="users_me_sessions_end_all",
+        request=None,
+        responses={204: None},
+        description="Log out everywhere: every session ends, the caller's too, and every access token issued so far "
+        "stops working at once (401 `token_revoked`). Sign in again to go on.",
+    )
+    def delete(self, request: Request) -> Response:
+        services.sessions_end_all(user=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class MySessionApi(APIView):
+    @extend_schema(
+        tags=["users"],
+        operation_id="users_me_sessions_end",
+        request=None,
+        responses={204: None, **problems({404: ["not_found"]})},
+        description="End one of the caller's sessions (404 if it is not theirs or already over): its refresh token "
+        "and its access tokens stop working at once (401 `token_revoked`). Ending the caller's own session signs "
+        "the caller out.",
+    )
+    def delete(self, request: Request, session_id) -> Response:
+        services.session_revoke(user=request.user, session_id=session_id)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class EmailVerifyApi(PublicAuthView):
+    @extend_schema(
+        tags=["auth"],
+        operation_id="auth_email_verify",
+        request=EmailVerifyInputSerializer,
+        responses={204: None, **problems({400: ["invalid", "code_invalid"], 429: ["throttled"]})},
+        description="Verify the account's email address with the code emailed at registration (or by "
+        "`POST /auth/email/verify/resend`). The code works once, for `EMAIL_VERIFICATION_CODE_HOURS` (24), and not "
+        "after 5 wrong tries. Tokens issued afterwards say so (claim `ev`): refresh to buy where "
+        "`REQUIRE_EMAIL_VERIFICATION_TO_BUY` is on. Limited per client address and per email address.",
+    )
+    def post(self, request: Request) -> Response:
+        enforce_ip_rate_limit(request, group="email_verify", rate_setting="PASSWORD_RESET_RATE_PER_IP")
+        data = EmailVerifyInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        enforce_account_rate_limit(
+            request,
+            group="email_verify",
+            account=data.validated_data["email"],
+            rate_setting="CREDENTIAL_RATE_PER_ACCOUNT",
+        )
+        verification.email_verify(**data.validated_data)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class EmailVerifyResendApi(APIView):
+    permission_classes = [permissions.AllowAny]
+
+    @extend_schema(
+        tags=["auth"],
+        operation_id="auth_email_verify_resend",
+        request=EmailVerifyResendInputSerializer,
+        responses={202: None, **problems({400: ["invalid"], 429: ["throttled"]})},
+        description="Email a new verification code (the older one stops working) to `email`, or to the signed-in "
+        "caller when `email` is omitted. Always 202: nothing is sent when no unverified account has the address, "
+        "and nobody learns which. Limited per client address and per email address (`CODE_EMAIL_RATE_PER_ACCOUNT`).",
+    )
+    def post(self, request: Request) -> Response:
+        enforce_ip_rate_limit(request, group="email_verify_resend", rate_setting="PASSWORD_RESET_RATE_PER_IP")
+        data = EmailVerifyResendInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        email = data.validated_data.get("email")
+        if not email:
+            if not request.user.is_authenticated:
+                raise ValidationError({"email": [_("Required unless you are signed in.")]})
+            email = request.user.email
+        enforce_account_rate_limit(
+            request, group="email_verify_resend", account=email, rate_setting="CODE_EMAIL_RATE_PER_ACCOUNT"
+        )
+        verification.email_verification_resend_request(email=email)
+        return Response(status=status.HTTP_202_ACCEPTED)

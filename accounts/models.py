@@ -54,6 +54,12 @@ class User(AbstractBaseUser, PermissionsMixin):
         _("staff status"), default=False, help_text=_("Whether the user can log into the admin site.")
     )
     date_joined = models.DateTimeField(_("date joined"), default=timezone.now)
+    email_verified_at = models.DateTimeField(
+        _("email verified at"),
+        null=True,
+        blank=True,
+        help_text=_("When the owner proved they read this address (a code emailed to it); empty: not yet."),
+    )
 
     objects = UserManager()
 
@@ -78,6 +84,7 @@ class User(AbstractBaseUser, PermissionsMixin):
         self.email = normalize_email(self.email)
 
     _was_inactive = False  # as loaded; an account saved active again clears its deactivation marker
+    _keep_session = None  # a TokenFamily id a password change leaves alive (accounts.passwords.password_change)
 
     @classmethod
     def from_db(cls, db, field_names, values):
@@ -98,10 +105,13 @@ class User(AbstractBaseUser, PermissionsMixin):
         # upgrade at login (check_password's setter) clears it first, so only real changes count.
         password_changed = self._password is not None and not self._state.adding
         super().save(*args, **kwargs)
+        # The session that changed its own password (POST /auth/password/change) stays signed in.
+        keep_session, self._keep_session = self._keep_session, None
         if password_changed:
             # Whoever changes a password (the admin, `manage.py changepassword`, a shell, a
             # reset) ends every session: a stolen refresh token dies with the old password.
-            TokenFamily.objects.end_all(user=self, reason=TokenFamily.EndReason.PASSWORD_CHANGED)
+            families = TokenFamily.objects.exclude(pk=keep_session) if keep_session else TokenFamily.objects
+            families.end_all(user=self, reason=TokenFamily.EndReason.PASSWORD_CHANGED)
         # Access tokens are checked without this row (eventflow.api.authentication): tell them, once
         # the change has committed (a save that rolls back must not void an active account's tokens).
         from . import revocation
@@ -109,7 +119,7 @@ class User(AbstractBaseUser, PermissionsMixin):
         if not self.is_active:
             transaction.on_commit(partial(revocation.void_tokens, self.pk, every=True))
         elif password_changed:
-            transaction.on_commit(partial(revocation.void_tokens, self.pk))
+            transaction.on_commit(partial(revocation.void_tokens, self.pk, keep_family=keep_session))
         elif self._was_inactive:
             transaction.on_commit(partial(revocation.account_reactivated, self.pk))
         self._was_inactive = not self.is_active
@@ -191,3 +201,32 @@ class OrganizerProfile(models.Model):
 
     def __str__(self) -> str:
         return self.display_name
+
+
+class EmailCode(models.Model):
+    """A one-time code emailed to an account: to set its password, or to prove it reads its address.
+
+    Only a keyed hash of the code is stored (``accounts.codes``): somebody reading the database
+    cannot use a code. Only the newest code of a user and purpose counts (a new one supersedes
+    the older ones); it works once, until ``expires_at``, and not after ``MAX_ATTEMPTS`` wrong tries.
+    """
+
+    class Purpose(models.TextChoices):
+        PASSWORD = "password", _("Set a password (reset or invitation)")
+        VERIFY_EMAIL = "verify_email", _("Verify the email address")
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="email_codes")
+    purpose = models.CharField(_("purpose"), max_length=16, choices=Purpose.choices)
+    code_hash = models.CharField(_("code hash"), max_length=64)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    expires_at = models.DateTimeField(_("expires at"))
+    attempts = models.PositiveSmallIntegerField(_("wrong attempts"), default=0)
+    used_at = models.DateTimeField(_("used at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("emailed code")
+        verbose_name_plural = _("emailed codes")
+        indexes = [models.Index(fields=["user", "purpose", "-created_at"], name="email_code_newest")]
+
+    def __str__(self) -> str:
+        return f"{self.get_purpose_display()} for {self.user_id} at {self.created_at:%Y-%m-%d %H:%M}"

@@ -7,7 +7,7 @@ from rest_framework import serializers
 from eventflow.api.serializers import StrictInputSerializer
 from eventflow.regional import validate_currency, validate_time_zone
 
-from .models import OrganizerProfile, User, normalize_email
+from .models import OrganizerProfile, TokenFamily, User, normalize_email
 
 
 class OrganizerProfileOutputSerializer(serializers.ModelSerializer):
@@ -20,8 +20,13 @@ class OrganizerProfileOutputSerializer(serializers.ModelSerializer):
 class UserOutputSerializer(serializers.ModelSerializer):
     class Meta:
         model = User
-        fields = ["id", "email", "name", "role", "date_joined"]
+        fields = ["id", "email", "name", "role", "date_joined", "email_verified"]
         read_only_fields = fields
+
+    email_verified = serializers.SerializerMethodField(help_text="Whether the owner verified this address.")
+
+    def get_email_verified(self, user: User) -> bool:
+        return user.email_verified_at is not None
 
 
 class RegisterInputSerializer(StrictInputSerializer):
@@ -86,3 +91,34 @@ class PasswordResetConfirmInputSerializer(StrictInputSerializer):
     email = serializers.EmailField(max_length=254)
     code = serializers.CharField(max_length=100)
     new_password = serializers.CharField(write_only=True, trim_whitespace=False, max_length=128)
+
+
+# --- Issue 13B: password change, sessions, email verification ---------------------------------
+
+
+class PasswordChangeInputSerializer(StrictInputSerializer):
+    old_password = serializers.CharField(write_only=True, trim_whitespace=False, max_length=128)
+    new_password = serializers.CharField(write_only=True, trim_whitespace=False, max_length=128)
+
+
+class SessionOutputSerializer(serializers.ModelSerializer):
+    current = serializers.SerializerMethodField(help_text="Whether this is the session of the calling token.")
+
+    class Meta:
+        model = TokenFamily
+        fields = ["id", "user_agent", "created_at", "last_used_at", "expires_at", "current"]
+        read_only_fields = fields
+
+    def get_current(self, family: TokenFamily) -> bool:
+        return str(family.pk) == self.context.get("current_session")
+
+
+class EmailVerifyInputSerializer(StrictInputSerializer):
+    email = serializers.EmailField(max_length=254)
+    code = serializers.CharField(max_length=100)
+
+
+class EmailVerifyResendInputSerializer(StrictInputSerializer):
+    email = serializers.EmailField(
+        max_length=254, required=False, help_text="Whose code to resend; the caller's own when signed in and omitted."
+    )

@@ -5,12 +5,13 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 
 from django.contrib.auth import authenticate, user_logged_in
 from django.contrib.auth.models import Group, Permission
 from django.db import IntegrityError, transaction
 from django.db.models import Q
-from django.http import HttpRequest
+from django.http import Http404, HttpRequest
 from django.utils import timezone as django_timezone
 from django.utils.text import slugify
 from rest_framework_simplejwt.exceptions import TokenError
@@ -26,6 +27,7 @@ from .errors import (
     SlugTaken,
 )
 from .models import OrganizerProfile, TokenFamily, User, normalize_email
+from .verification import VERIFIED_CLAIM, email_verification_queue
 
 logger = logging.getLogger(__name__)
 
@@ -80,9 +82,11 @@ def user_register(*, email: str, password: str, name: str = "") -> User:
         raise EmailTaken()
     try:
         with transaction.atomic():
-            return User.objects.create_user(email=email, password=password, name=name, role=User.Role.ATTENDEE)
+            user = User.objects.create_user(email=email, password=password, name=name, role=User.Role.ATTENDEE)
     except IntegrityError as exc:  # a concurrent registration won the race
         raise EmailTaken() from exc
+    email_verification_queue(user=user)  # the code that verifies the address, once this commits
+    return user
 
 
 def user_login(*, request: HttpRequest, email: str, password: str) -> User:
@@ -108,7 +112,10 @@ class TokenPair:
 def _pair(family: TokenFamily, user: User) -> TokenPair:
     """A new refresh token of ``family`` (and an access token), recorded as the family's only valid one."""
     refresh = RefreshToken.for_user(user)
-    refresh[FAMILY_CLAIM] = str(family.pk)
+    refresh[FAMILY_CLAIM] = str(family.pk)  # copied into the access token too: it knows its session
+    if user.email_verified_at is not None:
+        # Checked by the purchase (accounts.verification) without reading the user's row.
+        refresh[VERIFIED_CLAIM] = True
     family.current_jti = refresh[jwt_settings.JTI_CLAIM]
     family.expires_at = datetime.fromtimestamp(refresh["exp"], tz=UTC)
     return TokenPair(access=str(refresh.access_token), refresh=str(refresh))
@@ -184,10 +191,50 @@ def session_end(*, user: User, refresh: str) -> None:
 
 
 def sessions_revoke(*, family_ids: list) -> int:
-    """End the given sessions (staff, or later their owner): their refresh tokens stop working."""
-    return TokenFamily.objects.filter(pk__in=family_ids, ended_at__isnull=True).update(
-        ended_at=django_timezone.now(), end_reason=TokenFamily.EndReason.REVOKED
-    )
+    """End the given sessions (staff): their refresh tokens, and their access tokens, stop working."""
+    from . import revocation
+
+    with transaction.atomic():
+        live = list(
+            TokenFamily.objects.select_for_update()
+            .filter(pk__in=family_ids, ended_at__isnull=True)
+            .values_list("pk", "user_id")
+        )
+        ended = TokenFamily.objects.filter(pk__in=[pk for pk, _user in live]).update(
+            ended_at=django_timezone.now(), end_reason=TokenFamily.EndReason.REVOKED
+        )
+        for pk, user_id in live:
+            transaction.on_commit(partial(revocation.void_session, user_id, str(pk)))
+    return ended
+
+
+# --- The owner's sessions: list and end (issue 13) ------------------------------------------
+
+
+def session_revoke(*, user: User, session_id) -> None:
+    """End one of ``user``'s live sessions (404 if not theirs or over): its refresh token stops
+    working, and its access tokens at once too (the owner ends a session they do not trust)."""
+    from . import revocation
+
+    with transaction.atomic():
+        ended = TokenFamily.objects.filter(pk=session_id, user=user, ended_at__isnull=True).update(
+            ended_at=django_timezone.now(), end_reason=TokenFamily.EndReason.REVOKED
+        )
+        if not ended:
+            raise Http404
+        transaction.on_commit(partial(revocation.void_session, user.pk, str(session_id)))
+
+
+def sessions_end_all(*, user: User) -> int:
+    """Log out everywhere: every session of ``user`` ends, the caller's too, and every access
+    token issued so far stops working at once (``accounts.revocation``)."""
+    from . import revocation
+
+    with transaction.atomic():
+        ended = TokenFamily.objects.end_all(user=user, reason=TokenFamily.EndReason.REVOKED)
+        transaction.on_commit(partial(revocation.void_tokens, user.pk))
+    logger.info("User %s ended all %d of their sessions", user.pk, ended)
+    return ended
 
 
 def sessions_purge(*, older_than: datetime | None = None) -> int:

@@ -10,5 +10,11 @@ urlpatterns = [
     path("auth/password/reset", apis.PasswordResetApi.as_view(), name="auth-password-reset"),
     path("auth/password/reset/confirm", apis.PasswordResetConfirmApi.as_view(), name="auth-password-reset-confirm"),
     path("users/me", apis.MeApi.as_view(), name="users-me"),
+    # Issue 13B: password change, sessions, email verification
+    path("auth/password/change", apis.PasswordChangeApi.as_view(), name="auth-password-change"),
+    path("auth/email/verify", apis.EmailVerifyApi.as_view(), name="auth-email-verify"),
+    path("auth/email/verify/resend", apis.EmailVerifyResendApi.as_view(), name="auth-email-verify-resend"),
+    path("users/me/sessions", apis.MySessionsApi.as_view(), name="users-me-sessions"),
+    path("users/me/sessions/<uuid:session_id>", apis.MySessionApi.as_view(), name="users-me-session"),
     path("organizers/me", apis.OrganizerMeApi.as_view(), name="organizers-me"),
 ]

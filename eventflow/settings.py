@@ -389,6 +389,19 @@ PASSWORD_RESET_RATE_PER_IP = env.str("PASSWORD_RESET_RATE_PER_IP", default="10/m
 # Requests that may create an account for somebody else and email it (a ticket transfer, naming
 # check-in staff), per client IP.
 INVITE_RATE_PER_IP = env.str("INVITE_RATE_PER_IP", default="30/m")
+# --- Issue 13B: emailed codes, password change, email verification (accounts.codes) ---------
+# A password reset code works this many minutes; an invitation's (a transferred ticket's new
+# account, check-in staff) this many hours; an email verification code this many hours.
+PASSWORD_RESET_CODE_MINUTES = env.int("PASSWORD_RESET_CODE_MINUTES", default=15)
+INVITE_CODE_HOURS = env.int("INVITE_CODE_HOURS", default=72)
+EMAIL_VERIFICATION_CODE_HOURS = env.int("EMAIL_VERIFICATION_CODE_HOURS", default=24)
+# Per account (the email as sent, whether or not an account has it): emails of codes asked for
+# (reset, verification resend), and tries of a code or an old password, each endpoint counted apart.
+CODE_EMAIL_RATE_PER_ACCOUNT = env.str("CODE_EMAIL_RATE_PER_ACCOUNT", default="5/h")
+CREDENTIAL_RATE_PER_ACCOUNT = env.str("CREDENTIAL_RATE_PER_ACCOUNT", default="20/h")
+# POST /orders refuses a buyer who has not verified their email address (403 email_not_verified).
+REQUIRE_EMAIL_VERIFICATION_TO_BUY = env.bool("REQUIRE_EMAIL_VERIFICATION_TO_BUY", default=False)
+# --- end of issue 13B ------------------------------------------------------------------------
 if CACHES["default"]["BACKEND"].endswith("LocMemCache"):
     # The embedded default is one process, so a per-process cache is shared
     # by everything that counts; production uses Redis.
@@ -544,6 +557,9 @@ TASK_QUEUES = {
     "orders.tasks.send_waitlist_offer": "email",
     "orders.tasks.send_ticket_transfer_notice": "email",
     "accounts.tasks.send_password_code": "email",
+    "accounts.tasks.send_password_reset": "email",  # issue 13B
+    "accounts.tasks.send_email_verification": "email",  # issue 13B
+    "accounts.tasks.resend_email_verification": "email",  # issue 13B
 }
 CELERY_TASK_ROUTES = ("eventflow.celery.route_task",)
 CELERY_TASK_EAGER_PROPAGATES = True

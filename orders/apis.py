@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.http import HttpResponse, StreamingHttpResponse
 from django_filters import rest_framework as filters
 from drf_spectacular.types import OpenApiTypes
@@ -14,6 +15,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.verification import require_verified_email
 from eventflow.api.filters import StrictFilterSet, WholeNumberFilter
 from eventflow.api.ratelimit import enforce_ip_rate_limit
 from eventflow.api.schema import problems
@@ -120,6 +122,7 @@ class OrderViewSet(viewsets.GenericViewSet):
             **problems(
                 {
                     400: ["invalid"],
+                    403: ["email_not_verified"],
                     409: [
                         "sold_out",
                         "seat_taken",
@@ -143,9 +146,14 @@ class OrderViewSet(viewsets.GenericViewSet):
         "(with `adjacent: false`) when no row has that many together. The 201 lists the order's `seats`. "
         "Seat orders are placed at once even for a high-demand event (never queued). "
         "For a high-demand event the checks that need no lock are made, then the purchase waits in line: 202, "
-        "and `GET /orders/queue/{id}` gives the outcome (the same order or error as here).",
+        "and `GET /orders/queue/{id}` gives the outcome (the same order or error as here). "
+        "Where `REQUIRE_EMAIL_VERIFICATION_TO_BUY` is on, a buyer whose access token does not say their email "
+        "address is verified gets 403 `email_not_verified` (verify, then refresh the token).",
     )
     def create(self, request: Request) -> Response:
+        if settings.REQUIRE_EMAIL_VERIFICATION_TO_BUY:  # off: one attribute read; on: the token's claim, no SQL
+            require_verified_email(request)
+
         def place(remember) -> Response:
             data = order_create_input(request.data)
             lines = [services.Line(item["ticket_type"], item["quantity"]) for item in data.get("items", ())]

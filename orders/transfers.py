@@ -33,7 +33,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.models import User, normalize_email
-from accounts.passwords import password_code, user_invite
+from accounts.passwords import invite_code, user_invite
 from eventflow.api.errors import ApplicationError
 from eventflow.regional import format_local_time
 
@@ -138,8 +138,9 @@ def transfer_notice_send(*, ticket_id: int) -> bool:
         "starts": format_local_time(event.starts_at, event.timezone),
         "ticket": ticket,
         "sender": (sender.name or sender.email) if sender else "",
-        "invite_code": None if ticket.holder.has_usable_password() else password_code(ticket.holder),
+        "invite_code": None if ticket.holder.has_usable_password() else invite_code(ticket.holder),
         "email": ticket.holder.email,
+        "invite_hours": settings.INVITE_CODE_HOURS,
     }
     message = EmailMessage(
         subject=" ".join(render_to_string("orders/email/ticket_received_subject.txt", context).split()),

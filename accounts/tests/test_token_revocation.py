@@ -119,7 +119,7 @@ class _DeadRedis:
     def _fail(self, *args, **kwargs):
         raise rawcache.RedisError("down")
 
-    get = set = delete = _fail
+    get = set = delete = hgetall = hget = hset = hdel = pipeline = _fail
 
     def register_script(self, script):
         return self._fail

@@ -57,10 +57,12 @@ class JWTAuthentication(authentication.JWTAuthentication):
             user_id = int(validated_token[api_settings.USER_ID_CLAIM])
         except (KeyError, TypeError, ValueError) as exc:
             raise InvalidToken(_("Token contained no recognizable user identification")) from exc
-        void_before = revocation.void_before(user_id)
-        if void_before is revocation.UNKNOWN:
+        void = revocation.is_void(
+            user_id, issued_at=int(validated_token.get("iat", 0)), family=validated_token.get("fam")
+        )
+        if void is revocation.UNKNOWN:
             return super().get_user(validated_token)  # the cache is down: the row decides, as it always did
-        if void_before is not None and int(validated_token.get("iat", 0)) < void_before:
+        if void:
             raise TokenRevoked()
         return self.user_model.from_db("default", [api_settings.USER_ID_FIELD], [user_id])
 

@@ -96,6 +96,13 @@ OPERATIONS: dict[str, tuple[str, str | None]] = {
     # Ticket transfer and check-in at the door (issue 11).
     "auth_password_reset": ("Ask for a code to set a new password", None),
     "auth_password_reset_confirm": ("Set a new password with an emailed code", None),
+    # Issue 13B
+    "auth_password_change": ("Change your password", None),
+    "auth_email_verify": ("Verify your email address", None),
+    "auth_email_verify_resend": ("Ask for a new email verification code", None),
+    "users_me_sessions_list": ("Your sessions", None),
+    "users_me_sessions_end_all": ("Log out everywhere", None),
+    "users_me_sessions_end": ("End one of your sessions", None),
     "tickets_transfer": ("Transfer a ticket to somebody else", None),
     "events_check_ins_create": ("Check a ticket in at the door", None),
     "events_check_ins_batch": ("Upload scans made offline", None),

@@ -10,7 +10,7 @@ from django.core.management import call_command
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from accounts.models import User
+from accounts.models import EmailCode, User
 from accounts.tests.factories import UserFactory
 from accounts.tests.test_auth import assert_problem
 from events.models import Event
@@ -101,8 +101,9 @@ def test_the_recipient_gets_a_new_ticket_and_the_old_code_is_void(
 
 
 def test_a_new_address_gets_an_account_and_an_invitation_to_set_its_password(
-    buyer, ticket, mailoutbox, django_capture_on_commit_callbacks, api_client
+    buyer, ticket, mailoutbox, django_capture_on_commit_callbacks, api_client, settings
 ):
+    settings.INVITE_CODE_HOURS = 72
     # when
     with django_capture_on_commit_callbacks(execute=True):
         response = transfer(buyer, ticket, "newcomer@example.com")
@@ -116,6 +117,8 @@ def test_a_new_address_gets_an_account_and_an_invitation_to_set_its_password(
     (mail,) = mailoutbox
     assert mail.to == ["newcomer@example.com"]
     code = re.search(r'"code": "([^"]+)"', mail.body).group(1)
+    assert "72 hours" in mail.body  # INVITE_CODE_HOURS: the email may be opened days later
+    assert EmailCode.objects.get(user=newcomer).expires_at > timezone.now() + timedelta(hours=71)
 
     # when: they set a password with the emailed code and sign in
     password = "a-long-passphrase-42-tickets"
