@@ -77,11 +77,15 @@ def user_register(*, email: str, password: str, name: str = "") -> User:
         raise EmailTaken() from exc
 
 
-def user_login(*, request: HttpRequest, email: str, password: str) -> User:
-    """Check credentials; inactive accounts and wrong passwords look the same."""
+def user_login(*, request: HttpRequest, email: str, password: str, otp: str | None = None) -> User:
+    """Check credentials; inactive accounts and wrong passwords look the same. An account with 2FA
+    on also needs ``otp`` (accounts.twofactor): a wrong one counts as a failed login."""
     user = authenticate(request, email=normalize_email(email), password=password)
     if user is None:
         raise InvalidCredentials()
+    from .twofactor import login_second_factor  # twofactor imports the models this module does
+
+    login_second_factor(request=request, user=user, otp=otp)
     user_logged_in.send(sender=user.__class__, request=request, user=user)  # records last_login
     return user
 

@@ -10,5 +10,10 @@ urlpatterns = [
     path("auth/password/reset", apis.PasswordResetApi.as_view(), name="auth-password-reset"),
     path("auth/password/reset/confirm", apis.PasswordResetConfirmApi.as_view(), name="auth-password-reset-confirm"),
     path("users/me", apis.MeApi.as_view(), name="users-me"),
+    # Two-factor authentication (13A)
+    path("auth/2fa/setup", apis.TwoFactorSetupApi.as_view(), name="auth-2fa-setup"),
+    path("auth/2fa/enable", apis.TwoFactorEnableApi.as_view(), name="auth-2fa-enable"),
+    path("auth/2fa/disable", apis.TwoFactorDisableApi.as_view(), name="auth-2fa-disable"),
+    path("auth/2fa/recovery-codes", apis.RecoveryCodesApi.as_view(), name="auth-2fa-recovery-codes"),
     path("organizers/me", apis.OrganizerMeApi.as_view(), name="organizers-me"),
 ]

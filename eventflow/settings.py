@@ -386,6 +386,18 @@ PASSWORD_RESET_RATE_PER_IP = env.str("PASSWORD_RESET_RATE_PER_IP", default="10/m
 # Requests that may create an account for somebody else and email it (a ticket transfer, naming
 # check-in staff), per client IP.
 INVITE_RATE_PER_IP = env.str("INVITE_RATE_PER_IP", default="30/m")
+
+# --- Two-factor authentication and account deletion (issue 13A: accounts/twofactor.py, accounts/privacy.py)
+# Organizers without 2FA get 403 `2fa_required` on organizer endpoints and cannot sign in to the admin.
+ORGANIZERS_REQUIRE_2FA = env.bool("ORGANIZERS_REQUIRE_2FA", default=False)
+TWO_FACTOR_ISSUER = env.str("TWO_FACTOR_ISSUER", default="EventFlow")  # the name authenticator apps show
+# Wrong 2FA codes per account (whatever the address) per LOGIN_LOCKOUT_MINUTES, and per client address.
+OTP_FAILURE_LIMIT = env.int("OTP_FAILURE_LIMIT", default=5)
+OTP_FAILURE_RATE_PER_IP = env.str("OTP_FAILURE_RATE_PER_IP", default="20/15m")
+# Signed-in 2FA and account-deletion requests per client address.
+TWO_FACTOR_RATE_PER_IP = env.str("TWO_FACTOR_RATE_PER_IP", default="10/m")
+AXES_SENSITIVE_PARAMETERS = ["username", "ip_address", "otp"]  # never stored with a failed admin login
+# --- end 13A
 if CACHES["default"]["BACKEND"].endswith("LocMemCache"):
     # The embedded default is one process, so a per-process cache is shared
     # by everything that counts; production uses Redis.
