@@ -228,4 +228,20 @@ def delete_personal_data(modeladmin: admin.ModelAdmin, request: HttpRequest, que
         modeladmin.message_user(request, message, messages.SUCCESS)
 
 
-UserAdmin.actions = [*(UserAdmin.actions or []), delete_personal_data]
+@admin.action(description=_("Turn off two-factor authentication (lost phone and codes)"), permissions=["change"])
+def turn_off_two_factor(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[User]) -> None:
+    """For an owner who lost both the phone and the recovery codes, once staff have checked who they
+    are: the authenticator and codes are deleted and every session ends (whoever holds one now)."""
+    done = 0
+    for user in queryset.order_by("pk"):
+        if twofactor.two_factor_reset(user=user, acting_user=request.user):
+            done += 1
+    message = ngettext(
+        "Two-factor authentication turned off for %(count)d account.",
+        "Two-factor authentication turned off for %(count)d accounts.",
+        done,
+    ) % {"count": done}
+    modeladmin.message_user(request, message, messages.SUCCESS)
+
+
+UserAdmin.actions = [*(UserAdmin.actions or []), delete_personal_data, turn_off_two_factor]

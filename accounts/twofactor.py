@@ -57,7 +57,8 @@ from .errors import (
     TwoFactorNotSetUp,
     TwoFactorRequired,
 )
-from .models import RecoveryCode, TwoFactor, User
+from .models import RecoveryCode, TokenFamily, TwoFactor, User
+from .revocation import void_tokens
 
 logger = logging.getLogger(__name__)
 
@@ -305,6 +306,23 @@ def two_factor_remove(*, user_id: int) -> None:
     """Forget the authenticator and recovery codes (disable, account deletion, staff reset)."""
     TwoFactor.objects.filter(user_id=user_id).delete()
     RecoveryCode.objects.filter(user_id=user_id).delete()
+
+
+def two_factor_reset(*, user: User, acting_user: User | None = None) -> bool:
+    """Staff turn 2FA off for an owner who lost both the phone and the recovery codes (after
+    checking who they are): every session ends too, whoever holds one. False if it was not on."""
+    with transaction.atomic():
+        if not TwoFactor.objects.filter(user_id=user.pk, confirmed_at__isnull=False).exists():
+            return False
+        two_factor_remove(user_id=user.pk)
+        TokenFamily.objects.end_all(user=user, reason=TokenFamily.EndReason.REVOKED)
+        transaction.on_commit(lambda: void_tokens(user.pk))
+    logger.warning(
+        "Two-factor authentication of user %s turned off by staff user %s",
+        user.pk,
+        acting_user.pk if acting_user else None,
+    )
+    return True
 
 
 def recovery_codes_regenerate(*, request: HttpRequest | None, user: User, otp: str) -> list[str]:

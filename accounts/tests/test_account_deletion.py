@@ -105,7 +105,8 @@ def test_deleting_the_account_anonymises_it_keeps_orders_and_ends_everything(dja
     shared_order.refresh_from_db()
     assert shared_order.status == Order.Status.PAID  # the friend's ticket stays good
     given.refresh_from_db()
-    assert given.status == Ticket.Status.VALID and given.holder == friend
+    assert given.status == Ticket.Status.VALID
+    assert given.holder == friend
     assert not shared_order.tickets.filter(holder=user, status=Ticket.Status.VALID).exists()
     assert past_order.tickets.get().status == Ticket.Status.VALID  # the past is left alone
     # and the waiting list no longer waits for them
@@ -120,7 +121,8 @@ def test_a_wrong_password_deletes_nothing():
     assert_problem(client.delete(ME, {}, format="json"), 400, "invalid")
     assert_problem(client.delete(ME, {"password": DEFAULT_PASSWORD, "why": "x"}, format="json"), 400, "invalid")
     user.refresh_from_db()
-    assert user.email == "ada@example.com" and user.is_active
+    assert user.email == "ada@example.com"
+    assert user.is_active
     assert client.get(ME).status_code == 200
 
 
@@ -164,7 +166,8 @@ def test_an_organizer_keeps_the_profile_without_their_email():
     profile.refresh_from_db()
     assert profile.contact_email == f"deleted-{user.pk}@invalid"
     user.refresh_from_db()
-    assert not user.is_staff and not user.groups.exists()
+    assert not user.is_staff
+    assert not user.groups.exists()
     # a business address stays
     other = OrganizerProfileFactory(contact_email="box-office@venue.example")
     privacy.account_anonymise(user=other.user)
@@ -194,9 +197,12 @@ def test_staff_delete_personal_data_from_the_admin(client):
     # then the account is anonymised, theirs is untouched, and they are told both
     assert r.status_code == 200
     subject.refresh_from_db()
-    assert subject.email == f"deleted-{subject.pk}@invalid" and subject.name == "" and not subject.is_active
+    assert subject.email == f"deleted-{subject.pk}@invalid"
+    assert subject.name == ""
+    assert not subject.is_active
     admin_user.refresh_from_db()
-    assert admin_user.is_active and admin_user.email != f"deleted-{admin_user.pk}@invalid"
+    assert admin_user.is_active
+    assert admin_user.email != f"deleted-{admin_user.pk}@invalid"
     messages = [str(m) for m in r.context["messages"]]
     assert "Personal data of 1 account deleted." in messages
     assert "You cannot delete your own account here." in messages

@@ -85,14 +85,18 @@ def test_setup_then_enable_then_login_needs_the_code(api_client, clock):
     secret = body["secret"]
     assert len(secret) == 32
     assert body["otpauth_uri"].startswith("otpauth://totp/EventFlow:ada%40example.com?")
-    assert f"secret={secret}" in body["otpauth_uri"] and "issuer=EventFlow" in body["otpauth_uri"]
+    assert f"secret={secret}" in body["otpauth_uri"]
+    assert "issuer=EventFlow" in body["otpauth_uri"]
     assert body["qr_code"].startswith("data:image/svg+xml")
-    assert len(body["recovery_codes"]) == 10 and len(set(body["recovery_codes"])) == 10
+    assert len(body["recovery_codes"]) == 10
+    assert len(set(body["recovery_codes"])) == 10
     # the secret is stored encrypted, the recovery codes only as digests
     device = TwoFactor.objects.get(user=user)
-    assert device.confirmed_at is None and secret not in device.secret_encrypted
+    assert device.confirmed_at is None
+    assert secret not in device.secret_encrypted
     digests = set(RecoveryCode.objects.filter(user=user).values_list("digest", flat=True))
-    assert len(digests) == 10 and not digests & set(body["recovery_codes"])
+    assert len(digests) == 10
+    assert not digests & set(body["recovery_codes"])
 
     # and a pending setup changes nothing at login
     assert login(api_client, user).status_code == 200
@@ -109,7 +113,8 @@ def test_setup_then_enable_then_login_needs_the_code(api_client, clock):
     assert_problem(login(api_client, user, otp="123456"), 401, "otp_invalid")
     r = login(api_client, user, otp=code(secret, clock))
     assert r.status_code == 200, r.content
-    assert r.json()["access"] and r.json()["refresh"]
+    assert r.json()["access"]
+    assert r.json()["refresh"]
     # a wrong password is still just that (the code is not even looked at)
     r = api_client.post(LOGIN, {"email": user.email, "password": "nope", "otp": code(secret, clock)}, format="json")
     assert_problem(r, 401, "invalid_credentials")
@@ -156,7 +161,8 @@ def test_recovery_codes_stand_in_once_and_can_be_replaced(api_client, clock):
     r = client.post(RECOVERY, {"otp": code(setup["secret"], clock)}, format="json")
     assert r.status_code == 200, r.content
     new_codes = r.json()["recovery_codes"]
-    assert len(new_codes) == 10 and not set(new_codes) & set(setup["recovery_codes"])
+    assert len(new_codes) == 10
+    assert not set(new_codes) & set(setup["recovery_codes"])
 
     # the old codes stopped working; the new ones work
     assert_problem(login(api_client, user, otp=second), 401, "otp_invalid")
@@ -340,9 +346,11 @@ def admin_login(client, user, otp: str | None = None):
 def test_admin_login_without_2fa_needs_no_code(client):
     admin_user = UserFactory(is_staff=True, is_superuser=True, role=User.Role.ADMIN)
     page = client.get(ADMIN_LOGIN)
-    assert page.status_code == 200 and b'name="otp"' in page.content
+    assert page.status_code == 200
+    assert b'name="otp"' in page.content
     r = admin_login(client, admin_user)
-    assert r.status_code == 302 and r["Location"] == "/admin/"
+    assert r.status_code == 302
+    assert r["Location"] == "/admin/"
 
 
 def test_admin_login_asks_for_the_code_of_an_account_with_2fa(client, clock):
@@ -350,13 +358,16 @@ def test_admin_login_asks_for_the_code_of_an_account_with_2fa(client, clock):
     secret = enable_2fa(admin_user, clock)["secret"]
 
     r = admin_login(client, admin_user)
-    assert r.status_code == 200 and b"Enter the code from your authenticator app" in r.content
+    assert r.status_code == 200
+    assert b"Enter the code from your authenticator app" in r.content
     r = admin_login(client, admin_user, otp="000000")
-    assert r.status_code == 200 and b"wrong, expired or already used" in r.content
+    assert r.status_code == 200
+    assert b"wrong, expired or already used" in r.content
     assert client.get("/admin/").status_code == 302  # still signed out
 
     r = admin_login(client, admin_user, otp=code(secret, clock))
-    assert r.status_code == 302 and r["Location"] == "/admin/"
+    assert r.status_code == 302
+    assert r["Location"] == "/admin/"
     assert client.get("/admin/").status_code == 200
 
 
@@ -364,12 +375,14 @@ def test_admin_login_asks_for_the_code_of_an_account_with_2fa(client, clock):
 def test_admin_turns_away_organizers_without_2fa_when_required(client, clock):
     organizer = OrganizerProfileFactory(user__is_staff=True).user
     r = admin_login(client, organizer)
-    assert r.status_code == 200 and b"must turn on two-factor authentication" in r.content
+    assert r.status_code == 200
+    assert b"must turn on two-factor authentication" in r.content
     assert client.get("/admin/").status_code == 302
 
     secret = enable_2fa(organizer, clock)["secret"]
     r = admin_login(client, organizer, otp=code(secret, clock))
-    assert r.status_code == 302 and r["Location"] == "/admin/"
+    assert r.status_code == 302
+    assert r["Location"] == "/admin/"
     assert client.get("/admin/").status_code == 200
 
 
@@ -379,4 +392,28 @@ def test_an_admin_session_from_before_the_requirement_ends_at_the_login_page(cli
     assert client.get("/admin/").status_code == 200
     settings.ORGANIZERS_REQUIRE_2FA = True
     r = client.get("/admin/")
-    assert r.status_code == 302 and r["Location"].startswith("/admin/login/")
+    assert r.status_code == 302
+    assert r["Location"].startswith("/admin/login/")
+
+
+def test_staff_turn_off_2fa_for_a_lost_phone(client, clock, django_capture_on_commit_callbacks):
+    # given an account with 2FA on and a session, and a platform admin
+    user = UserFactory()
+    secret = enable_2fa(user, clock)["secret"]
+    session = login(APIClient(), user, otp=code(secret, clock)).json()
+    admin_user = UserFactory(is_staff=True, is_superuser=True, role=User.Role.ADMIN)
+    client.force_login(admin_user)
+
+    # when staff turn its 2FA off
+    with django_capture_on_commit_callbacks(execute=True):
+        r = client.post(
+            "/admin/accounts/user/", {"action": "turn_off_two_factor", "_selected_action": [user.pk]}, follow=True
+        )
+
+    # then the authenticator and codes are gone, the sessions ended, and the password alone signs in
+    assert r.status_code == 200
+    assert "Two-factor authentication turned off for 1 account." in [str(m) for m in r.context["messages"]]
+    assert not TwoFactor.objects.filter(user=user).exists()
+    assert not RecoveryCode.objects.filter(user=user).exists()
+    assert APIClient().post("/api/v1/auth/refresh", {"refresh": session["refresh"]}, format="json").status_code == 401
+    assert login(APIClient(), user).status_code == 200
