@@ -61,7 +61,10 @@ def account_anonymise(*, user: User, acting_user: User | None = None) -> User:
     from orders.account_closure import account_orders_close  # orders builds on accounts
 
     with transaction.atomic():
-        locked = User.objects.select_for_update().get(pk=user.pk)
+        # NO KEY UPDATE: two deletions of one account queue here, but a purchase committing meanwhile
+        # (its order row's key-share lock on the user) is not blocked while the refunds below wait
+        # for its ticket types, which could otherwise deadlock. The save at the end takes the rest.
+        locked = User.objects.select_for_update(no_key=True).get(pk=user.pk)
         if is_anonymised(locked):
             return locked
         old_email = locked.email

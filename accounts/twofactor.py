@@ -262,8 +262,10 @@ def two_factor_setup(*, user: User) -> Setup:
     """
     secret = pyotp.random_base32()  # 32 base32 characters: 160 bits, as RFC 4226 recommends
     with transaction.atomic():
-        User.objects.select_for_update().filter(pk=user.pk).values_list("pk").first()  # one setup at a time
-        device = TwoFactor.objects.filter(user_id=user.pk).first()
+        # One setup at a time per account (the user row: there may be no authenticator row yet), and
+        # the authenticator's own lock, so an enable committing meanwhile is seen and not overwritten.
+        User.objects.select_for_update(no_key=True).filter(pk=user.pk).values_list("pk").first()
+        device = TwoFactor.objects.select_for_update().filter(user_id=user.pk).first()
         if device is not None and device.confirmed_at is not None:
             raise TwoFactorAlreadyEnabled()
         TwoFactor.objects.update_or_create(
