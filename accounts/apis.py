@@ -179,6 +179,7 @@ class MeApi(APIView):
     @extend_schema(
         tags=["users"],
         operation_id="users_me_destroy",
+        summary="Delete your account",
         request=UserDeleteInputSerializer,
         responses={
             204: None,
@@ -251,6 +252,7 @@ class TwoFactorSetupApi(APIView):
     @extend_schema(
         tags=[TWO_FACTOR_TAG],
         operation_id="auth_2fa_setup",
+        summary="Start setting up two-factor authentication",
         request=None,
         responses={200: TwoFactorSetupOutputSerializer, **problems({409: ["2fa_already_enabled"], 429: ["throttled"]})},
         description="Start setting up TOTP two-factor authentication: a new secret, its `otpauth://` URI and "
@@ -274,6 +276,7 @@ class TwoFactorEnableApi(APIView):
     @extend_schema(
         tags=[TWO_FACTOR_TAG],
         operation_id="auth_2fa_enable",
+        summary="Turn on two-factor authentication",
         request=OtpInputSerializer,
         responses={
             204: None,
@@ -300,6 +303,7 @@ class TwoFactorDisableApi(APIView):
     @extend_schema(
         tags=[TWO_FACTOR_TAG],
         operation_id="auth_2fa_disable",
+        summary="Turn off two-factor authentication",
         request=OtpInputSerializer,
         responses={
             204: None,
@@ -320,6 +324,7 @@ class RecoveryCodesApi(APIView):
     @extend_schema(
         tags=[TWO_FACTOR_TAG],
         operation_id="auth_2fa_recovery_codes",
+        summary="New recovery codes",
         request=OtpInputSerializer,
         responses={
             200: RecoveryCodesOutputSerializer,
