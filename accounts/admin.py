@@ -148,7 +148,7 @@ class TwoFactorAdminAuthenticationForm(AdminAuthenticationForm):
         max_length=32,
         strip=True,
         help_text=_("Only if your account has two-factor authentication on: the code from your app."),
-        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric"}),
+        widget=forms.TextInput(attrs={"autocomplete": "one-time-code"}),  # letters too: recovery codes
     )
 
     error_messages = {
