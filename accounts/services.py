@@ -26,6 +26,7 @@ from .errors import (
     SlugTaken,
 )
 from .models import OrganizerProfile, TokenFamily, User, normalize_email
+from .twofactor import login_second_factor
 
 logger = logging.getLogger(__name__)
 
@@ -83,8 +84,6 @@ def user_login(*, request: HttpRequest, email: str, password: str, otp: str | No
     user = authenticate(request, email=normalize_email(email), password=password)
     if user is None:
         raise InvalidCredentials()
-    from .twofactor import login_second_factor  # twofactor imports the models this module does
-
     login_second_factor(request=request, user=user, otp=otp)
     user_logged_in.send(sender=user.__class__, request=request, user=user)  # records last_login
     return user
