@@ -1,15 +1,18 @@
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
+from rest_framework.exceptions import APIException, Throttled
 
 from eventflow.regional import CURRENCY_CHOICES, TIME_ZONE_CHOICES
 
-from . import services
+from . import privacy, services, twofactor
+from .errors import OtpInvalid
 from .models import OrganizerProfile, TokenFamily, User, normalize_email
 
 
@@ -125,3 +128,120 @@ class TokenFamilyAdmin(admin.ModelAdmin):
         ended = services.sessions_revoke(family_ids=list(queryset.values_list("pk", flat=True)))
         message = ngettext("%(count)d session ended.", "%(count)d sessions ended.", ended) % {"count": ended}
         self.message_user(request, message, messages.SUCCESS)
+
+
+# --- Two-factor authentication and data requests (13A) ---------------------------------------
+
+
+class TwoFactorAdminAuthenticationForm(AdminAuthenticationForm):
+    """The admin login, with the 2FA code for accounts that have it on.
+
+    The code field is always shown (the form cannot know the account before the password is
+    checked) and required only when the account has 2FA on. A wrong code is a failed login for
+    django-axes and counts toward the 2FA limits, as in the API. With ORGANIZERS_REQUIRE_2FA an
+    organizer without 2FA is turned away, pointed at the API endpoints that set it up.
+    """
+
+    otp = forms.CharField(
+        label=_("Two-factor code"),
+        required=False,
+        max_length=32,
+        strip=True,
+        help_text=_("Only if your account has two-factor authentication on: the code from your app."),
+        widget=forms.TextInput(attrs={"autocomplete": "one-time-code"}),  # letters too: recovery codes
+    )
+
+    error_messages = {
+        **AdminAuthenticationForm.error_messages,
+        "otp_required": _("Enter the code from your authenticator app (or a recovery code)."),
+        "otp_invalid": _("This two-factor code is wrong, expired or already used."),
+        "2fa_required": _(
+            "Organizers must turn on two-factor authentication before using the back office: "
+            "POST /api/v1/auth/2fa/setup, then POST /api/v1/auth/2fa/enable with a code from your app."
+        ),
+    }
+
+    def clean(self):
+        cleaned = super().clean()  # the password (django-axes counts it), then is_active and is_staff
+        user = self.get_user()
+        if user is None:
+            return cleaned
+        otp = cleaned.get("otp") or ""
+        if twofactor.is_enabled(user):
+            if not otp:
+                raise forms.ValidationError(self.error_messages["otp_required"], code="otp_required")
+            try:
+                twofactor.login_second_factor(request=self.request, user=user, otp=otp)
+            except Throttled as exc:
+                raise forms.ValidationError(str(exc.detail), code="throttled") from exc
+            except OtpInvalid as exc:
+                raise forms.ValidationError(self.error_messages["otp_invalid"], code="otp_invalid") from exc
+        elif _organizer_blocked(user):
+            raise forms.ValidationError(self.error_messages["2fa_required"], code="2fa_required")
+        return cleaned
+
+
+def _organizer_blocked(user) -> bool:
+    """An organizer (not a platform admin) kept out of the back office until they turn 2FA on."""
+    if not (user and user.is_authenticated) or user.is_superuser:
+        return False
+    if not OrganizerProfile.objects.filter(user=user).exists():
+        return False
+    return twofactor.organizer_needs_two_factor(user)
+
+
+admin.site.login_form = TwoFactorAdminAuthenticationForm
+admin.site.login_template = "accounts/admin_login.html"
+
+_site_has_permission = admin.site.has_permission
+
+
+def _has_permission(request: HttpRequest) -> bool:
+    # Also a back-office session from before ORGANIZERS_REQUIRE_2FA was set ends at the login page
+    # (the organizer-scoped admin code would otherwise meet 2fa_required). The default site is
+    # kept rather than swapped for a subclass, which would mean editing INSTALLED_APPS.
+    return _site_has_permission(request) and not _organizer_blocked(request.user)
+
+
+admin.site.has_permission = _has_permission
+
+
+@admin.action(description=_("Delete personal data (data request)"), permissions=["delete"])
+def delete_personal_data(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[User]) -> None:
+    """The same anonymisation as DELETE /users/me: orders kept, future tickets void and refunded
+    where the policy allows, sessions ended. Each account in its own transaction."""
+    done = 0
+    for user in queryset.order_by("pk"):
+        if user.pk == request.user.pk:
+            modeladmin.message_user(request, _("You cannot delete your own account here."), messages.ERROR)
+            continue
+        try:
+            privacy.account_anonymise(user=user, acting_user=request.user)
+        except APIException as exc:  # e.g. 503 busy: an order could not be locked now
+            modeladmin.message_user(request, f"{user}: {exc.detail}", messages.ERROR)
+            continue
+        done += 1
+    if done:
+        message = ngettext(
+            "Personal data of %(count)d account deleted.", "Personal data of %(count)d accounts deleted.", done
+        ) % {"count": done}
+        modeladmin.message_user(request, message, messages.SUCCESS)
+
+
+@admin.action(description=_("Turn off two-factor authentication (lost phone and codes)"), permissions=["change"])
+def turn_off_two_factor(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[User]) -> None:
+    """For an owner who lost both the phone and the recovery codes, once staff have checked who they
+    are: the authenticator and codes are deleted and every session ends (whoever holds one now)."""
+    done = 0
+    for user in queryset.order_by("pk"):
+        if twofactor.two_factor_reset(user=user, acting_user=request.user):
+            done += 1
+    message = ngettext(
+        "Two-factor authentication turned off for %(count)d account.",
+        "Two-factor authentication turned off for %(count)d accounts.",
+        done,
+    ) % {"count": done}
+    modeladmin.message_user(request, message, messages.SUCCESS)
+
+
+UserAdmin.actions = [*(UserAdmin.actions or []), delete_personal_data, turn_off_two_factor]

@@ -12,7 +12,7 @@ from rest_framework.views import APIView
 from eventflow.api.ratelimit import enforce_ip_rate_limit
 from eventflow.api.schema import problems
 
-from . import passwords, selectors, services, verification
+from . import passwords, privacy, selectors, services, twofactor, verification
 from .limits import enforce_account_rate_limit
 from .serializers import (
     EmailVerifyInputSerializer,
@@ -21,14 +21,18 @@ from .serializers import (
     OrganizerProfileCreateInputSerializer,
     OrganizerProfileOutputSerializer,
     OrganizerProfileUpdateInputSerializer,
+    OtpInputSerializer,
     PasswordChangeInputSerializer,
     PasswordResetConfirmInputSerializer,
     PasswordResetInputSerializer,
+    RecoveryCodesOutputSerializer,
     RefreshInputSerializer,
     RegisterInputSerializer,
     RegisterOutputSerializer,
     SessionOutputSerializer,
     TokenPairOutputSerializer,
+    TwoFactorSetupOutputSerializer,
+    UserDeleteInputSerializer,
     UserOutputSerializer,
     UserUpdateInputSerializer,
 )
@@ -73,11 +77,19 @@ class LoginApi(PublicAuthView):
         tags=["auth"],
         operation_id="auth_login",
         request=LoginInputSerializer,
-        responses={200: TokenPairOutputSerializer, **problems({401: ["invalid_credentials"], 429: ["throttled"]})},
+        responses={
+            200: TokenPairOutputSerializer,
+            **problems({401: ["invalid_credentials", "otp_required", "otp_invalid"], 429: ["throttled"]}),
+        },
         description="Exchange email and password for an access and a refresh token. After `LOGIN_FAILURE_LIMIT` "
         "(5) wrong passwords for one account from one address, that address gets 429 `throttled` for that "
         "account for `LOGIN_LOCKOUT_MINUTES` (15), with `Retry-After`; a correct password resets the count. "
-        "Other addresses, including the account owner's, are not affected.",
+        "Other addresses, including the account owner's, are not affected.\n\n"
+        "With two-factor authentication on, the right password without `otp` is 401 `otp_required`: send "
+        "it again with `otp`, the current code of the authenticator app (each code is taken once) or one of "
+        "the recovery codes (each works once). A wrong `otp` is 401 `otp_invalid` and counts as a wrong "
+        "password; besides, `OTP_FAILURE_LIMIT` (5) wrong codes per account per `LOGIN_LOCKOUT_MINUTES`, "
+        "from any address, and `OTP_FAILURE_RATE_PER_IP` per address, are then 429 `throttled`.",
     )
     def post(self, request: Request) -> Response:
         data = LoginInputSerializer(data=request.data)
@@ -186,6 +198,29 @@ class MeApi(APIView):
         data.is_valid(raise_exception=True)
         user = services.user_update(user=request.user, **data.validated_data)
         return Response(UserOutputSerializer(user).data)
+
+    @extend_schema(
+        tags=["users"],
+        operation_id="users_me_destroy",
+        summary="Delete your account",
+        request=UserDeleteInputSerializer,
+        responses={
+            204: None,
+            **problems({400: ["invalid", "password_incorrect", "otp_required", "otp_invalid"], 429: ["throttled"]}),
+        },
+        description="Delete the caller's account, with `password` (and `otp` when 2FA is on: a code from the app "
+        "or a recovery code). Personal data is anonymised (email `deleted-<id>@invalid`, name blank, no "
+        "password, 2FA off); orders are kept for accounting; reservations are cancelled, paid orders of "
+        "events still to come are refunded where the event's refund policy allows, and tickets of events "
+        "still to come are void; every session ends and the old credentials stop working. Wrong passwords "
+        "count toward the login lockout, wrong codes toward the 2FA limits.",
+    )
+    def delete(self, request: Request) -> Response:
+        enforce_ip_rate_limit(request, group="account_delete", rate_setting="TWO_FACTOR_RATE_PER_IP")
+        data = UserDeleteInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        privacy.account_delete(request=request._request, user=request.user, **data.validated_data)
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class OrganizerMeApi(APIView):
@@ -365,3 +400,102 @@ class EmailVerifyResendApi(APIView):
         )
         verification.email_verification_resend_request(email=email)
         return Response(status=status.HTTP_202_ACCEPTED)
+
+
+# --- Two-factor authentication (13A) -------------------------------------------------------
+
+TWO_FACTOR_TAG = "auth"
+
+
+class TwoFactorSetupApi(APIView):
+    @extend_schema(
+        tags=[TWO_FACTOR_TAG],
+        operation_id="auth_2fa_setup",
+        summary="Start setting up two-factor authentication",
+        request=None,
+        responses={200: TwoFactorSetupOutputSerializer, **problems({409: ["2fa_already_enabled"], 429: ["throttled"]})},
+        description="Start setting up TOTP two-factor authentication: a new secret, its `otpauth://` URI and "
+        "the URI as a QR code to scan, and ten recovery codes. Nothing is in force until "
+        "`POST /auth/2fa/enable` with a code from the app. The secret and the recovery codes are shown only "
+        "in this answer (a new setup replaces them); the recovery codes work once 2FA is enabled.",
+    )
+    def post(self, request: Request) -> Response:
+        enforce_ip_rate_limit(request, group="2fa", rate_setting="TWO_FACTOR_RATE_PER_IP")
+        setup = twofactor.two_factor_setup(user=request.user)
+        body = {
+            "secret": setup.secret,
+            "otpauth_uri": setup.otpauth_uri,
+            "qr_code": setup.qr_code,
+            "recovery_codes": setup.recovery_codes,
+        }
+        return Response(TwoFactorSetupOutputSerializer(body).data, headers={"Cache-Control": "no-store"})
+
+
+class TwoFactorEnableApi(APIView):
+    @extend_schema(
+        tags=[TWO_FACTOR_TAG],
+        operation_id="auth_2fa_enable",
+        summary="Turn on two-factor authentication",
+        request=OtpInputSerializer,
+        responses={
+            204: None,
+            **problems(
+                {
+                    400: ["invalid", "otp_invalid"],
+                    409: ["2fa_not_set_up", "2fa_already_enabled"],
+                    429: ["throttled"],
+                }
+            ),
+        },
+        description="Turn on two-factor authentication with a code from the app just set up. From then on "
+        "signing in needs `otp` too.",
+    )
+    def post(self, request: Request) -> Response:
+        enforce_ip_rate_limit(request, group="2fa", rate_setting="TWO_FACTOR_RATE_PER_IP")
+        data = OtpInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        twofactor.two_factor_enable(request=request._request, user=request.user, **data.validated_data)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class TwoFactorDisableApi(APIView):
+    @extend_schema(
+        tags=[TWO_FACTOR_TAG],
+        operation_id="auth_2fa_disable",
+        summary="Turn off two-factor authentication",
+        request=OtpInputSerializer,
+        responses={
+            204: None,
+            **problems({400: ["invalid", "otp_invalid"], 409: ["2fa_not_enabled"], 429: ["throttled"]}),
+        },
+        description="Turn off two-factor authentication with a code from the app or a recovery code. "
+        "The secret and the recovery codes are deleted.",
+    )
+    def post(self, request: Request) -> Response:
+        enforce_ip_rate_limit(request, group="2fa", rate_setting="TWO_FACTOR_RATE_PER_IP")
+        data = OtpInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        twofactor.two_factor_disable(request=request._request, user=request.user, **data.validated_data)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class RecoveryCodesApi(APIView):
+    @extend_schema(
+        tags=[TWO_FACTOR_TAG],
+        operation_id="auth_2fa_recovery_codes",
+        summary="New recovery codes",
+        request=OtpInputSerializer,
+        responses={
+            200: RecoveryCodesOutputSerializer,
+            **problems({400: ["invalid", "otp_invalid"], 409: ["2fa_not_enabled"], 429: ["throttled"]}),
+        },
+        description="Ten new recovery codes, shown only in this answer, for a code from the app (a recovery "
+        "code is not enough here); the previous ones stop working.",
+    )
+    def post(self, request: Request) -> Response:
+        enforce_ip_rate_limit(request, group="2fa", rate_setting="TWO_FACTOR_RATE_PER_IP")
+        data = OtpInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        codes = twofactor.recovery_codes_regenerate(request=request._request, user=request.user, **data.validated_data)
+        body = RecoveryCodesOutputSerializer({"recovery_codes": codes}).data
+        return Response(body, headers={"Cache-Control": "no-store"})

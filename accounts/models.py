@@ -230,3 +230,45 @@ class EmailCode(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_purpose_display()} for {self.user_id} at {self.created_at:%Y-%m-%d %H:%M}"
+
+
+# --- Two-factor authentication (accounts.twofactor) ----------------------------------------
+
+
+class TwoFactor(models.Model):
+    """A user's TOTP authenticator: pending after setup, on once ``confirmed_at`` is set.
+
+    The secret is stored encrypted (accounts.twofactor: a key derived from SECRET_KEY), so a
+    copy of the database alone cannot mint codes. ``last_step`` is the TOTP time step of the
+    newest code accepted: a code is good once, and only codes of later steps are taken after it.
+    """
+
+    user = models.OneToOneField(User, on_delete=models.CASCADE, primary_key=True, related_name="two_factor")
+    secret_encrypted = models.TextField(editable=False)
+    confirmed_at = models.DateTimeField(_("enabled at"), null=True, blank=True)
+    last_step = models.BigIntegerField(null=True, blank=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("two-factor authenticator")
+        verbose_name_plural = _("two-factor authenticators")
+
+    def __str__(self) -> str:
+        return f"{self.user} ({'on' if self.confirmed_at else 'pending'})"
+
+
+class RecoveryCode(models.Model):
+    """One single-use recovery code, stored as an HMAC (the code itself is shown once)."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="recovery_codes")
+    digest = models.CharField(max_length=64, editable=False)
+    used_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("recovery code")
+        verbose_name_plural = _("recovery codes")
+        constraints = [models.UniqueConstraint(fields=["user", "digest"], name="recovery_code_user_digest")]
+
+    def __str__(self) -> str:
+        return f"{self.user} recovery code ({'used' if self.used_at else 'unused'})"

@@ -48,6 +48,12 @@ class RegisterInputSerializer(StrictInputSerializer):
 class LoginInputSerializer(StrictInputSerializer):
     email = serializers.CharField(max_length=254)
     password = serializers.CharField(trim_whitespace=False, max_length=128)
+    otp = serializers.CharField(
+        max_length=32,
+        required=False,
+        allow_blank=True,
+        help_text="With 2FA on: the code from the authenticator app, or one of the recovery codes.",
+    )
 
 
 class RefreshInputSerializer(StrictInputSerializer):
@@ -121,4 +127,33 @@ class EmailVerifyInputSerializer(StrictInputSerializer):
 class EmailVerifyResendInputSerializer(StrictInputSerializer):
     email = serializers.EmailField(
         max_length=254, required=False, help_text="Whose code to resend; the caller's own when signed in and omitted."
+    )
+
+
+# --- Two-factor authentication and account deletion (13A) ----------------------------------
+
+
+class OtpInputSerializer(StrictInputSerializer):
+    otp = serializers.CharField(max_length=32, help_text="A code from the authenticator app.")
+
+
+class TwoFactorSetupOutputSerializer(serializers.Serializer):
+    secret = serializers.CharField(help_text="Base32 TOTP secret, for apps that cannot scan the QR code.")
+    otpauth_uri = serializers.CharField()
+    qr_code = serializers.CharField(help_text="The otpauth URI as a QR code: an SVG `data:` URI for an <img>.")
+    recovery_codes = serializers.ListField(
+        child=serializers.CharField(),
+        help_text="Ten single-use codes that stand in for `otp` when the phone is lost. Shown only now; "
+        "they work once 2FA is enabled.",
+    )
+
+
+class RecoveryCodesOutputSerializer(serializers.Serializer):
+    recovery_codes = serializers.ListField(child=serializers.CharField())
+
+
+class UserDeleteInputSerializer(StrictInputSerializer):
+    password = serializers.CharField(trim_whitespace=False, max_length=128)
+    otp = serializers.CharField(
+        max_length=32, required=False, allow_blank=True, help_text="Required when 2FA is on (or a recovery code)."
     )

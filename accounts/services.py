@@ -27,6 +27,7 @@ from .errors import (
     SlugTaken,
 )
 from .models import OrganizerProfile, TokenFamily, User, normalize_email
+from .twofactor import login_second_factor
 from .verification import VERIFIED_CLAIM, email_verification_queue
 
 logger = logging.getLogger(__name__)
@@ -89,11 +90,13 @@ def user_register(*, email: str, password: str, name: str = "") -> User:
     return user
 
 
-def user_login(*, request: HttpRequest, email: str, password: str) -> User:
-    """Check credentials; inactive accounts and wrong passwords look the same."""
+def user_login(*, request: HttpRequest, email: str, password: str, otp: str | None = None) -> User:
+    """Check credentials; inactive accounts and wrong passwords look the same. An account with 2FA
+    on also needs ``otp`` (accounts.twofactor): a wrong one counts as a failed login."""
     user = authenticate(request, email=normalize_email(email), password=password)
     if user is None:
         raise InvalidCredentials()
+    login_second_factor(request=request, user=user, otp=otp)
     user_logged_in.send(sender=user.__class__, request=request, user=user)  # records last_login
     return user
 

@@ -16,5 +16,10 @@ urlpatterns = [
     path("auth/email/verify/resend", apis.EmailVerifyResendApi.as_view(), name="auth-email-verify-resend"),
     path("users/me/sessions", apis.MySessionsApi.as_view(), name="users-me-sessions"),
     path("users/me/sessions/<uuid:session_id>", apis.MySessionApi.as_view(), name="users-me-session"),
+    # Two-factor authentication (13A)
+    path("auth/2fa/setup", apis.TwoFactorSetupApi.as_view(), name="auth-2fa-setup"),
+    path("auth/2fa/enable", apis.TwoFactorEnableApi.as_view(), name="auth-2fa-enable"),
+    path("auth/2fa/disable", apis.TwoFactorDisableApi.as_view(), name="auth-2fa-disable"),
+    path("auth/2fa/recovery-codes", apis.RecoveryCodesApi.as_view(), name="auth-2fa-recovery-codes"),
     path("organizers/me", apis.OrganizerMeApi.as_view(), name="organizers-me"),
 ]

@@ -402,6 +402,18 @@ CREDENTIAL_RATE_PER_ACCOUNT = env.str("CREDENTIAL_RATE_PER_ACCOUNT", default="20
 # POST /orders refuses a buyer who has not verified their email address (403 email_not_verified).
 REQUIRE_EMAIL_VERIFICATION_TO_BUY = env.bool("REQUIRE_EMAIL_VERIFICATION_TO_BUY", default=False)
 # --- end of issue 13B ------------------------------------------------------------------------
+
+# --- Two-factor authentication and account deletion (issue 13A: accounts/twofactor.py, accounts/privacy.py)
+# Organizers without 2FA get 403 `2fa_required` on organizer endpoints and cannot sign in to the admin.
+ORGANIZERS_REQUIRE_2FA = env.bool("ORGANIZERS_REQUIRE_2FA", default=False)
+TWO_FACTOR_ISSUER = env.str("TWO_FACTOR_ISSUER", default="EventFlow")  # the name authenticator apps show
+# Wrong 2FA codes per account (whatever the address) per LOGIN_LOCKOUT_MINUTES, and per client address.
+OTP_FAILURE_LIMIT = env.int("OTP_FAILURE_LIMIT", default=5)
+OTP_FAILURE_RATE_PER_IP = env.str("OTP_FAILURE_RATE_PER_IP", default="20/15m")
+# Signed-in 2FA and account-deletion requests per client address.
+TWO_FACTOR_RATE_PER_IP = env.str("TWO_FACTOR_RATE_PER_IP", default="10/m")
+AXES_SENSITIVE_PARAMETERS = ["username", "ip_address", "otp"]  # never stored with a failed admin login
+# --- end 13A
 if CACHES["default"]["BACKEND"].endswith("LocMemCache"):
     # The embedded default is one process, so a per-process cache is shared
     # by everything that counts; production uses Redis.

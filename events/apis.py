@@ -17,6 +17,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts.models import OrganizerProfile
+from accounts.twofactor import require_for_organizer
 from eventflow.api.schema import problems
 from eventflow.api.serializers import NoInputSerializer
 from orders import selectors as order_selectors
@@ -42,7 +43,7 @@ from .serializers import (
 # Database ids: at most 18 digits, so every id the route accepts fits a bigint and
 # parses without Python's long-integer limits; longer ones match no route (404).
 ID = "[0-9]{1,18}"
-MANAGE_ERRORS = {403: ["permission_denied", "not_organizer"], 404: ["not_found"]}
+MANAGE_ERRORS = {403: ["permission_denied", "not_organizer", "2fa_required"], 404: ["not_found"]}
 
 
 def _build_availability(event_id: int) -> dict | None:
@@ -189,7 +190,7 @@ class EventViewSet(viewsets.GenericViewSet):
         request=EventInputSerializer,
         responses={
             201: EventDetailOutputSerializer,
-            **problems({400: ["invalid", "slug_taken"], 403: ["not_organizer"]}),
+            **problems({400: ["invalid", "slug_taken"], 403: ["not_organizer", "2fa_required"]}),
         },
         description="Create a draft event of the caller's organizer profile.",
     )
@@ -197,6 +198,7 @@ class EventViewSet(viewsets.GenericViewSet):
         profile = OrganizerProfile.objects.filter(user=request.user).first()
         if profile is None:
             raise NotAnOrganizer()
+        require_for_organizer(request.user)  # ORGANIZERS_REQUIRE_2FA: 403 `2fa_required` until 2FA is on
         data = EventInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         event = services.event_create(organizer=profile, **data.validated_data)

@@ -18,6 +18,7 @@ from django.utils import timezone
 from rest_framework.exceptions import PermissionDenied
 
 from accounts.models import OrganizerProfile, User
+from accounts.twofactor import require_for_organizer
 from eventflow.db import catalogue_db, replica_configured
 
 from . import cache
@@ -37,6 +38,9 @@ def organizer_profile_id(user: User) -> int | None:
         return None
     if not hasattr(user, "_organizer_profile_id"):
         user._organizer_profile_id = OrganizerProfile.objects.filter(user=user).values_list("pk", flat=True).first()
+    if user._organizer_profile_id is not None:
+        # With ORGANIZERS_REQUIRE_2FA, an organizer acts as one only with 2FA on: 403 `2fa_required`.
+        require_for_organizer(user)
     return user._organizer_profile_id
 
 
