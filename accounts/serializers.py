@@ -46,12 +46,20 @@ class LoginInputSerializer(StrictInputSerializer):
 
 
 class RefreshInputSerializer(StrictInputSerializer):
-    refresh = serializers.CharField()
+    refresh = serializers.CharField(
+        required=False,
+        help_text="The refresh token. A browser holding it in the refresh cookie (`AUTH_REFRESH_COOKIE`) "
+        "leaves it out and sends the `X-CSRFToken` header instead.",
+    )
 
 
 class TokenPairOutputSerializer(serializers.Serializer):
     access = serializers.CharField()
-    refresh = serializers.CharField()
+    refresh = serializers.CharField(
+        required=False,
+        help_text="Left out when the refresh token is set as the HttpOnly refresh cookie (a browser, with "
+        "`AUTH_REFRESH_COOKIE` on).",
+    )
 
 
 class RegisterOutputSerializer(TokenPairOutputSerializer):
@@ -86,3 +94,10 @@ class PasswordResetConfirmInputSerializer(StrictInputSerializer):
     email = serializers.EmailField(max_length=254)
     code = serializers.CharField(max_length=100)
     new_password = serializers.CharField(write_only=True, trim_whitespace=False, max_length=128)
+
+
+# --- Browser clients (issue 13C) ---
+
+
+class CsrfTokenOutputSerializer(serializers.Serializer):
+    csrf_token = serializers.CharField(help_text="Send it back as the `X-CSRFToken` header.")

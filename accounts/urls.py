@@ -10,5 +10,7 @@ urlpatterns = [
     path("auth/password/reset", apis.PasswordResetApi.as_view(), name="auth-password-reset"),
     path("auth/password/reset/confirm", apis.PasswordResetConfirmApi.as_view(), name="auth-password-reset-confirm"),
     path("users/me", apis.MeApi.as_view(), name="users-me"),
+    # Browser clients (issue 13C)
+    path("auth/csrf", apis.CsrfTokenApi.as_view(), name="auth-csrf"),
     path("organizers/me", apis.OrganizerMeApi.as_view(), name="organizers-me"),
 ]
