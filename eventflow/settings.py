@@ -98,7 +98,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # First (issue 13C): answers CORS preflights and adds CORS headers to every /api/ response,
     # the early refusals of the middleware below (400, redirects) included.
-    "corsheaders.middleware.CorsMiddleware",
+    "eventflow.cors.CorsMiddleware",  # django-cors-headers, skipped while no origin is allowed
     "django.middleware.security.SecurityMiddleware",
     "eventflow.middleware.RejectNulCharactersMiddleware",
     "eventflow.middleware.CanonicalPathMiddleware",
@@ -382,6 +382,8 @@ if AUTH_REFRESH_COOKIE_SAMESITE not in {"Strict", "Lax"}:
 AUTH_REFRESH_COOKIE_SECURE = env.bool("AUTH_REFRESH_COOKIE_SECURE", default=True)
 # Origins (scheme://host[:port]) whose pages may call the API; empty: none but this one.
 CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default=[])
+CORS_ALLOWED_ORIGIN_REGEXES: list[str] = []  # set, like the next, so each read per request is a plain lookup
+CORS_ALLOW_ALL_ORIGINS = False
 CORS_URLS_REGEX = r"^/api/"
 CORS_ALLOW_CREDENTIALS = AUTH_REFRESH_COOKIE  # cookies cross origins only when the cookie is on
 CORS_ALLOW_HEADERS = (

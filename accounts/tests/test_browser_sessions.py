@@ -327,3 +327,15 @@ def test_credentials_cross_origins_only_with_the_cookie_on(settings):
 
 def test_no_origin_is_allowed_by_default():
     assert "Access-Control-Allow-Origin" not in preflight(SPA)
+
+
+def test_with_no_origin_allowed_cors_stays_out_of_the_way(settings):
+    # the default: the middleware steps aside (not even Vary: Origin), whatever the request says
+    r = APIClient().get("/api/v1/events", HTTP_ORIGIN=SPA)
+
+    assert r.status_code == 200
+    assert "Access-Control-Allow-Origin" not in r
+    assert "origin" not in r.get("Vary", "").lower()
+    settings.CORS_ALLOWED_ORIGINS = [SPA]
+    # once an origin is allowed, every response varies by Origin (a shared cache must not mix them)
+    assert "origin" in APIClient().get("/api/v1/events")["Vary"].lower()
