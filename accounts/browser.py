@@ -22,6 +22,7 @@ request cannot know it.
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.checks import Tags, Warning, register
 from django.http import HttpRequest, HttpResponse
 from django.middleware.csrf import CsrfViewMiddleware, get_token
 from rest_framework.request import Request
@@ -85,3 +86,18 @@ def enforce_csrf(request: Request) -> None:
     reason = check.process_view(http_request, None, (), {})
     if reason:
         raise CsrfFailed(extra={"reason": str(reason)})
+
+
+@register(Tags.security, deploy=True)
+def refresh_cookie_secure(app_configs, **kwargs) -> list:
+    """``check --deploy``: a refresh token (days of access) must not cross plain HTTP."""
+    if settings.AUTH_REFRESH_COOKIE and not settings.AUTH_REFRESH_COOKIE_SECURE:
+        return [
+            Warning(
+                "AUTH_REFRESH_COOKIE is on but AUTH_REFRESH_COOKIE_SECURE is false: browsers send the refresh "
+                "token over plain HTTP.",
+                hint="Serve the API over HTTPS and leave AUTH_REFRESH_COOKIE_SECURE at its default (true).",
+                id="accounts.W130",
+            )
+        ]
+    return []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from django.core import checks
 from rest_framework.test import APIClient
 
 from accounts.models import TokenFamily
@@ -339,3 +340,12 @@ def test_with_no_origin_allowed_cors_stays_out_of_the_way(settings):
     settings.CORS_ALLOWED_ORIGINS = [SPA]
     # once an origin is allowed, every response varies by Origin (a shared cache must not mix them)
     assert "origin" in APIClient().get("/api/v1/events")["Vary"].lower()
+
+
+def test_check_deploy_warns_of_a_refresh_cookie_without_secure(cookie_mode, settings):
+    def deploy_check_ids() -> set[str]:
+        return {m.id for m in checks.run_checks(include_deployment_checks=True, tags=[checks.Tags.security])}
+
+    assert "accounts.W130" not in deploy_check_ids()
+    settings.AUTH_REFRESH_COOKIE_SECURE = False
+    assert "accounts.W130" in deploy_check_ids()
