@@ -4,7 +4,7 @@ from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 from rest_framework.exceptions import APIException, Throttled
@@ -69,6 +69,26 @@ class UserAdmin(DjangoUserAdmin):
         (_("Dates"), {"fields": ("last_login", "date_joined", "email_verified_at")}),  # 13B: verified at
     )
     add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "name", "password1", "password2")}),)
+    actions = ["export_personal_data"]
+
+    # --- Data requests (issue 13C) ---
+
+    def has_export_personal_data_permission(self, request: HttpRequest) -> bool:
+        return request.user.is_superuser  # a whole person's history: platform admins only
+
+    @admin.action(description=_("Export personal data (data request)"), permissions=["export_personal_data"])
+    def export_personal_data(self, request: HttpRequest, queryset: QuerySet[User]) -> HttpResponse | None:
+        """Download the same JSON as the user's own GET /users/me/export, for a data request made to staff."""
+        users = list(queryset[:2])
+        if len(users) != 1:
+            self.message_user(request, _("Select exactly one user: an export holds one person's data."), messages.ERROR)
+            return None
+        user = users[0]
+        response = HttpResponse(privacy.personal_data_json(user=user), content_type="application/json")
+        response["Content-Disposition"] = f'attachment; filename="{privacy.export_filename(user)}"'
+        response["Cache-Control"] = "no-store"
+        self.log_change(request, user, _("Exported personal data (data request)."))  # who, when: the history
+        return response
 
 
 class OrganizerProfileForm(forms.ModelForm):

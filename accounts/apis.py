@@ -1,8 +1,9 @@
 """Accounts endpoints: registration, JWT sessions, passwords, email verification, the caller's profile."""
 
+from django.middleware.csrf import get_token
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema
-from rest_framework import permissions, status
+from rest_framework import permissions, serializers, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.generics import ListAPIView
 from rest_framework.request import Request
@@ -12,9 +13,11 @@ from rest_framework.views import APIView
 from eventflow.api.ratelimit import enforce_ip_rate_limit
 from eventflow.api.schema import problems
 
-from . import passwords, privacy, selectors, services, twofactor, verification
+from . import browser, passwords, privacy, selectors, services, twofactor, verification
+from .errors import RefreshRejected
 from .limits import enforce_account_rate_limit
 from .serializers import (
+    CsrfTokenOutputSerializer,
     EmailVerifyInputSerializer,
     EmailVerifyResendInputSerializer,
     LoginInputSerializer,
@@ -42,6 +45,26 @@ def _token_pair(pair: services.TokenPair) -> dict[str, str]:
     return {"access": pair.access, "refresh": pair.refresh}
 
 
+def _signed_in(request: Request, pair: services.TokenPair, *, body: dict | None = None, **kwargs) -> Response:
+    """The response of a sign-in: the pair in the body, or for a browser with the refresh cookie
+    on, the access token in the body and the refresh token in the cookie (accounts.browser)."""
+    if not browser.cookie_mode(request):
+        return Response({**(body or {}), **_token_pair(pair)}, **kwargs)
+    response = Response({**(body or {}), "access": pair.access}, **kwargs)
+    browser.set_refresh_cookie(response, request=request, refresh=pair.refresh)
+    return response
+
+
+def _refresh_required() -> serializers.ValidationError:
+    return serializers.ValidationError({"refresh": [serializers.Field.default_error_messages["required"]]})
+
+
+_COOKIE_NOTE = (
+    " With `AUTH_REFRESH_COOKIE` on, a browser (a request with an `Origin` header) gets the refresh token "
+    "as an HttpOnly cookie scoped to the auth paths instead of in the body."
+)
+
+
 class PublicAuthView(APIView):
     """Endpoints that must work whatever (stale) token the client still sends."""
 
@@ -60,7 +83,7 @@ class RegisterApi(PublicAuthView):
         request=RegisterInputSerializer,
         responses={201: RegisterOutputSerializer, **problems({400: ["invalid", "email_taken"], 429: ["throttled"]})},
         description="Create an attendee account and sign in. "
-        "Fields other than `email`, `password` and `name` (such as `role`) are refused.",
+        "Fields other than `email`, `password` and `name` (such as `role`) are refused." + _COOKIE_NOTE,
     )
     def post(self, request: Request) -> Response:
         enforce_ip_rate_limit(request, group="register", rate_setting="REGISTER_RATE_PER_IP")
@@ -68,8 +91,7 @@ class RegisterApi(PublicAuthView):
         data.is_valid(raise_exception=True)
         user = services.user_register(**data.validated_data)
         pair = services.session_start(user=user, request=request)
-        body = {"user": UserOutputSerializer(user).data, **_token_pair(pair)}
-        return Response(body, status=status.HTTP_201_CREATED)
+        return _signed_in(request, pair, body={"user": UserOutputSerializer(user).data}, status=status.HTTP_201_CREATED)
 
 
 class LoginApi(PublicAuthView):
@@ -89,14 +111,14 @@ class LoginApi(PublicAuthView):
         "it again with `otp`, the current code of the authenticator app (each code is taken once) or one of "
         "the recovery codes (each works once). A wrong `otp` is 401 `otp_invalid` and counts as a wrong "
         "password; besides, `OTP_FAILURE_LIMIT` (5) wrong codes per account per `LOGIN_LOCKOUT_MINUTES`, "
-        "from any address, and `OTP_FAILURE_RATE_PER_IP` per address, are then 429 `throttled`.",
+        "from any address, and `OTP_FAILURE_RATE_PER_IP` per address, are then 429 `throttled`." + _COOKIE_NOTE,
     )
     def post(self, request: Request) -> Response:
         data = LoginInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         # The HttpRequest, not DRF's wrapper: django-axes marks a lockout on it for its middleware.
         user = services.user_login(request=request._request, **data.validated_data)
-        return Response(_token_pair(services.session_start(user=user, request=request)))
+        return _signed_in(request, services.session_start(user=user, request=request))
 
 
 class RefreshApi(PublicAuthView):
@@ -104,15 +126,37 @@ class RefreshApi(PublicAuthView):
         tags=["auth"],
         operation_id="auth_refresh",
         request=RefreshInputSerializer,
-        responses={200: TokenPairOutputSerializer, **problems({401: ["token_not_valid"]})},
+        responses={
+            200: TokenPairOutputSerializer,
+            **problems({400: ["invalid"], 401: ["token_not_valid"], 403: ["csrf_failed"]}),
+        },
         description="Rotate a refresh token: the response carries a new pair and the old refresh token stops working. "
         "Presenting a refresh token that was already rotated ends the whole session (its successor too): "
-        "somebody else holds a copy. A password change ends every session of the account.",
+        "somebody else holds a copy. A password change ends every session of the account. "
+        "With `AUTH_REFRESH_COOKIE` on, a browser sends no body token: the refresh cookie is used, with "
+        "the `X-CSRFToken` header from `GET /auth/csrf` (403 `csrf_failed` without it or from an origin "
+        "not allowed), and the new refresh token comes back in the cookie only. 401 `token_not_valid` "
+        "when there is no cookie (sign in).",
     )
     def post(self, request: Request) -> Response:
         data = RefreshInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        return Response(_token_pair(services.session_refresh(refresh=data.validated_data["refresh"], request=request)))
+        if token := data.validated_data.get("refresh"):
+            return Response(_token_pair(services.session_refresh(refresh=token, request=request)))
+        cookie = browser.refresh_cookie(request)
+        if cookie is None:
+            raise RefreshRejected() if browser.cookie_mode(request) else _refresh_required()
+        browser.enforce_csrf(request)
+        self.refresh_cookie_used = True
+        pair = services.session_refresh(refresh=cookie, request=request)
+        response = Response({"access": pair.access})
+        browser.set_refresh_cookie(response, request=request, refresh=pair.refresh)
+        return response
+
+    def finalize_response(self, request: Request, response: Response, *args, **kwargs) -> Response:
+        if getattr(self, "refresh_cookie_used", False) and response.status_code == status.HTTP_401_UNAUTHORIZED:
+            browser.delete_refresh_cookie(response)  # it will never work again: sign in
+        return super().finalize_response(request, response, *args, **kwargs)
 
 
 class LogoutApi(APIView):
@@ -120,15 +164,52 @@ class LogoutApi(APIView):
         tags=["auth"],
         operation_id="auth_logout",
         request=RefreshInputSerializer,
-        responses={204: None, **problems({400: ["invalid", "token_not_valid"]})},
+        responses={204: None, **problems({400: ["invalid", "token_not_valid"], 403: ["csrf_failed"]})},
         description="End the session the given refresh token belongs to (it must be the caller's): "
-        "none of its refresh tokens works any more.",
+        "none of its refresh tokens works any more. With `AUTH_REFRESH_COOKIE` on, a browser sends no "
+        "body token: the session of the refresh cookie ends (with the `X-CSRFToken` header, as for "
+        "`/auth/refresh`) and the cookie is cleared.",
     )
     def post(self, request: Request) -> Response:
         data = RefreshInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        services.session_end(user=request.user, refresh=data.validated_data["refresh"])
+        if token := data.validated_data.get("refresh"):
+            services.session_end(user=request.user, refresh=token)
+            return Response(status=status.HTTP_204_NO_CONTENT)
+        cookie = browser.refresh_cookie(request)
+        if cookie is None:
+            raise _refresh_required()
+        browser.enforce_csrf(request)
+        self.refresh_cookie_used = True
+        services.session_end(user=request.user, refresh=cookie)
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+    def finalize_response(self, request: Request, response: Response, *args, **kwargs) -> Response:
+        # Ended, or not a session of the caller's (400): the cookie is of no use any more.
+        if getattr(self, "refresh_cookie_used", False) and response.status_code in (
+            status.HTTP_204_NO_CONTENT,
+            status.HTTP_400_BAD_REQUEST,
+        ):
+            browser.delete_refresh_cookie(response)
+        return super().finalize_response(request, response, *args, **kwargs)
+
+
+class CsrfTokenApi(PublicAuthView):
+    @extend_schema(
+        tags=["auth"],
+        operation_id="auth_csrf",
+        request=None,
+        responses={200: CsrfTokenOutputSerializer},
+        description="A CSRF token for the requests a browser makes with the refresh cookie "
+        "(`AUTH_REFRESH_COOKIE`): send it as the `X-CSRFToken` header to `/auth/refresh` and `/auth/logout`. "
+        "The response also sets the `csrftoken` cookie it is checked against. Call it with credentials "
+        "(`fetch(..., {credentials: 'include'})`) when the app starts; the token stays valid until the "
+        "cookie is gone.",
+    )
+    def get(self, request: Request) -> Response:
+        response = Response({"csrf_token": get_token(request)})
+        response["Cache-Control"] = "no-store"
+        return response
 
 
 class PasswordResetApi(PublicAuthView):

@@ -12,6 +12,7 @@ class AccountsConfig(AppConfig):
 
         post_migrate.connect(_sync_organizers_group, dispatch_uid="accounts.organizers_group")
         post_delete.connect(_void_tokens_of_deleted_user, sender=User, dispatch_uid="accounts.void_deleted")
+        from . import browser  # noqa: F401  (registers the refresh cookie's deploy check)
 
 
 def _sync_organizers_group(**kwargs) -> None:

@@ -130,3 +130,11 @@ class OtpMissing(ApplicationError):
 
     def __init__(self) -> None:
         super().__init__(field="otp")
+
+
+class CsrfFailed(ApplicationError):
+    """A request that authenticates with the refresh cookie failed Django's CSRF check."""
+
+    status_code = status.HTTP_403_FORBIDDEN
+    default_code = "csrf_failed"
+    default_detail = _("The CSRF check failed: send the X-CSRFToken header (GET /auth/csrf) from an allowed origin.")

@@ -57,12 +57,20 @@ class LoginInputSerializer(StrictInputSerializer):
 
 
 class RefreshInputSerializer(StrictInputSerializer):
-    refresh = serializers.CharField()
+    refresh = serializers.CharField(
+        required=False,
+        help_text="The refresh token. A browser holding it in the refresh cookie (`AUTH_REFRESH_COOKIE`) "
+        "leaves it out and sends the `X-CSRFToken` header instead.",
+    )
 
 
 class TokenPairOutputSerializer(serializers.Serializer):
     access = serializers.CharField()
-    refresh = serializers.CharField()
+    refresh = serializers.CharField(
+        required=False,
+        help_text="Left out when the refresh token is set as the HttpOnly refresh cookie (a browser, with "
+        "`AUTH_REFRESH_COOKIE` on).",
+    )
 
 
 class RegisterOutputSerializer(TokenPairOutputSerializer):
@@ -157,3 +165,10 @@ class UserDeleteInputSerializer(StrictInputSerializer):
     otp = serializers.CharField(
         max_length=32, required=False, allow_blank=True, help_text="Required when 2FA is on (or a recovery code)."
     )
+
+
+# --- Browser clients (issue 13C) ---
+
+
+class CsrfTokenOutputSerializer(serializers.Serializer):
+    csrf_token = serializers.CharField(help_text="Send it back as the `X-CSRFToken` header.")

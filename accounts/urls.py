@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import apis
+from . import apis, privacy_apis
 
 urlpatterns = [
     path("auth/register", apis.RegisterApi.as_view(), name="auth-register"),
@@ -21,5 +21,8 @@ urlpatterns = [
     path("auth/2fa/enable", apis.TwoFactorEnableApi.as_view(), name="auth-2fa-enable"),
     path("auth/2fa/disable", apis.TwoFactorDisableApi.as_view(), name="auth-2fa-disable"),
     path("auth/2fa/recovery-codes", apis.RecoveryCodesApi.as_view(), name="auth-2fa-recovery-codes"),
+    # Browser clients and personal data (issue 13C)
+    path("auth/csrf", apis.CsrfTokenApi.as_view(), name="auth-csrf"),
+    path("users/me/export", privacy_apis.PersonalDataExportApi.as_view(), name="users-me-export"),
     path("organizers/me", apis.OrganizerMeApi.as_view(), name="organizers-me"),
 ]

@@ -88,6 +88,7 @@ INSTALLED_APPS = [
     "django_countries",
     "csp",
     "axes",
+    "corsheaders",  # issue 13C: browser clients on other origins (settings block "Browser clients")
     "accounts",
     "events",
     "orders",
@@ -98,6 +99,9 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # First: every response, errors included, returns the request id; every log line carries it.
     "eventflow.middleware.RequestIdMiddleware",
+    # First (issue 13C): answers CORS preflights and adds CORS headers to every /api/ response,
+    # the early refusals of the middleware below (400, redirects) included.
+    "eventflow.cors.CorsMiddleware",  # django-cors-headers, skipped while no origin is allowed
     "django.middleware.security.SecurityMiddleware",
     "eventflow.middleware.RejectNulCharactersMiddleware",
     "eventflow.middleware.CanonicalPathMiddleware",
@@ -358,6 +362,45 @@ SIMPLE_JWT = {
     "SIGNING_KEY": env.str("JWT_SIGNING_KEY", default="") or SECRET_KEY,
     "AUTH_HEADER_TYPES": ("Bearer",),
 }
+
+# --- Browser clients (issue 13C): refresh cookie, CSRF, CORS ---------------------------------
+# AUTH_REFRESH_COOKIE=true: a browser (a request carrying an Origin header, which browsers send
+# on every POST) gets its refresh token as an HttpOnly cookie scoped to the auth paths instead
+# of in the body, so page scripts (and an XSS) never see it; /auth/refresh and /auth/logout take
+# it from there, behind Django's CSRF check (X-CSRFToken header matching the csrftoken cookie,
+# and an Origin that is this host, CSRF_TRUSTED_ORIGINS or CORS_ALLOWED_ORIGINS). Clients that
+# send no Origin (apps, servers, curl) keep the refresh token in the body, as before.
+AUTH_REFRESH_COOKIE = env.bool("AUTH_REFRESH_COOKIE", default=False)
+AUTH_REFRESH_COOKIE_NAME = env.str("AUTH_REFRESH_COOKIE_NAME", default="eventflow_refresh")
+AUTH_REFRESH_COOKIE_PATH = env.str("AUTH_REFRESH_COOKIE_PATH", default="/api/v1/auth/")
+AUTH_REFRESH_COOKIE_DOMAIN = env.str("AUTH_REFRESH_COOKIE_DOMAIN", default="") or None
+# Strict: the SPA and the API must be the same site (e.g. app.example.com and api.example.com);
+# only the SPA's own fetches ever carry the cookie. Lax also sends it on top-level navigations.
+# None (cross-site) is refused: browsers are dropping third-party cookies anyway.
+AUTH_REFRESH_COOKIE_SAMESITE = env.str("AUTH_REFRESH_COOKIE_SAMESITE", default="Strict").capitalize()
+if AUTH_REFRESH_COOKIE_SAMESITE not in {"Strict", "Lax"}:
+    raise ImproperlyConfigured("AUTH_REFRESH_COOKIE_SAMESITE is Strict or Lax.")
+# Secure even without HTTPS: browsers store a Secure cookie from http://localhost too (Safari
+# excepted); set false only to develop over plain HTTP on another host name.
+AUTH_REFRESH_COOKIE_SECURE = env.bool("AUTH_REFRESH_COOKIE_SECURE", default=True)
+# Origins (scheme://host[:port]) whose pages may call the API; empty: none but this one.
+CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default=[])
+CORS_ALLOWED_ORIGIN_REGEXES: list[str] = []  # set, like the next, so each read per request is a plain lookup
+CORS_ALLOW_ALL_ORIGINS = False
+CORS_URLS_REGEX = r"^/api/"
+CORS_ALLOW_CREDENTIALS = AUTH_REFRESH_COOKIE  # cookies cross origins only when the cookie is on
+CORS_ALLOW_HEADERS = (
+    *("accept", "authorization", "content-type", "user-agent", "x-csrftoken", "x-requested-with"),
+    *("idempotency-key", "if-none-match", "x-request-id"),
+)
+CORS_EXPOSE_HEADERS = [
+    *("Retry-After", "ETag", "Location", "Content-Disposition", "X-Request-ID"),
+    *("Idempotent-Replayed", "WWW-Authenticate"),
+]
+# Preflights are cached by the browser this long (Chrome caps it at 2 hours).
+CORS_PREFLIGHT_MAX_AGE = env.int("CORS_PREFLIGHT_MAX_AGE", default=7200)
+# GET /users/me/export per user: it reads everything the account ever did.
+DATA_EXPORT_RATE_PER_USER = env.str("DATA_EXPORT_RATE_PER_USER", default="5/h")
 
 # The client IP of every per-client limit (DRF throttles, django-ratelimit, django-axes)
 # is eventflow.clientip.client_ip: REMOTE_ADDR, or with NUM_PROXIES trusted reverse

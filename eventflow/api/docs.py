@@ -17,8 +17,10 @@ OPERATIONS: dict[str, tuple[str, str | None]] = {
     "auth_login": ("Sign in", None),
     "auth_refresh": ("Refresh the access token", None),
     "auth_logout": ("Sign out", None),
+    "auth_csrf": ("A CSRF token for the refresh cookie", None),
     "users_me_retrieve": ("Your profile", "The signed-in user's profile."),
     "users_me_update": ("Change your profile", None),
+    "users_me_export": ("Download your personal data", None),
     "users_me_tickets": ("Your tickets", None),
     "users_me_events": ("Your events", None),
     "organizers_me_retrieve": (
