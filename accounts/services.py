@@ -182,7 +182,9 @@ def session_refresh(*, refresh: str, request: HttpRequest | None = None) -> Toke
 def session_end(*, user: User, refresh: str) -> None:
     """Sign out: end the session the given refresh token belongs to (it must be the caller's).
 
-    Its access tokens expire on their own within minutes."""
+    Its access tokens stop working at once too, as when the owner ends a session from the list."""
+    from . import revocation
+
     token = _verified(refresh, RefreshTokenInvalid)
     if str(token.get(jwt_settings.USER_ID_CLAIM)) != str(getattr(user, jwt_settings.USER_ID_FIELD)):
         raise RefreshTokenInvalid()
@@ -191,6 +193,7 @@ def session_end(*, user: User, refresh: str) -> None:
     )
     if not ended:
         raise RefreshTokenInvalid()
+    transaction.on_commit(partial(revocation.void_session, user.pk, str(token[FAMILY_CLAIM])))
 
 
 def sessions_revoke(*, family_ids: list) -> int:

@@ -78,14 +78,23 @@ def test_other_sessions_survive_a_reuse(api_client):
     assert refresh(api_client, phone).status_code == 200
 
 
-def test_logout_ends_the_session_and_its_successors(api_client):
+def test_logout_ends_the_session_and_its_successors(api_client, django_capture_on_commit_callbacks):
     user = UserFactory()
+    other = sign_in(api_client, user)
     pair = sign_in(api_client, user)
     api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {pair['access']}")
-    assert api_client.post(LOGOUT, {"refresh": pair["refresh"]}).status_code == 204
+    with django_capture_on_commit_callbacks(execute=True):
+        assert api_client.post(LOGOUT, {"refresh": pair["refresh"]}).status_code == 204
+    # the signed-out session's access token stops working at once; the other session's goes on
+    assert_problem(api_client.get(ME), 401, "token_revoked")
+    api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {other['access']}")
+    assert api_client.get(ME).status_code == 200
     api_client.credentials()
     assert_problem(refresh(api_client, pair["refresh"]), 401, "token_not_valid")
-    assert TokenFamily.objects.get(user=user).end_reason == TokenFamily.EndReason.LOGOUT
+    assert list(TokenFamily.objects.filter(user=user).order_by("created_at").values_list("end_reason", flat=True)) == [
+        "",
+        TokenFamily.EndReason.LOGOUT,
+    ]
 
 
 def test_changing_the_password_ends_every_session(api_client):
