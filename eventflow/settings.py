@@ -72,6 +72,9 @@ ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[:
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
+    # --- Realtime (issue 12): first, so `manage.py runserver` (`make run`) is Daphne's and serves WebSockets.
+    "daphne",
+    # --- end realtime
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -92,6 +95,10 @@ INSTALLED_APPS = [
     "events",
     "orders",
     "checkin",
+    # --- Realtime (issue 12)
+    "channels",
+    "realtime",
+    # --- end realtime
 ]
 
 MIDDLEWARE = [
@@ -229,6 +236,36 @@ if REDIS_URL:
     DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = False
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "eventflow"}}
+
+# --- Realtime (issue 12): WebSockets with Django Channels (realtime/) -----------------------------
+# The channel layer carries pushes from whichever process made a change to the processes holding
+# the sockets: Redis (channels_redis) when REDIS_URL is set, its keys under CHANNELS_PREFIX; on
+# the embedded default the in-process layer, enough for the one process `make run` starts.
+CHANNELS_PREFIX = env.str("CHANNELS_PREFIX", default="eventflow-ws")
+if REDIS_URL:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {
+                "hosts": [REDIS_URL],
+                "prefix": CHANNELS_PREFIX,
+                # A subscriber that reads nothing for this long loses its queued pushes, and at
+                # most this many wait for it: a stuck client never grows Redis without bound.
+                "expiry": 30,
+                "capacity": 200,
+            },
+        }
+    }
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+# Stock pushes (stock.updated, stock.low) are coalesced: each process sends what changed at most
+# every REALTIME_STOCK_PUSH_MS, and a Redis claim of that length keeps all processes together to
+# about 1000/REALTIME_STOCK_PUSH_MS pushes per second per event (realtime/publish.py).
+REALTIME_STOCK_PUSH_MS = env.int("REALTIME_STOCK_PUSH_MS", default=250)
+# stock.low: a ticket type's tickets on sale dropped to its low_stock_threshold or fewer (a count of
+# tickets); types without one use this.
+STOCK_LOW_THRESHOLD = env.int("STOCK_LOW_THRESHOLD", default=10)
+# --- end realtime
 
 # --- Auth -------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
