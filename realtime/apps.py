@@ -7,7 +7,11 @@ class RealtimeConfig(AppConfig):
     verbose_name = "Realtime (WebSockets)"
 
     def ready(self) -> None:
+        from django.conf import settings
         from django.db.models.signals import post_delete, post_save
+
+        if not settings.REALTIME_ENABLED:
+            return
 
         from events.models import Event, TicketType
         from events.signals import event_cancelled

@@ -16,7 +16,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 
 from . import selectors
 from .auth import CLOSE_NOT_FOUND, CLOSE_TOKEN_EXPIRED
-from .publish import event_group, remember_server_loop, user_group
+from .publish import event_group, remember_server_loop, user_group, user_joined
 
 
 class RealtimeConsumer(AsyncWebsocketConsumer):
@@ -44,12 +44,31 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         await self.send(text_data=event["text"])
 
 
+# Whether an event may be subscribed to, per process, for PUBLIC_CHECK_SECONDS: a thousand
+# subscribers arriving for an on-sale cost one query, not a thousand queued on the one thread
+# Channels runs database calls in (which made Daphne drop handshakes after its 5 s: bench/realtime.py).
+PUBLIC_CHECK_SECONDS = 5.0
+_public: dict[int, tuple[float, bool]] = {}
+
+
+async def event_is_public(event_id: int) -> bool:
+    now = time.monotonic()
+    known = _public.get(event_id)
+    if known is not None and known[0] > now:
+        return known[1]
+    public = await database_sync_to_async(selectors.event_is_public)(event_id=event_id)
+    if len(_public) > 10_000:
+        _public.clear()
+    _public[event_id] = (now + PUBLIC_CHECK_SECONDS, public)
+    return public
+
+
 class EventConsumer(RealtimeConsumer):
     """``/ws/events/{id}/``, public: ``stock.updated``, ``stock.low``, ``event.updated``, ``event.cancelled``."""
 
     async def connect(self) -> None:
         event_id = int(self.scope["url_route"]["kwargs"]["event_id"])
-        if not await database_sync_to_async(selectors.event_is_public)(event_id=event_id):
+        if not await event_is_public(event_id):
             await self.refuse(CLOSE_NOT_FOUND)
             return
         await self.subscribe(event_group(event_id))
@@ -70,13 +89,16 @@ class OrdersConsumer(RealtimeConsumer):
     lifetime at most, JWT_ACCESS_MINUTES)."""
 
     _expiry: asyncio.TimerHandle | None = None
+    user_id: int | None = None
 
     async def connect(self) -> None:
         code = self.scope.get("auth_close_code")
         if code is not None:
             await self.refuse(code)
             return
-        await self.subscribe(user_group(self.scope["user"].pk))
+        self.user_id = self.scope["user"].pk
+        await database_sync_to_async(user_joined)(self.user_id)
+        await self.subscribe(user_group(self.user_id))
         left = self.scope["token_exp"] - time.time()
         self._expiry = asyncio.get_running_loop().call_later(
             max(0.0, left), lambda: asyncio.ensure_future(self.close(code=CLOSE_TOKEN_EXPIRED))
@@ -85,4 +107,6 @@ class OrdersConsumer(RealtimeConsumer):
     async def disconnect(self, code: int) -> None:
         if self._expiry is not None:
             self._expiry.cancel()
+        if self.user_id is not None:
+            await database_sync_to_async(user_joined)(self.user_id, -1)
         await super().disconnect(code)

@@ -46,12 +46,18 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import close_old_connections, connections
 
+from eventflow import rawcache
+
 logger = logging.getLogger(__name__)
 
 # The consumers' handler for every push (``RealtimeConsumer.realtime_push``).
 PUSH = "realtime.push"
 # The last pushed counts of an event are kept this long after its last push.
 STATE_SECONDS = 24 * 3600
+# Woken for a queued message, the thread waits this long for others to send them together.
+BATCH_SECONDS = 0.02
+# Open /ws/orders/ sockets per user id, across processes (a Redis hash; see ``online``).
+ONLINE_KEY = "realtime:online"
 
 
 def event_group(event_id: int) -> str:
@@ -64,6 +70,31 @@ def user_group(user_id: int) -> str:
 
 def message(kind: str, data: Any) -> str:
     return json.dumps({"type": kind, "data": data}, separators=(",", ":"), default=str)
+
+
+def user_joined(user_id: int, delta: int = 1) -> None:
+    """A /ws/orders/ socket of this user opened (``delta`` 1) or closed (-1): the publisher skips
+    users with none. A count left behind by a server that died only costs a send to nobody."""
+    client = rawcache.client()
+    if client is None:
+        return
+    try:
+        client.hincrby(rawcache.key(ONLINE_KEY), str(user_id), delta)
+    except rawcache.RedisError:
+        logger.warning("Could not count user %s's socket", user_id, exc_info=True)
+
+
+def _online(user_ids: set[int]) -> set[int] | None:
+    """Which of these users have a socket open anywhere; None when unknown (no Redis, or it failed)."""
+    client = rawcache.client()
+    if client is None or not user_ids:
+        return None
+    ids = sorted(user_ids)
+    try:
+        counts = client.hmget(rawcache.key(ONLINE_KEY), [str(i) for i in ids])
+    except rawcache.RedisError:
+        return None
+    return {i for i, n in zip(ids, counts, strict=True) if n is not None and int(n) > 0}
 
 
 def _state_key(event_id: int) -> str:
@@ -80,7 +111,7 @@ class Publisher:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._wake = threading.Event()
-        self._outbox: deque[tuple[str, str]] = deque()  # (group, text), sent in order
+        self._outbox: deque[tuple[str, str, int | None]] = deque()  # (group, text, user id), sent in order
         self._stock: set[int] = set()  # events whose stock may have moved
         self._updated: set[int] = set()  # events to send event.updated for
         self._pid: int | None = None  # the process the thread was started in
@@ -109,10 +140,11 @@ class Publisher:
             self._stock.add(event_id)
         self._start()
 
-    def push(self, group: str, text: str) -> None:
+    def push(self, group: str, text: str, *, user_id: int | None = None) -> None:
+        """Queue a message; ``user_id``: a user's own (skipped when they have no socket open)."""
         if not self.enabled:
             return
-        self._outbox.append((group, text))
+        self._outbox.append((group, text, user_id))
         self._start()
         self._wake.set()
 
@@ -146,7 +178,8 @@ class Publisher:
         next_stock = time.monotonic() + interval
         try:
             while not stop.is_set():
-                self._wake.wait(max(0.0, next_stock - time.monotonic()))
+                if self._wake.wait(max(0.0, next_stock - time.monotonic())):
+                    stop.wait(BATCH_SECONDS)  # a sale queues one per purchase: send them together
                 self._wake.clear()
                 if stop.is_set():
                     break
@@ -163,9 +196,15 @@ class Publisher:
     def flush(self, *, stock: bool = True) -> int:
         """Send what is queued and, with ``stock``, the coalesced stock and event pushes; returns the
         number of messages sent. The thread's tick; tests call it directly."""
-        sends: list[tuple[str, str]] = []
+        queued = []
         while self._outbox:
-            sends.append(self._outbox.popleft())
+            queued.append(self._outbox.popleft())
+        # A user's own messages go only to users with a socket open: most buyers in a sale have none,
+        # and one look-up for the batch replaces a channel-layer send per purchase.
+        online = _online({user_id for _, _, user_id in queued if user_id is not None})
+        sends = [
+            (group, text) for group, text, user_id in queued if user_id is None or online is None or user_id in online
+        ]
         if stock:
             with self._lock:
                 dirty, self._stock = self._stock, set()

@@ -22,7 +22,9 @@ def stock_changed(sender, *, event_id: int, **kwargs) -> None:
 def order_status_changed(sender, *, changes, **kwargs) -> None:
     for change in changes:
         publisher.push(
-            user_group(change.buyer_id), message("order.status", {"id": str(change.order_id), "status": change.status})
+            user_group(change.buyer_id),
+            message("order.status", {"id": str(change.order_id), "status": change.status}),
+            user_id=change.buyer_id,
         )
 
 
@@ -38,7 +40,7 @@ def waitlist_offer_made(sender, *, offer, **kwargs) -> None:
             "expires_at": offer.expires_at.isoformat() if offer.expires_at else None,
         }
     }
-    publisher.push(user_group(offer.buyer_id), message("waitlist.offer", data))
+    publisher.push(user_group(offer.buyer_id), message("waitlist.offer", data), user_id=offer.buyer_id)
 
 
 def event_cancelled(sender, *, event_id: int, **kwargs) -> None:
