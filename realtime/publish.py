@@ -5,13 +5,15 @@ commits, in the request or task that made the change. A receiver here only recor
 push, in this process's memory: no SQL, no Redis round trip, a few attribute writes. One daemon
 thread per process (started by the first record, again after a fork) sends it:
 
-- ``order.status``, ``waitlist.offer``, ``event.cancelled``: queued messages, sent as soon as
-  the thread wakes (it is woken for them).
+- ``order.status``, ``waitlist.offer``, ``event.cancelled``: queued messages; the thread is woken
+  for them and sends what queued within ``BATCH_SECONDS`` together. A user's own messages go to
+  the channel layer only when that user has a ``/ws/orders/`` socket open somewhere (a count per
+  user in Redis, one ``HMGET`` per batch): most buyers in a sale have none.
 - ``stock.updated`` / ``stock.low``: coalesced. A purchase marks its event dirty; every
   ``REALTIME_STOCK_PUSH_MS`` the thread reads the current stock of each dirty event (one query
   per event) and sends ``stock.updated`` only for the ticket types whose ``available`` moved
-  since the last push, so a flash sale of thousands of purchases a second becomes a few pushes
-  a second per event, the last one carrying the final count. Across processes (gunicorn and
+  since the last push, so a flash sale of thousands of purchases a second becomes one push per
+  ``REALTIME_STOCK_PUSH_MS`` per event, the last one carrying the final count. Across processes (gunicorn and
   Celery workers each have their thread), a claim in the cache (Redis ``SET NX PX``) lets one
   process push an event per interval; a process that loses the claim keeps the event dirty and
   tries again next tick, so the final state is always pushed. The last pushed counts are kept
@@ -26,8 +28,9 @@ go through that loop (``remember_server_loop``); with no socket ever opened ther
 tell and the messages are dropped. With Redis the thread sends on an event loop of its own.
 
 A push is best effort, like any notification: a send that fails (Redis away) is logged and
-dropped; stock is pushed again with the next change, and clients re-read state over REST when
-they (re)connect.
+dropped, and so is what a process had recorded but not sent when it exits (a gunicorn worker
+recycled after ``max_requests``); stock is pushed again with the next change, and clients
+re-read state over REST when they (re)connect.
 """
 
 from __future__ import annotations
@@ -214,7 +217,12 @@ class Publisher:
             if dirty:
                 try:
                     for event_id in sorted(dirty):
-                        sends.extend(self._stock_messages(event_id))
+                        try:
+                            sends.extend(self._stock_messages(event_id))
+                        except Exception:  # the database or the cache away: this event waits for the next tick
+                            logger.warning("Could not read event %s's stock to push it", event_id, exc_info=True)
+                            with self._lock:
+                                self._stock.add(event_id)
                 finally:
                     close_old_connections()  # this thread's connection follows CONN_MAX_AGE like a request's
         if sends:
