@@ -62,6 +62,14 @@ ORGANIZER_PERMISSIONS: dict[str, tuple[str, ...]] = {
         "view_waitlistentry",
     ),
     "checkin": ("view_checkin", "view_checkinstaff", "add_checkinstaff", "delete_checkinstaff"),
+    # Outbound webhooks (issue 12): their endpoints, and their deliveries read-only (replay is an action).
+    "webhooks": (
+        "add_webhookendpoint",
+        "change_webhookendpoint",
+        "delete_webhookendpoint",
+        "view_webhookendpoint",
+        "view_webhookdelivery",
+    ),
 }
 
 

@@ -25,6 +25,10 @@ project (e.g. a worktree of an older commit) with this same script.
 ``--max-per-buyer`` sets a per-buyer limit on the ticket type. ``--seats id`` makes the ticket type
 seated (rows of 20 seats, one per order) and each order names its seat (``"seats": [id]``);
 ``--seats best`` asks for a quantity of 1 and gets the best available seat (orders/seating.py).
+``--webhook other`` registers an outbound webhook endpoint (order.placed, order.paid) for another
+organizer, ``--webhook own`` for the event's own organizer: then each purchase queues one task, so run
+it with ``CELERY_TASK_ALWAYS_EAGER=false CELERY_QUEUE_PREFIX=cost-`` (nobody consumes that queue;
+``redis-cli -n 11 del cost-webhooks`` afterwards).
 ``--discount-code`` buys with a 10 % discount code limited to as many uses as there are orders
 (issue 11), so each purchase looks the code up and claims a use. The first 10% of
 orders are a warm-up and not counted. Results are written down in bench/README.md.
@@ -122,6 +126,12 @@ def main() -> int:
     parser.add_argument(
         "--seats", choices=["id", "best"], help="a seated ticket type: buy by seat id, or best available"
     )
+    parser.add_argument(
+        "--webhook",
+        choices=["other", "own"],
+        help="an endpoint subscribed to order.placed/order.paid: another organizer's (the purchase only asks "
+        "the memo), or this event's organizer's (each purchase queues a task; needs CELERY_TASK_ALWAYS_EAGER=false)",
+    )
     args = parser.parse_args()
 
     url = os.environ.get("DATABASE_URL", "")
@@ -187,6 +197,18 @@ def main() -> int:
             status=Event.Status.PUBLISHED,
             published_at=now,
         )
+        if args.webhook:
+            from webhooks.services import endpoint_create  # outbound webhooks (issue 12)
+
+            hooked = profile
+            if args.webhook == "other":
+                other = User.objects.create_user(email=f"hook-{tag}@example.com", password=None, role="organizer")
+                hooked = OrganizerProfile.objects.create(
+                    user=other, display_name=f"Hook {tag}", slug=f"hook-{tag}", contact_email=other.email
+                )
+            endpoint_create(
+                organizer=hooked, url="https://hooks.example.com/bench", events=["order.placed", "order.paid"]
+            )
         fields = {"max_per_buyer": args.max_per_buyer} if args.max_per_buyer else {}
         capacity = 0 if args.seats else args.orders
         tier = TicketType.objects.create(

@@ -49,7 +49,46 @@ forwarded_allow_ips = os.environ.get(
 secure_scheme_headers = {"X-FORWARDED-PROTO": "https"}
 
 # Access log on stdout. The peer (%(h)s) is nginx, so the line also records the
-# client chain (X-Forwarded-For) and the request ID that nginx passes on and
-# returns to the client.
+# client chain (X-Forwarded-For) and the request ID: the response's, which the app
+# always sets (nginx's, which it passes on, or one the app minted without nginx).
 accesslog = "-"
-access_log_format = '%(h)s %({x-forwarded-for}i)s %(t)s "%(r)s" %(s)s %(b)s %(M)sms "%(a)s" %({x-request-id}i)s'
+access_log_format = '%(h)s %({x-forwarded-for}i)s %(t)s "%(r)s" %(s)s %(b)s %(M)sms "%(a)s" %({x-request-id}o)s'
+
+# LOG_FORMAT=json (docker-compose.yml): gunicorn's own lines and its access log as JSON objects,
+# like the app's (eventflow/logs.py); the access log's line becomes named fields.
+if os.environ.get("LOG_FORMAT") == "json":
+    logconfig_dict = {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {
+            "json": {"()": "eventflow.logs.JsonFormatter"},
+            "access": {"()": "eventflow.logs.AccessJsonFormatter"},
+        },
+        "handlers": {
+            "error": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"},
+            "access": {"class": "logging.StreamHandler", "formatter": "access", "stream": "ext://sys.stdout"},
+        },
+        "root": {"handlers": ["error"], "level": "INFO"},  # until Django's LOGGING takes over in the workers
+        "loggers": {
+            "gunicorn.error": {"handlers": ["error"], "level": "INFO", "propagate": False},
+            "gunicorn.access": {"handlers": ["access"], "level": "INFO", "propagate": False},
+        },
+    }
+
+
+# Metrics: with PROMETHEUS_MULTIPROC_DIR set, every worker writes its values to files there and
+# /metrics adds them up (observability/metrics.py). The master empties the directory before the
+# first worker starts, so a restart's counters begin at zero (Prometheus' rate() reads a reset)
+# instead of adding the last run's dead workers. A worker that exits (max_requests above) has its
+# counts folded into the directory's archive files and its own files removed, so the files a
+# scrape reads stay as many as the live workers.
+def on_starting(server):
+    from observability.metrics import reset_multiprocess_dir
+
+    reset_multiprocess_dir()
+
+
+def child_exit(server, worker):
+    from observability.metrics import process_exited
+
+    process_exited(worker.pid)

@@ -6,16 +6,22 @@ A worker started without ``-Q`` reads every queue (the single-worker set-up keep
 docker-compose.yml starts one worker per queue group with ``-Q``.
 """
 
+import logging.config
 import os
 
-from celery import Celery
+from celery import Celery, signals
 from kombu import Exchange, Queue
+
+from eventflow import logs
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "eventflow.settings")
 
 app = Celery("eventflow")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+# Metrics: empties PROMETHEUS_MULTIPROC_DIR at start, serves /metrics on METRICS_PORT (observability/worker.py).
+import observability.worker  # noqa: E402, F401
 
 
 def queue_name(queue: str) -> str:
@@ -43,3 +49,28 @@ def _declare_queues(sender: Celery, **kwargs) -> None:
 
     names = [sender.conf.task_default_queue, *sorted({queue_name(q) for q in settings.TASK_QUEUES.values()})]
     sender.conf.task_queues = [Queue(name, Exchange(name), routing_key=name) for name in names]
+
+
+# --- Logs and request ids (issue 12) ---------------------------------------------------
+# The id of the request that queued a task rides in the message and is set around the task's
+# run in the worker, so the task's log lines (and Sentry events) carry it (eventflow/logs.py).
+signals.before_task_publish.connect(logs.on_before_task_publish, weak=False)
+signals.task_prerun.connect(logs.on_task_prerun, weak=False)
+signals.task_postrun.connect(logs.on_task_postrun, weak=False)
+
+
+@signals.setup_logging.connect(weak=False)
+def _log_as_django_does(**kwargs) -> None:
+    """Worker and beat log through Django's LOGGING (JSON or plain, with request ids), not Celery's own.
+
+    With a receiver for this signal Celery leaves logging alone; without it, Celery puts its
+    own handler on its task loggers (``celery.task``, not propagated), whose lines would
+    escape the JSON format. LOG_LEVEL sets the level; ``--loglevel`` no longer does.
+    """
+    from django.conf import settings
+
+    logging.config.dictConfig(settings.LOGGING)
+
+
+# Beat's heartbeat for /api/v1/health: registered here, as it belongs to no app.
+import eventflow.heartbeat  # noqa: E402, F401

@@ -8,12 +8,44 @@ from csp.constants import HEADER, HEADER_REPORT_ONLY
 from csp.middleware import CheckableLazyObject, CSPMiddleware
 from csp.utils import build_policy
 from django.conf import settings
-from django.core.signals import setting_changed
+from django.core.signals import request_finished, setting_changed
 from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse
 from django.utils.translation import gettext as _
 
 from eventflow.api.errors import bad_request_response
+from eventflow.logs import new_request_id, request_id, sane_request_id
+
+
+class RequestIdMiddleware:
+    """Gives each request an id: the caller's ``X-Request-ID`` when it is sane, else a new one.
+
+    First in MIDDLEWARE, so every response carries it back (404s, 429s, 503s and crashes
+    included) and every log line of the request has it (eventflow/logs.py). Behind nginx the
+    header is nginx's, which keeps or mints it the same way. It logs nothing itself: gunicorn's
+    access log already has a line per request, with this id. Per request: a dict lookup, a
+    regex match (or a uuid4), a context variable set, a header.
+
+    The id stays set until ``request_finished``, not only while the middleware runs: Django
+    logs a 4xx answer ("Not Found", "Conflict": ``django.request``) after the whole
+    middleware chain has returned, and those lines need the id most.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        rid = sane_request_id(request.META.get("HTTP_X_REQUEST_ID")) or new_request_id()
+        request_id.set(rid)
+        response = self.get_response(request)
+        response["X-Request-ID"] = rid
+        return response
+
+
+@receiver(request_finished, dispatch_uid="eventflow.request_id")
+def _forget_request_id(**kwargs) -> None:
+    """The response is sent: lines logged between requests belong to none."""
+    request_id.set(None)
 
 
 class RejectNulCharactersMiddleware:

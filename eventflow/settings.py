@@ -93,6 +93,7 @@ INSTALLED_APPS = [
     "events",
     "orders",
     "checkin",
+    "webhooks",  # outbound webhooks (issue 12)
     # --- Realtime (issue 12)
     "channels",
     "realtime",
@@ -107,6 +108,8 @@ if sys.argv[1:2] == ["runserver"]:
 # --- end realtime
 
 MIDDLEWARE = [
+    # First: every response, errors included, returns the request id; every log line carries it.
+    "eventflow.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "eventflow.middleware.RejectNulCharactersMiddleware",
     "eventflow.middleware.CanonicalPathMiddleware",
@@ -655,14 +658,108 @@ EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="EventFlow <tickets@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
-# --- Logging -----------------------------------------------------------------------
+# --- Logging, request ids, Sentry, beat's heartbeat (issue 12) ---------------------------
+# LOG_FORMAT=json: one JSON object a line (timestamp, level, logger, message, request_id,
+# exc_info), for a log collector; plain: a line for people. Default: plain for the embedded
+# default (`make run`, SQLite) and DEBUG, json wherever a database server is configured.
+# Celery's worker and beat log through this same configuration (eventflow/celery.py), and
+# gunicorn through deploy/gunicorn.conf.py. eventflow/logs.py holds the formatters.
+LOG_FORMAT = env.str(
+    "LOG_FORMAT", default="plain" if DEBUG or _db["ENGINE"] == "django.db.backends.sqlite3" else "json"
+)
+if LOG_FORMAT not in {"json", "plain"}:
+    raise ImproperlyConfigured("LOG_FORMAT is json or plain.")
+LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "filters": {"request_id": {"()": "eventflow.logs.RequestIdFilter"}},
+    "formatters": {
+        "json": {"()": "eventflow.logs.JsonFormatter"},
+        "plain": {"()": "eventflow.logs.PlainFormatter"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["request_id"]},
+    },
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
     # django-axes logs every start and every successful login at INFO; its failure warnings stay.
     # fontTools (fpdf2 subsetting the ticket PDF's font) narrates every subset at INFO.
     "loggers": {"axes": {"level": "WARNING"}, "fontTools": {"level": "WARNING"}},
 }
+
+# Sentry: on only with SENTRY_DSN (eventflow/sentry.py). No personal data, no traces by default.
+SENTRY_DSN = env.str("SENTRY_DSN", default="")
+if SENTRY_DSN:
+    from eventflow import sentry as _sentry
+
+    _sentry.init(
+        dsn=SENTRY_DSN,
+        environment=env.str("SENTRY_ENVIRONMENT", default="production"),
+        release=env.str("SENTRY_RELEASE", default="") or None,
+        # Unset means no tracing at all. At 0 the SDK still builds an unsampled transaction per request.
+        traces_sample_rate=float(_traces) if (_traces := env.str("SENTRY_TRACES_SAMPLE_RATE", default="")) else None,
+        # Request data on events, and traces, for +44 % instructions per purchase (eventflow/sentry.py).
+        django=env.bool("SENTRY_DJANGO") if env.str("SENTRY_DJANGO", default="") else bool(_traces),
+    )
+
+# Beat's heartbeat (eventflow/heartbeat.py): beat sends it every HEALTH_BEAT_SECONDS on the expiry
+# queue and the worker that runs it records the time; /api/v1/health reports its age and says
+# "degraded" when it is older than HEALTH_BEAT_STALE_SECONDS. Without a broker (the embedded
+# default, EXPIRY_SWEEP_IN_PROCESS) there is no beat: /health says "off" and stays "ok".
+HEALTH_BEAT_SECONDS = env.int("HEALTH_BEAT_SECONDS", default=30)
+HEALTH_BEAT_STALE_SECONDS = env.int("HEALTH_BEAT_STALE_SECONDS", default=3 * HEALTH_BEAT_SECONDS)
+TASK_QUEUES["eventflow.heartbeat.beat_heartbeat"] = "expiry"
+CELERY_BEAT_SCHEDULE["health-heartbeat"] = {
+    "task": "eventflow.heartbeat.beat_heartbeat",
+    "schedule": timedelta(seconds=HEALTH_BEAT_SECONDS),
+    "options": {"expires": HEALTH_BEAT_SECONDS},  # a late heartbeat proves nothing: skipped
+}
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"]["HealthBeatStatusEnum"] = ["ok", "stale", "down", "off"]
+# --- end of logging, request ids, Sentry, beat's heartbeat ----------------------------------
+
+# --- Metrics (the observability app: GET /metrics, Prometheus' text format) ----------
+# Served to client addresses in METRICS_ALLOWED_NETWORKS (the client as NUM_PROXIES reads it,
+# so a request through nginx is judged by its real client) and, when METRICS_TOKEN is set, only
+# with "Authorization: Bearer <token>". The default serves this machine only (`make run`, curl on
+# localhost); docker-compose.yml allows the private networks its Prometheus scrapes from.
+# PROMETHEUS_MULTIPROC_DIR (an environment variable read by prometheus_client, not a setting)
+# adds up the values of every gunicorn or Celery process: observability/metrics.py.
+INSTALLED_APPS.append("observability")
+# Outermost: the request histogram times every other middleware too.
+MIDDLEWARE.insert(0, "observability.middleware.RequestMetricsMiddleware")
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+METRICS_ALLOWED_NETWORKS = env.list("METRICS_ALLOWED_NETWORKS", default=["127.0.0.0/8", "::1/128"])
+
+# --- Outbound webhooks (webhooks/, issue 12) --------------------------------------------------
+# Deliveries to private, loopback, link-local, multicast or reserved addresses are refused (the
+# host is resolved when sending and the checked address is the one connected to), unless this is
+# on: for tests and a local demo only.
+WEBHOOKS_ALLOW_PRIVATE_NETWORKS = env.bool("WEBHOOKS_ALLOW_PRIVATE_NETWORKS", default=False)
+# Endpoints must be https:// unless this is on (a local demo receiver speaks plain http).
+WEBHOOKS_ALLOW_HTTP = env.bool("WEBHOOKS_ALLOW_HTTP", default=False)
+WEBHOOKS_MAX_ENDPOINTS = env.int("WEBHOOKS_MAX_ENDPOINTS", default=10)  # per organizer
+WEBHOOKS_TIMEOUT_SECONDS = env.float("WEBHOOKS_TIMEOUT_SECONDS", default=5.0)  # connect, and each read
+# Attempts per delivery (the first one included), and the waits between them in seconds (each
+# +/- 10 % jitter; past the list's end its last value repeats): 1 min, 5 min, 30 min, 2 h, 8 h, 24 h.
+WEBHOOKS_MAX_ATTEMPTS = env.int("WEBHOOKS_MAX_ATTEMPTS", default=7)
+WEBHOOKS_RETRY_SCHEDULE = env.list("WEBHOOKS_RETRY_SCHEDULE", cast=int, default=[60, 300, 1800, 7200, 28800, 86400])
+# An endpoint is disabled (and its organizer emailed) after this many deliveries in a row failed.
+WEBHOOKS_DISABLE_AFTER_FAILURES = env.int("WEBHOOKS_DISABLE_AFTER_FAILURES", default=5)
+# How long a process trusts its memo of who subscribes to what before checking the cache's
+# version key (one cache read per process per period; an endpoint change bumps the version).
+WEBHOOKS_SUBSCRIPTIONS_TTL_SECONDS = env.float("WEBHOOKS_SUBSCRIPTIONS_TTL_SECONDS", default=10.0)
+WEBHOOKS_RETRY_SWEEP_SECONDS = env.int("WEBHOOKS_RETRY_SWEEP_SECONDS", default=30)
+TASK_QUEUES.update(
+    {
+        "webhooks.tasks.emit_events": "webhooks",
+        "webhooks.tasks.send_delivery": "webhooks",
+        "webhooks.tasks.send_due_deliveries": "webhooks",
+        "webhooks.tasks.send_endpoint_disabled_notice": "email",
+    }
+)
+CELERY_BEAT_SCHEDULE["webhooks-send-due-deliveries"] = {
+    "task": "webhooks.tasks.send_due_deliveries",
+    "schedule": timedelta(seconds=WEBHOOKS_RETRY_SWEEP_SECONDS),
+    "options": {"expires": max(1, WEBHOOKS_RETRY_SWEEP_SECONDS - 5)},
+}
+# --- end of outbound webhooks ---------------------------------------------------------------

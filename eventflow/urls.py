@@ -21,6 +21,7 @@ api_v1 = [
     path("", include("orders.urls")),
     path("", include("events.urls")),
     path("", include("checkin.urls")),
+    path("", include("webhooks.urls")),  # outbound webhooks (issue 12)
     path("health", HealthApi.as_view(), name="health"),
     path("schema", SpectacularAPIView.as_view(), name="schema"),
 ]

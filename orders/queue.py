@@ -62,6 +62,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from django.conf import settings
@@ -75,6 +76,7 @@ from django.utils.translation import gettext as _
 from accounts.models import User
 from eventflow.api.errors import ApplicationError
 from events.models import Event, TicketType, in_stock_q
+from observability import metrics
 
 from . import selectors, services
 from .errors import AlreadyQueued, Busy
@@ -354,6 +356,9 @@ def drain_batch(*, event_id: int, batch_size: int | None = None) -> Batch:
             PurchaseRequest.objects.bulk_update(
                 served, ["status", "order", "error_code", "error_detail", "error_extra", "processed_at"]
             )
+            refused = sum(1 for request in served if request.error_code == "sold_out")
+            if refused:
+                transaction.on_commit(lambda: metrics.sold_out_queued(refused))
     if busy:
         logger.warning("Queue of event %s: stock lock busy, %d answered before stopping", event_id, len(served))
     return Batch(len(served), busy or len(batch) == batch_size, busy, known.sold_out)
@@ -380,6 +385,7 @@ def refuse_rest_if_sold_out(*, event_id: int, now: datetime | None = None, chunk
                 error_extra={"available": 0},
                 processed_at=now,
             )
+            transaction.on_commit(partial(metrics.sold_out_queued, len(ids)))
         refused += len(ids)
         if len(ids) < chunk:
             break

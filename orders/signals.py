@@ -24,10 +24,11 @@ class OrderChange(NamedTuple):
 
 
 # ``changes``: a list of ``OrderChange`` (an expiry sweep moves hundreds of orders in one commit).
-order_status_changed = Signal()
+# Cached receivers (``use_caching``): sent once or twice per purchase, looked up once per sender.
+order_status_changed = Signal(use_caching=True)
 # ``event_id``, ``ticket_type_ids``: the ticket types of one event whose ``available`` moved
 # (a purchase, a release, a refund, a waiting-list offer, a payment that re-took its stock).
-stock_changed = Signal()
+stock_changed = Signal(use_caching=True)
 
 
 class WaitlistOffer(NamedTuple):

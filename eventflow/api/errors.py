@@ -30,6 +30,9 @@ from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.views import set_rollback
 
+from eventflow.logs import request_id
+from observability import metrics
+
 logger = logging.getLogger("eventflow.api")
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
@@ -111,6 +114,9 @@ def problem(
         body["errors"] = errors
     if extra:
         body.update({k: v for k, v in extra.items() if k not in body})
+    if status_code >= 500 and (rid := request_id.get()) is not None:
+        # Also in the X-Request-ID header; in the body it survives a client that shows only the body.
+        body["request_id"] = rid
     return body
 
 
@@ -235,7 +241,9 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     if request is not None:
         request.accepted_renderer = renderers.JSONRenderer()
         request.accepted_media_type = PROBLEM_CONTENT_TYPE
-    return problem_response(exc, request)
+    response = problem_response(exc, request)
+    metrics.problem_answered(response.status_code, response.data["code"])  # sold-out answers among them
+    return response
 
 
 # --- Django-level error views ---------------------------------------------------

@@ -6,6 +6,13 @@ checks run in a small thread pool with short socket timeouts and a common
 deadline (``HEALTH_CHECK_TIMEOUT``); a check that has not answered by then is
 reported ``down``. The database check runs in the request's own thread, on the
 connection requests use.
+
+``beat`` is the age of beat's heartbeat (eventflow/heartbeat.py): ``ok`` when a worker ran it
+within ``HEALTH_BEAT_STALE_SECONDS``, ``stale`` when longer ago, ``down`` when no heartbeat
+can be read (never recorded, or the cache that holds it does not answer), ``off`` where
+there is no beat (the embedded default, whose server sweeps holds itself). Stale or down
+makes the whole ``degraded``, still a 200: the API serves, but held tickets may not be
+returned to sale on time. Only a database that is down makes it a 503.
 """
 
 from __future__ import annotations
@@ -13,8 +20,11 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
+from contextvars import copy_context
+from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
@@ -26,9 +36,13 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from eventflow import heartbeat
+
 logger = logging.getLogger("eventflow.health")
 
 OK, DOWN = "ok", "down"
+STALE, OFF = "stale", "off"
+_clock = time.time  # wall time: the heartbeat was written by another host (tests set their own)
 
 
 def database_status() -> str:
@@ -72,22 +86,49 @@ def broker_status() -> str:
     return OK
 
 
+def beat_status(now: float | None = None) -> tuple[str, int | None]:
+    """The heartbeat's state and age in whole seconds (None when there is none to read)."""
+    try:
+        last = heartbeat.last_run()
+    except Exception as exc:  # the cache may raise rather than swallow
+        logger.warning("health: beat's heartbeat unreadable: %s", exc)
+        return DOWN, None
+    if last is None:
+        return DOWN, None
+    age = max(0, int((_clock() if now is None else now) - last))  # clocks of two hosts: never negative
+    return (OK if age <= settings.HEALTH_BEAT_STALE_SECONDS else STALE), age
+
+
 # Checks that talk to other servers run here, so the request can stop waiting at the deadline.
 # A check stuck on a hung socket ends at its own socket timeout; until then it holds one thread,
 # and checks queued behind busy threads also count as down when the deadline passes.
 _checks = ThreadPoolExecutor(max_workers=4, thread_name_prefix="health")
 
 
-def dependency_statuses() -> dict[str, str]:
+def _submit(check: Callable[[], Any]) -> Future:
+    return _checks.submit(copy_context().run, check)
+
+
+def dependency_statuses() -> dict[str, Any]:
     deadline = time.monotonic() + settings.HEALTH_CHECK_TIMEOUT
-    pending = {"cache": _checks.submit(cache_status), "broker": _checks.submit(broker_status)}
-    parts = {"database": database_status()}
+    # In the request's context, so a check's warning carries the probe's request id.
+    pending = {"cache": _submit(cache_status), "broker": _submit(broker_status)}
+    beat = None if settings.EXPIRY_SWEEP_IN_PROCESS else _submit(beat_status)
+    parts: dict[str, Any] = {"database": database_status()}
     for name, future in pending.items():
         try:
             parts[name] = future.result(timeout=max(0.0, deadline - time.monotonic()))
         except FutureTimeout:
             logger.warning("health: %s did not answer within %ss", name, settings.HEALTH_CHECK_TIMEOUT)
             parts[name] = DOWN
+    if beat is None:
+        parts["beat"], parts["beat_age_seconds"] = OFF, None
+    else:
+        try:
+            parts["beat"], parts["beat_age_seconds"] = beat.result(timeout=max(0.0, deadline - time.monotonic()))
+        except FutureTimeout:
+            logger.warning("health: beat's heartbeat not read within %ss", settings.HEALTH_CHECK_TIMEOUT)
+            parts["beat"], parts["beat_age_seconds"] = DOWN, None
     return parts
 
 
@@ -96,6 +137,18 @@ class HealthSerializer(serializers.Serializer):
     database = serializers.ChoiceField(choices=[OK, DOWN])
     cache = serializers.ChoiceField(choices=[OK, DOWN])
     broker = serializers.ChoiceField(choices=[OK, DOWN])
+    beat = serializers.ChoiceField(
+        choices=[OK, STALE, DOWN, OFF],
+        help_text="Beat's heartbeat: `ok` if a worker ran it within `HEALTH_BEAT_STALE_SECONDS` (90 s), "
+        "`stale` if longer ago, `down` if none can be read, `off` where there is no beat (the embedded "
+        "default, whose server sweeps expired holds itself).",
+    )
+    beat_age_seconds = serializers.IntegerField(
+        min_value=0,
+        allow_null=True,
+        help_text="Seconds since a worker last ran the heartbeat that beat sends every "
+        "`HEALTH_BEAT_SECONDS` (30 s) on the expiry queue; null when `beat` is `down` or `off`.",
+    )
 
 
 class HealthApi(APIView):
@@ -108,14 +161,15 @@ class HealthApi(APIView):
         operation_id="health",
         responses={200: HealthSerializer, 503: HealthSerializer},
         description="`status` is `ok` when every part is up, `degraded` (still 200) when the cache or the "
-        "broker is down, and `down` with 503 when the database is unreachable. The cache and the broker "
-        "count as down when they do not answer within `HEALTH_CHECK_TIMEOUT` (0.5 s).",
+        "broker is down or beat's heartbeat is `stale` or `down`, and `down` with 503 when the database is "
+        "unreachable. The cache, the broker and the heartbeat's read count as down when they do not answer "
+        "within `HEALTH_CHECK_TIMEOUT` (0.5 s).",
     )
     def get(self, request: Request) -> Response:
         parts = dependency_statuses()
         if parts["database"] == DOWN:
             overall, code = "down", 503
-        elif DOWN in parts.values():
+        elif DOWN in (parts["cache"], parts["broker"]) or parts["beat"] in (STALE, DOWN):
             overall, code = "degraded", 200
         else:
             overall, code = "ok", 200

@@ -26,6 +26,10 @@ class ProblemSerializer(serializers.Serializer):
     detail = serializers.CharField(help_text="Explanation specific to this occurrence.")
     code = serializers.CharField(help_text="Stable snake_case error code to switch on.")
     instance = serializers.CharField(required=False, help_text="The request path.")
+    request_id = serializers.CharField(
+        required=False,
+        help_text="On 5xx answers: the request's id (also the X-Request-ID header), to quote in a report.",
+    )
 
 
 class ValidationProblemSerializer(ProblemSerializer):

@@ -75,7 +75,9 @@ def test_housekeeping_goes_to_the_default_queue(settings):
 
 
 def test_every_routed_task_exists_and_every_task_has_a_queue(settings):
-    ours = {name for name in app.tasks if name.split(".")[0] in {"orders", "accounts", "events", "eventflow"}}
+    ours = {
+        name for name in app.tasks if name.split(".")[0] in {"orders", "accounts", "events", "eventflow", "webhooks"}
+    }
     assert set(settings.TASK_QUEUES) <= ours
     assert "orders.tasks.expire_reservations" in settings.TASK_QUEUES
 
@@ -96,7 +98,7 @@ def test_a_worker_without_q_reads_every_queue(settings):
     prefix = settings.CELERY_QUEUE_PREFIX
     assert names == {
         settings.CELERY_TASK_DEFAULT_QUEUE,
-        *(f"{prefix}{queue}" for queue in ("expiry", "onsale", "payments", "email")),
+        *(f"{prefix}{queue}" for queue in ("expiry", "onsale", "payments", "email", "webhooks")),
     }
 
 

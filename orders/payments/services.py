@@ -25,6 +25,7 @@ from django.utils.translation import gettext as _
 
 from eventflow.api.errors import ApplicationError
 from events.models import Event
+from observability import metrics
 from orders import services as order_services
 from orders.confirmation import order_refund_notice_queue
 from orders.errors import (
@@ -208,6 +209,7 @@ def _apply(provider: Provider, event: ProviderEvent) -> tuple[str, Payment | Non
             return f"ignored_{payment.status}", payment  # a failure after success leaves the order paid
         payment.status = Payment.Status.FAILED
         payment.save(update_fields=["status", "updated_at"])
+        transaction.on_commit(metrics.PAYMENTS.labels("failed").inc)
         return "failed", payment
     if event.kind == ProviderEvent.REFUNDED:
         if not Refund.objects.filter(payment=payment).exists():
@@ -218,7 +220,9 @@ def _apply(provider: Provider, event: ProviderEvent) -> tuple[str, Payment | Non
             logger.error("Payment %s was refunded outside EventFlow; flagged for review", payment.pk)
             return "flagged_external_refund", payment
         done = Refund.objects.filter(payment=payment).exclude(status=Refund.Status.SUCCEEDED)
-        if done.update(status=Refund.Status.SUCCEEDED, completed_at=timezone.now()):
+        confirmed = done.update(status=Refund.Status.SUCCEEDED, completed_at=timezone.now())
+        if confirmed:
+            transaction.on_commit(lambda: metrics.REFUNDS.labels("succeeded").inc(confirmed))
             return "refund_confirmed", payment
         return "ignored_refund", payment
 
@@ -250,6 +254,7 @@ def _succeeded(
     if payment.status == Payment.Status.SUCCEEDED:
         return "already_succeeded", payment
     payment.status, payment.succeeded_at = Payment.Status.SUCCEEDED, at or timezone.now()
+    transaction.on_commit(metrics.PAYMENTS.labels("succeeded").inc)  # flagged for review or not
     if amount_cents != payment.amount_cents or currency.upper() != payment.currency.upper():
         payment.needs_review = True
         payment.review_note = _("The gateway reported %(got)s %(got_currency)s for %(want)s %(want_currency)s.") % {
@@ -295,9 +300,11 @@ def _settle(order: Order, payment: Payment) -> str:
 
 def _open_refund(payment: Payment, reason: str) -> Refund:
     """The refund row, committed with whatever made it necessary; the gateway is asked after commit."""
-    refund, _created = Refund.objects.get_or_create(
+    refund, created = Refund.objects.get_or_create(
         payment=payment, defaults={"amount_cents": payment.amount_cents, "reason": reason}
     )
+    if created:
+        transaction.on_commit(metrics.REFUNDS.labels("requested").inc)
     from orders.tasks import refund_send
 
     # robust: a broker that cannot take it now is logged; the resend-stuck-refunds beat job sends it later.
@@ -385,12 +392,16 @@ def refund_send(*, refund_id, final_attempt: bool = False) -> Refund:
         fields = {"last_error": str(exc)[:2000]}
         if final_attempt:
             fields["status"] = Refund.Status.FAILED
-        Refund.objects.filter(pk=refund.pk).exclude(status=Refund.Status.SUCCEEDED).update(**fields)
+        gave_up = Refund.objects.filter(pk=refund.pk).exclude(status=Refund.Status.SUCCEEDED).update(**fields)
+        if final_attempt and gave_up:
+            transaction.on_commit(metrics.REFUNDS.labels("failed").inc)
         raise
     done = {"last_error": "", **({"reference": result.reference} if result.reference else {})}
     if result.succeeded:
         done.update(status=Refund.Status.SUCCEEDED, completed_at=timezone.now())
-    Refund.objects.filter(pk=refund.pk).exclude(status=Refund.Status.SUCCEEDED).update(**done)
+    updated = Refund.objects.filter(pk=refund.pk).exclude(status=Refund.Status.SUCCEEDED).update(**done)
+    if result.succeeded and updated:
+        transaction.on_commit(metrics.REFUNDS.labels("succeeded").inc)
     refund.refresh_from_db()
     return refund
 

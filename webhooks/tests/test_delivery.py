@@ -1,0 +1,489 @@
+"""Deliveries: signed, verified by the README's snippet, retried on a backoff schedule, given up,
+endpoints disabled with a notice, and never sent to a non-public address (checked at send time and
+pinned against DNS rebinding)."""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+
+import pytest
+from django.core import mail
+
+from accounts.tests.factories import UserFactory
+from checkin.services import ticket_check_in
+from events.services import event_cancel
+from orders.models import Order
+from orders.services import expire_due_holds, order_cancel, order_mark_paid
+from webhooks import sending, services, signing, subscriptions
+from webhooks.models import WebhookDelivery, WebhookEndpoint
+from webhooks.signals import delivery_attempted, delivery_failed, endpoint_disabled
+
+from .helpers import API, as_user, body_of, make_organizer, place, readme_verify, sale, subscribe
+
+pytestmark = pytest.mark.django_db
+
+
+def test_a_paid_order_reaches_a_local_receiver_signed_and_the_readme_snippet_verifies_it(
+    receiver, django_capture_on_commit_callbacks
+):
+    organizer = make_organizer("Dora Concerts")
+    response = as_user(organizer.user).post(API, {"url": receiver.url, "events": ["order.paid"]}, format="json")
+    assert response.status_code == 201, response.json()
+    secret = response.json()["secret"]
+    event, tier = sale(organizer)
+    buyer = UserFactory(email="ada@example.com", name="Ada Lovelace")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        order = place(tier, buyer, quantity=2)
+    assert receiver.requests == []  # subscribed to order.paid only
+    with django_capture_on_commit_callbacks(execute=True):
+        order_mark_paid(order=order)
+
+    [request] = receiver.requests
+    header = request["headers"]["EventFlow-Signature"]
+    verify = readme_verify()
+    assert verify(secret, request["body"], header)
+    assert not verify(secret, request["body"].replace(b"5000", b"5001"), header)  # a changed body
+    assert not verify("whsec_not-the-secret", request["body"], header)
+    stale = signing.signature(secret, request["body"], int(time.time()) - 600)
+    assert not verify(secret, request["body"], stale)  # a replayed capture, out of tolerance
+    assert not verify(secret, request["body"], "garbage")
+
+    body = body_of(request)
+    delivery = WebhookDelivery.objects.get()
+    assert body["type"] == "order.paid"
+    assert body["id"] == delivery.event_id == request["headers"]["EventFlow-Event"]
+    assert request["headers"]["EventFlow-Delivery"] == str(delivery.pk)
+    assert request["headers"]["EventFlow-Event-Type"] == "order.paid"
+    assert request["path"] == "/hooks"
+    assert body["data"] == {
+        "order": {
+            "id": str(order.pk),
+            "status": "paid",
+            "previous_status": "reserved",
+            "event_id": event.pk,
+            "total_cents": 5000,
+            "currency": "EUR",
+            "created_at": order.created_at.isoformat(),
+            "buyer": {"name": "Ada Lovelace", "email": "ada@example.com"},
+        }
+    }
+    assert delivery.status == WebhookDelivery.Status.SUCCEEDED
+    assert (delivery.attempts, delivery.last_status_code, delivery.last_error) == (1, 200, "")
+    assert delivery.last_latency_ms is not None
+    assert delivery.delivered_at is not None
+
+
+def test_order_moves_map_to_events_a_free_order_is_placed_and_paid_an_expiry_is_nothing(
+    receiver, django_capture_on_commit_callbacks
+):
+    organizer = make_organizer("Dora Concerts")
+    subscribe(organizer, receiver.url, ["order.placed", "order.paid", "order.cancelled", "order.refunded"])
+    _event, free = sale(organizer, price_cents=0)
+    _event2, paid_tier = sale(organizer)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        place(free)
+    assert [body_of(r)["type"] for r in receiver.requests] == ["order.placed", "order.paid"]
+    assert {body_of(r)["data"]["order"]["status"] for r in receiver.requests} == {"paid"}
+
+    receiver.requests.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        held = place(paid_tier)
+        order_cancel(order=held)
+    assert [body_of(r)["type"] for r in receiver.requests] == ["order.placed", "order.cancelled"]
+
+    receiver.requests.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        expiring = place(paid_tier)
+    Order.objects.filter(pk=expiring.pk).update(expires_at=expiring.created_at - timedelta(minutes=1))
+    with django_capture_on_commit_callbacks(execute=True):
+        assert expire_due_holds() == 1
+    assert [body_of(r)["type"] for r in receiver.requests] == ["order.placed"]  # the expiry: nothing
+    assert len({body_of(r)["id"] for r in receiver.requests}) == len(receiver.requests)
+
+
+def test_check_ins_and_event_cancellation_are_told_without_the_ticket_code(
+    receiver, django_capture_on_commit_callbacks
+):
+    organizer = make_organizer("Dora Concerts")
+    subscribe(organizer, receiver.url, ["checkin.created", "event.cancelled"])
+    event, tier = sale(organizer)
+    with django_capture_on_commit_callbacks(execute=True):
+        ticket = order_mark_paid(order=place(tier)).tickets.get()
+        check_in = ticket_check_in(event=event, code=ticket.code, scanned_by=organizer.user, gate="North")
+    [request] = receiver.requests
+    assert body_of(request)["type"] == "checkin.created"
+    assert body_of(request)["data"]["check_in"] == {
+        "id": check_in.pk,
+        "event_id": event.pk,
+        "ticket": {"id": ticket.pk, "ticket_type_id": tier.pk, "order_id": str(ticket.order_id)},
+        "gate": "North",
+        "scanned_at": check_in.scanned_at.isoformat(),
+        "source": "online",
+    }
+    assert ticket.code not in request["body"].decode()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        event_cancel(event=event)
+    assert [body_of(r)["type"] for r in receiver.requests] == ["checkin.created", "event.cancelled"]
+    assert body_of(receiver.requests[-1])["data"]["event"]["id"] == event.pk
+    assert body_of(receiver.requests[-1])["data"]["event"]["status"] == "cancelled"
+
+
+def test_failed_attempts_are_retried_on_the_backoff_schedule_then_given_up(
+    receiver, settings, django_capture_on_commit_callbacks
+):
+    settings.WEBHOOKS_MAX_ATTEMPTS = 3
+    settings.WEBHOOKS_RETRY_SCHEDULE = [60, 300]
+    heard = []
+    delivery_failed.connect(lambda sender, **kw: heard.append(kw), weak=False, dispatch_uid="test.failed")
+    try:
+        organizer = make_organizer("Dora Concerts")
+        endpoint = subscribe(organizer, receiver.url, ["order.placed"])
+        _event, tier = sale(organizer)
+        receiver.statuses = [500, 503, 502]
+        with django_capture_on_commit_callbacks(execute=True):
+            place(tier)
+        delivery = WebhookDelivery.objects.get()
+        first = delivery.last_attempt_at
+        assert (delivery.status, delivery.attempts, delivery.last_status_code) == ("pending", 1, 500)
+        wait = (delivery.next_attempt_at - first).total_seconds()
+        assert 54 <= wait <= 66  # 60 s +/- 10 %
+        assert wait == pytest.approx(services.retry_delay(delivery_id=delivery.pk, attempts=1))
+
+        # not due yet: nothing is sent, by the task or by beat's sweep
+        assert services.delivery_attempt(delivery_id=delivery.pk, now=first + timedelta(seconds=50)) is None
+        assert services.deliveries_due(now=first + timedelta(seconds=50)) == []
+        assert len(receiver.requests) == 1
+
+        due = delivery.next_attempt_at
+        assert services.deliveries_due(now=due) == [delivery.pk]
+        with django_capture_on_commit_callbacks(execute=True):
+            delivery = services.delivery_attempt(delivery_id=delivery.pk, now=due)
+        assert (delivery.status, delivery.attempts, delivery.last_status_code) == ("pending", 2, 503)
+        assert 270 <= (delivery.next_attempt_at - due).total_seconds() <= 330  # 300 s +/- 10 %
+
+        last = delivery.next_attempt_at
+        with django_capture_on_commit_callbacks(execute=True):
+            delivery = services.delivery_attempt(delivery_id=delivery.pk, now=last)
+        assert (delivery.status, delivery.attempts, delivery.next_attempt_at) == ("failed", 3, None)
+        assert services.delivery_attempt(delivery_id=delivery.pk, now=last + timedelta(days=1)) is None
+        assert len(receiver.requests) == 3
+        assert len({r["headers"]["EventFlow-Signature"] for r in receiver.requests}) >= 1
+        assert len({r["headers"]["EventFlow-Event"] for r in receiver.requests}) == 1  # one event, retried
+        endpoint.refresh_from_db()
+        assert endpoint.consecutive_failures == 1
+        assert endpoint.is_active
+        assert [(h["attempt"], h["status_code"], h["final"]) for h in heard] == [
+            (1, 500, False),
+            (2, 503, False),
+            (3, 502, True),
+        ]
+    finally:
+        delivery_failed.disconnect(dispatch_uid="test.failed")
+
+
+def test_the_schedule_jitters_within_ten_percent_and_repeats_its_last_wait(settings):
+    settings.WEBHOOKS_RETRY_SCHEDULE = [60, 300, 1800]
+    waits = [services.retry_delay(delivery_id=f"d{n}", attempts=1) for n in range(50)]
+    assert all(54 <= wait <= 66 for wait in waits)
+    assert len(set(waits)) > 40
+    assert 1620 <= services.retry_delay(delivery_id="d", attempts=9) <= 1980
+    assert services.retry_delay(delivery_id="d", attempts=2) == services.retry_delay(delivery_id="d", attempts=2)
+
+
+def test_an_endpoint_failing_delivery_after_delivery_is_disabled_and_its_organizer_emailed(
+    receiver, settings, django_capture_on_commit_callbacks
+):
+    settings.WEBHOOKS_MAX_ATTEMPTS = 1
+    settings.WEBHOOKS_DISABLE_AFTER_FAILURES = 2
+    disabled = []
+    endpoint_disabled.connect(lambda sender, **kw: disabled.append(kw), weak=False, dispatch_uid="test.disabled")
+    try:
+        organizer = make_organizer("Dora Concerts")
+        endpoint = subscribe(organizer, receiver.url, ["order.placed"])
+        _event, tier = sale(organizer)
+        receiver.statuses = [500, 200, 500, 500]
+        with django_capture_on_commit_callbacks(execute=True):
+            place(tier)  # fails
+            place(tier)  # succeeds: the count starts again
+            place(tier)  # fails
+        endpoint.refresh_from_db()
+        assert endpoint.is_active
+        assert endpoint.consecutive_failures == 1
+        assert mail.outbox == []
+
+        with django_capture_on_commit_callbacks(execute=True):
+            place(tier)  # the second failure in a row
+        endpoint.refresh_from_db()
+        assert not endpoint.is_active
+        assert endpoint.disabled_at is not None
+        assert endpoint.consecutive_failures == 2
+        assert "2 deliveries" in endpoint.disabled_reason
+        assert [(d["endpoint_id"], d["organizer_id"]) for d in disabled] == [(endpoint.pk, organizer.pk)]
+        [notice] = mail.outbox
+        assert notice.to == [organizer.contact_email]
+        assert endpoint.url in notice.subject
+        assert "PATCH" in notice.body
+
+        # disabled: nothing more is recorded or sent, and the purchase path knows at once
+        assert organizer.pk not in subscriptions.current().get("order.placed", set())
+        with django_capture_on_commit_callbacks(execute=True):
+            place(tier)
+        assert len(receiver.requests) == 4
+        assert WebhookDelivery.objects.count() == 4
+
+        # the organizer enables it again
+        response = as_user(organizer.user).patch(f"{API}/{endpoint.pk}", {"active": True}, format="json")
+        assert response.status_code == 200
+        assert response.json()["active"] is True
+        assert response.json()["consecutive_failures"] == 0
+        with django_capture_on_commit_callbacks(execute=True):
+            place(tier)
+        assert len(receiver.requests) == 5
+    finally:
+        endpoint_disabled.disconnect(dispatch_uid="test.disabled")
+
+
+def test_a_stale_disable_notice_is_not_sent():
+    organizer = make_organizer("Dora Concerts")
+    endpoint = subscribe(organizer, "https://hooks.example.com/x", ["order.paid"])
+    assert services.endpoint_disabled_notice_send(endpoint_id=endpoint.pk, disabled_at="2026-01-01T00:00:00") is False
+    assert mail.outbox == []
+
+
+def test_every_attempt_is_announced_for_metrics(receiver, django_capture_on_commit_callbacks):
+    attempts = []
+    delivery_attempted.connect(lambda sender, **kw: attempts.append(kw), weak=False, dispatch_uid="test.attempted")
+    try:
+        organizer = make_organizer("Dora Concerts")
+        endpoint = subscribe(organizer, receiver.url, ["order.placed"])
+        _event, tier = sale(organizer)
+        with django_capture_on_commit_callbacks(execute=True):
+            place(tier)
+        [attempt] = attempts
+        assert attempt["endpoint_id"] == endpoint.pk
+        assert attempt["succeeded"] is True
+        assert attempt["status_code"] == 200
+        assert attempt["event_type"] == "order.placed"
+    finally:
+        delivery_attempted.disconnect(dispatch_uid="test.attempted")
+
+
+# --- Server-side request forgery ---------------------------------------------------------------
+
+
+def _ping(endpoint, django_capture_on_commit_callbacks) -> WebhookDelivery:
+    with django_capture_on_commit_callbacks(execute=True):
+        delivery = services.endpoint_ping(endpoint=endpoint)
+    delivery.refresh_from_db()
+    return delivery
+
+
+@pytest.mark.parametrize(
+    "addresses",
+    [
+        ["127.0.0.1"],
+        ["10.1.2.3"],
+        ["192.168.0.10"],
+        ["169.254.169.254"],  # cloud metadata
+        ["::1"],
+        ["::ffff:127.0.0.1"],
+        ["fe80::1"],
+        ["0.0.0.0"],  # noqa: S104
+        ["224.0.0.1"],
+        ["93.184.215.14", "10.0.0.1"],  # one private answer among public ones refuses the lot
+    ],
+)
+def test_a_host_resolving_to_a_non_public_address_is_refused_at_send_time(
+    addresses, receiver, settings, fake_dns, django_capture_on_commit_callbacks
+):
+    organizer = make_organizer("Dora Concerts")
+    endpoint = subscribe(organizer, f"http://hooks.example:{receiver.port}/hooks", ["order.paid"])
+    settings.WEBHOOKS_ALLOW_PRIVATE_NETWORKS = False  # registered fine: a host name is checked when sending
+    fake_dns["answers"]["hooks.example"] = [addresses]
+
+    delivery = _ping(endpoint, django_capture_on_commit_callbacks)
+
+    assert receiver.requests == []
+    assert delivery.status == "failed"
+    assert delivery.last_status_code is None
+    assert delivery.last_error.startswith("refused: hooks.example resolves to a non-public address")
+
+
+def test_dns_rebinding_fails_the_checked_address_is_the_one_connected_to(
+    receiver, settings, fake_dns, monkeypatch, django_capture_on_commit_callbacks
+):
+    organizer = make_organizer("Dora Concerts")
+    endpoint = subscribe(organizer, f"http://rebind.example:{receiver.port}/hooks", ["order.paid"])
+    settings.WEBHOOKS_ALLOW_PRIVATE_NETWORKS = False
+    # First answer public, every later one our own machine (where the receiver listens).
+    fake_dns["answers"]["rebind.example"] = [["93.184.215.14"], ["127.0.0.1"]]
+    connected = []
+    real_connect = sending.socket.create_connection
+
+    def create_connection(address, *args, **kwargs):
+        if address[0] == "93.184.215.14":
+            connected.append(address)
+            raise ConnectionRefusedError("no route (test)")  # the public host is not ours to reach
+        return real_connect(address, *args, **kwargs)
+
+    monkeypatch.setattr(sending.socket, "create_connection", create_connection)
+
+    delivery = _ping(endpoint, django_capture_on_commit_callbacks)
+
+    assert fake_dns["lookups"] == ["rebind.example"]  # resolved once, never again
+    assert connected == [("93.184.215.14", receiver.port)]
+    assert receiver.requests == []
+    assert delivery.status == "failed"
+    assert "ConnectionRefusedError" in delivery.last_error
+
+
+def test_the_pinned_connection_keeps_the_host_name_for_the_host_header(
+    receiver, fake_dns, django_capture_on_commit_callbacks
+):
+    organizer = make_organizer("Dora Concerts")
+    endpoint = subscribe(organizer, f"http://hooks.example:{receiver.port}/hooks?source=eventflow", ["order.paid"])
+    fake_dns["answers"]["hooks.example"] = [["127.0.0.1"]]  # allowed here (the demo setting)
+
+    delivery = _ping(endpoint, django_capture_on_commit_callbacks)
+
+    [request] = receiver.requests
+    assert request["headers"]["Host"] == f"hooks.example:{receiver.port}"
+    assert request["path"] == "/hooks?source=eventflow"
+    assert body_of(request)["type"] == "ping"
+    assert delivery.status == "succeeded"
+
+
+def test_redirects_are_not_followed_and_count_as_failures(receiver, django_capture_on_commit_callbacks):
+    organizer = make_organizer("Dora Concerts")
+    endpoint = subscribe(organizer, receiver.url, ["order.paid"])
+    receiver.statuses = [302]
+    delivery = _ping(endpoint, django_capture_on_commit_callbacks)
+    assert len(receiver.requests) == 1
+    assert (delivery.status, delivery.last_status_code, delivery.last_error) == ("failed", 302, "HTTP 302")
+
+
+def test_an_unreachable_receiver_is_a_failed_attempt_not_an_error(settings, django_capture_on_commit_callbacks):
+    settings.WEBHOOKS_TIMEOUT_SECONDS = 1
+    organizer = make_organizer("Dora Concerts")
+    with socket_bound() as port:  # a port nobody listens on
+        endpoint = subscribe(organizer, f"http://127.0.0.1:{port}/x", ["order.paid"])
+        delivery = _ping(endpoint, django_capture_on_commit_callbacks)
+    assert delivery.status == "failed"
+    assert delivery.last_status_code is None
+    assert "ConnectionRefusedError" in delivery.last_error
+    assert WebhookEndpoint.objects.get(pk=endpoint.pk).consecutive_failures == 0  # a ping never counts
+
+
+class socket_bound:
+    """A free local port, closed (so connecting to it is refused)."""
+
+    def __enter__(self) -> int:
+        import socket
+
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+        sock.close()
+        return port
+
+    def __exit__(self, *exc) -> None:
+        return None
+
+
+def test_without_a_worker_the_command_sends_what_is_due(receiver, django_capture_on_commit_callbacks):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    organizer = make_organizer("Dora Concerts")
+    subscribe(organizer, receiver.url, ["order.placed"])
+    _event, tier = sale(organizer)
+    receiver.statuses = [500]
+    with django_capture_on_commit_callbacks(execute=True):
+        place(tier)
+    delivery = WebhookDelivery.objects.get()
+    out = StringIO()
+    call_command("send_due_webhooks", stdout=out)
+    assert "0 delivery attempt(s)" in out.getvalue()  # the retry is not due yet
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(next_attempt_at=delivery.last_attempt_at)
+    call_command("send_due_webhooks", stdout=out)
+    delivery.refresh_from_db()
+    assert delivery.status == "succeeded"
+    assert delivery.attempts == 2
+    assert len(receiver.requests) == 2
+
+
+def test_the_demo_receiver_uses_the_readme_snippet_and_accepts_a_real_delivery(
+    settings, django_capture_on_commit_callbacks
+):
+    """The README's demo: webhooks/demo_receiver.py (run as a program, as the walkthrough does)
+    verifies a real order.paid delivery with the snippet and answers 204."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    source = (Path(settings.BASE_DIR) / "webhooks" / "demo_receiver.py").read_text()
+    assert signing.README_SNIPPET[signing.README_SNIPPET.index("def verify") :] in source
+
+    with socket_bound() as port:
+        pass
+    organizer = make_organizer("Dora Concerts")
+    endpoint = subscribe(organizer, f"http://127.0.0.1:{port}/", ["order.paid"])
+    env = {"WEBHOOK_SECRET": endpoint.secret, "PATH": "/usr/bin:/bin"}
+    demo = subprocess.Popen(  # noqa: S603 (our own script)
+        [sys.executable, "-u", "-m", "webhooks.demo_receiver", str(port)],
+        cwd=settings.BASE_DIR,
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert demo.stdout.readline().startswith("listening")
+        _event, tier = sale(organizer)
+        with django_capture_on_commit_callbacks(execute=True):
+            order = order_mark_paid(order=place(tier))
+        line = demo.stdout.readline()
+    finally:
+        demo.terminate()
+        demo.wait(5)
+    assert line.startswith("verified order.paid evt_")
+    assert str(order.pk) in line
+    delivery = WebhookDelivery.objects.get()
+    assert delivery.status == "succeeded"
+    assert delivery.last_status_code == 204
+
+
+def test_https_connects_to_the_checked_address_with_the_host_name_for_sni_and_the_certificate(monkeypatch):
+    """TLS to the pinned address: SNI and certificate verification are for the URL's host name."""
+    seen = {}
+
+    class Refusing:
+        def wrap_socket(self, sock, *, server_hostname):
+            seen["server_hostname"] = server_hostname
+            raise ConnectionResetError("handshake refused (test)")
+
+    monkeypatch.setattr(sending.socket, "create_connection", lambda address, timeout: seen.update(address=address))
+    connection = sending._PinnedHTTPSConnection("hooks.example.com", 443, ip="93.184.215.14", timeout=1)
+    assert connection._context.check_hostname is True
+    assert connection._context.verify_mode == sending.ssl.CERT_REQUIRED
+    connection._context = Refusing()
+    with pytest.raises(ConnectionResetError):
+        connection.connect()
+    assert seen == {"address": ("93.184.215.14", 443), "server_hostname": "hooks.example.com"}
+
+
+def test_a_failed_attempt_is_counted_in_the_metrics(receiver, django_capture_on_commit_callbacks):
+    from observability.tests.test_metrics import Counted
+
+    receiver.statuses = [500]
+    organizer = make_organizer("Dora Concerts")
+    subscribe(organizer, receiver.url, ["order.placed"])
+    _event, tier = sale(organizer)
+    with Counted() as seen, django_capture_on_commit_callbacks(execute=True):
+        place(tier)
+    assert seen("eventflow_webhook_failures_total") == 1
+    assert WebhookDelivery.objects.get().attempts == 1
