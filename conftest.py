@@ -32,6 +32,14 @@ def pytest_configure(config: pytest.Config) -> None:
     if "default" in settings.CACHES and "redis" in settings.CACHES["default"]["BACKEND"].lower():
         settings.CACHES["default"]["KEY_PREFIX"] = f"test-{RUN_ID}"
         setting_changed.send(sender=None, setting="CACHES", value=settings.CACHES, enter=True)
+    # The channel layer's keys and groups likewise (realtime; Channels resets its layers on the signal).
+    if "CONFIG" in settings.CHANNEL_LAYERS["default"]:
+        settings.CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] = f"test-{RUN_ID}-ws"
+        setting_changed.send(sender=None, setting="CHANNEL_LAYERS", value=settings.CHANNEL_LAYERS, enter=True)
+    # Realtime pushes are recorded only in realtime's own tests (realtime/tests), which send them.
+    from realtime.publish import publisher
+
+    publisher.enabled = False
     settings.CELERY_TASK_DEFAULT_QUEUE = f"eventflow-test-{RUN_ID}"
     settings.CELERY_QUEUE_PREFIX = f"eventflow-test-{RUN_ID}-"  # the named queues: ...-expiry, ...-email
     # Every test client builds its own middleware, and WhiteNoise (serving from the finders) scans

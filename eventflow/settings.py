@@ -10,6 +10,7 @@ to PostgreSQL and Redis, which production and the test suite use.
 import hashlib
 import hmac
 import secrets
+import sys
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -94,7 +95,18 @@ INSTALLED_APPS = [
     "orders",
     "checkin",
     "webhooks",  # outbound webhooks (issue 12)
+    # --- Realtime (issue 12)
+    "channels",
+    "realtime",
+    # --- end realtime
 ]
+# --- Realtime (issue 12): `manage.py runserver` (`make run`) is Daphne's, so it serves WebSockets
+# too: its app, first, replaces the command. Only for that command: importing Daphne installs
+# Twisted's reactor, which made every request of a gunicorn worker 5 % dearer (0.24 M instructions
+# per purchase, bench/README.md "Issue 12: WebSockets"), and nothing else needs the app.
+if sys.argv[1:2] == ["runserver"]:
+    INSTALLED_APPS.insert(0, "daphne")
+# --- end realtime
 
 MIDDLEWARE = [
     # First: every response, errors included, returns the request id; every log line carries it.
@@ -236,6 +248,40 @@ if REDIS_URL:
     DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = False
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "eventflow"}}
+
+# --- Realtime (issue 12): WebSockets with Django Channels (realtime/) -----------------------------
+# The channel layer carries pushes from whichever process made a change to the processes holding
+# the sockets: Redis (channels_redis) when REDIS_URL is set, its channels named CHANNELS_PREFIX...; on
+# the embedded default the in-process layer, enough for the one process `make run` starts.
+CHANNELS_PREFIX = env.str("CHANNELS_PREFIX", default="eventflow-ws")
+# false: nothing is pushed (the realtime app listens to no signal), for a deployment without the
+# WebSocket service: its purchases then pay nothing for realtime.
+REALTIME_ENABLED = env.bool("REALTIME_ENABLED", default=True)
+if REDIS_URL:
+    # The Redis Pub/Sub layer: a push to an event's thousand subscribers is one PUBLISH, and each
+    # ASGI process that holds some of them relays it to its own. (channels_redis' list-based
+    # RedisChannelLayer queues a copy per socket and pops them one by one: at 1,000 subscribers
+    # it fell 9 s behind a sale, bench/README.md "Issue 12: WebSockets".) Like every push here,
+    # a message is not kept for a socket that is not connected at that moment.
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL], "prefix": CHANNELS_PREFIX},
+        }
+    }
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+# Stock pushes (stock.updated, stock.low) are coalesced: each process sends what changed at most
+# every REALTIME_STOCK_PUSH_MS, and a Redis claim of that length keeps all processes together to
+# about 1000/REALTIME_STOCK_PUSH_MS pushes per second per event (realtime/publish.py). Each push is
+# one frame per subscriber, and a Daphne process relays about 3,500 frames/s per core: 1,000
+# subscribers at 250 ms fell seconds behind on 2 shared cores, at 1,000 ms they stayed within about
+# a second (bench/README.md, "Issue 12: WebSockets"). Lower it when the ASGI service has cores to spare.
+REALTIME_STOCK_PUSH_MS = env.int("REALTIME_STOCK_PUSH_MS", default=1000)
+# stock.low: a ticket type's tickets on sale dropped to its low_stock_threshold or fewer (a count of
+# tickets); types without one use this.
+STOCK_LOW_THRESHOLD = env.int("STOCK_LOW_THRESHOLD", default=10)
+# --- end realtime
 
 # --- Auth -------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"

@@ -161,7 +161,7 @@ class TicketTypeInlineForm(forms.ModelForm):
         model = TicketType
         fields = [
             *("name", "price", "capacity", "max_per_order", "max_per_buyer"),
-            *("sales_start", "sales_end", "seated", "position", "stock_buckets"),
+            *("sales_start", "sales_end", "seated", "position", "stock_buckets", "low_stock_threshold"),
         ]
         widgets = {
             "name": forms.TextInput(attrs={"size": 18}),
@@ -169,6 +169,7 @@ class TicketTypeInlineForm(forms.ModelForm):
             "max_per_buyer": _narrow_number(),
             "position": _narrow_number(),
             "stock_buckets": _narrow_number(),
+            "low_stock_threshold": _narrow_number(),
         }
 
     def __init__(self, *args: Any, currency: str = "EUR", **kwargs: Any) -> None:
@@ -254,6 +255,7 @@ class TicketTypeInline(admin.TabularInline):
         "seated",
         "position",
         "stock_buckets",
+        "low_stock_threshold",
         "on_sale",
         "sold",
         "held",

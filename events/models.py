@@ -253,6 +253,15 @@ class TicketType(models.Model):
             "While it is above 0, stock is offered to the list, never sold to newcomers."
         ),
     )
+    low_stock_threshold = models.PositiveIntegerField(
+        _("low-stock threshold"),
+        null=True,
+        blank=True,
+        help_text=_(
+            "Subscribers of the event are told (stock.low) when tickets on sale drop to this many or fewer; "
+            "empty: the STOCK_LOW_THRESHOLD setting."
+        ),
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

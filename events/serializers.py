@@ -56,6 +56,7 @@ class TicketTypeOutputSerializer(serializers.ModelSerializer):
             "seated",
             "position",
             "stock_buckets",
+            "low_stock_threshold",
         ]
         read_only_fields = fields
 
@@ -289,6 +290,16 @@ class TicketTypeInputSerializer(StrictInputSerializer):
             "Rows the stock is split over, so many buyers can buy this type at once (1: one row). Left out "
             f"on creation: {settings.STOCK_BUCKETS} when capacity is at least {settings.STOCK_BUCKETS_MIN_CAPACITY} "
             "(STOCK_BUCKETS, STOCK_BUCKETS_MIN_CAPACITY), else 1. Not for seated types."
+        ),
+    )
+    low_stock_threshold = serializers.IntegerField(
+        min_value=0,
+        max_value=MAX_CAPACITY,
+        required=False,
+        allow_null=True,
+        help_text=(
+            "Subscribers of the event's WebSocket get `stock.low` when tickets on sale drop to this many or "
+            f"fewer; null: the default, {settings.STOCK_LOW_THRESHOLD} (STOCK_LOW_THRESHOLD)."
         ),
     )
 

@@ -69,6 +69,7 @@ TICKET_TYPE_FIELDS = {
     "seated",
     "position",
     "stock_buckets",
+    "low_stock_threshold",
 }
 
 

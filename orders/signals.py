@@ -29,3 +29,20 @@ order_status_changed = Signal(use_caching=True)
 # ``event_id``, ``ticket_type_ids``: the ticket types of one event whose ``available`` moved
 # (a purchase, a release, a refund, a waiting-list offer, a payment that re-took its stock).
 stock_changed = Signal(use_caching=True)
+
+
+class WaitlistOffer(NamedTuple):
+    """An offer to a waiting-list entry: a ``reserved`` order held until ``expires_at``."""
+
+    order_id: object  # uuid.UUID
+    buyer_id: int
+    event_id: int
+    ticket_type_id: int
+    quantity: int
+    total_cents: int
+    currency: str
+    expires_at: object  # datetime
+
+
+# ``offer``: a ``WaitlistOffer``, once the offer's transaction commits (``orders.waitlist.offer_made``).
+waitlist_offer_made = Signal()

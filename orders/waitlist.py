@@ -62,7 +62,7 @@ from events.models import Event, TicketType
 from . import sql
 from .errors import AlreadyOnWaitlist, LimitExceeded, NotSoldOut, SalesClosed, SoldOut, WaitlistEntryClosed
 from .models import InventoryEntry, Order, OrderItem, WaitlistEntry
-from .signals import stock_changed
+from .signals import WaitlistOffer, stock_changed, waitlist_offer_made
 
 logger = logging.getLogger(__name__)
 
@@ -484,12 +484,24 @@ def offer_sweep() -> int:
 def offer_made(entry: WaitlistEntry) -> None:
     """An offer was made (inside its transaction): the buyer is told once it commits.
 
-    The one place the buyer hears of an offer: the email goes out here; the realtime channel
-    (``waitlist.offer {order}`` on ``/ws/orders/``, API.md) hooks in here too when it comes.
+    The one place the buyer hears of an offer: the email goes out here, and ``waitlist_offer_made``
+    tells the apps that build on orders (realtime: ``waitlist.offer`` on ``/ws/orders/``).
     """
     from .tasks import send_waitlist_offer  # tasks import this module
 
     transaction.on_commit(partial(send_waitlist_offer.delay, entry.pk), robust=True)
+    order = entry.order
+    offer = WaitlistOffer(
+        order.pk,
+        entry.user_id,
+        entry.event_id,
+        entry.ticket_type_id,
+        entry.quantity,
+        order.total_cents,
+        order.currency,
+        order.expires_at,
+    )
+    send_on_commit(waitlist_offer_made, WaitlistEntry, offer=offer)
 
 
 def offer_notice_send(*, entry_id: int) -> bool:

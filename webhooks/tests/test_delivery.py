@@ -19,7 +19,7 @@ from webhooks import sending, services, signing, subscriptions
 from webhooks.models import WebhookDelivery, WebhookEndpoint
 from webhooks.signals import delivery_attempted, delivery_failed, endpoint_disabled
 
-from .helpers import API, as_user, body_of, make_organizer, place, readme_verify, sale, subscribe
+from .helpers import API, as_user, body_of, make_organizer, place, readme_snippet, readme_verify, sale, subscribe
 
 pytestmark = pytest.mark.django_db
 
@@ -427,7 +427,8 @@ def test_the_demo_receiver_uses_the_readme_snippet_and_accepts_a_real_delivery(
     from pathlib import Path
 
     source = (Path(settings.BASE_DIR) / "webhooks" / "demo_receiver.py").read_text()
-    assert signing.README_SNIPPET[signing.README_SNIPPET.index("def verify") :] in source
+    snippet = readme_snippet()
+    assert snippet[snippet.index("def verify") :] in source
 
     with socket_bound() as port:
         pass
