@@ -382,7 +382,10 @@ def _ensure_account(account: DemoAccount, password: str) -> SeededAccount:
     if account.role == User.Role.ADMIN:
         user = User.objects.create_superuser(email=account.email, password=password, name=account.name)
     else:
-        user = account_services.user_register(email=account.email, password=password, name=account.name)
+        # Made-up addresses nobody reads: verified, no code emailed (demo buyers can buy at once).
+        user = account_services.user_register(
+            email=account.email, password=password, name=account.name, email_verified=True
+        )
     return SeededAccount(account, user, created=True, password_works=True)
 
 
