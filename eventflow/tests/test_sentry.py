@@ -7,10 +7,7 @@ and a DSN on a local port where nothing listens).
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
@@ -19,6 +16,7 @@ import sentry_sdk
 
 from eventflow.logs import request_id
 from eventflow.sentry import tag_request_id
+from eventflow.tests.fresh_process import django_json
 
 ROOT = Path(__file__).resolve().parents[2]
 DSN = "http://public@127.0.0.1:9/1"
@@ -26,21 +24,10 @@ DSN = "http://public@127.0.0.1:9/1"
 
 def run(script: str, tmp_path, **env) -> dict:
     """Run ``script`` with Django set up from a clean environment; it prints one JSON object."""
-    base = {"PATH": os.environ["PATH"], "DATA_DIR": str(tmp_path), "ALLOWED_HOSTS": "testserver"}
+    base = {"DATA_DIR": str(tmp_path), "ALLOWED_HOSTS": "testserver"}
     if "REDIS_URL" in os.environ:
         base["REDIS_URL"] = os.environ["REDIS_URL"]
-    prelude = "import os, json, django\nos.environ['DJANGO_SETTINGS_MODULE'] = 'eventflow.settings'\ndjango.setup()\n"
-    result = subprocess.run(  # noqa: S603 - this test's own script, run by this interpreter
-        [sys.executable, "-c", prelude + textwrap.dedent(script)],
-        cwd=ROOT,
-        env={**base, **env},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    return django_json(textwrap.dedent(script), env={**base, **env})
 
 
 CLIENT_STATE = """

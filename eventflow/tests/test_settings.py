@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from eventflow.tests.fresh_process import django_json
+
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = dict(
     line.split("=", 1)
@@ -56,23 +58,8 @@ def test_real_or_generated_secrets_start(tmp_path, env):
 
 def _database_settings(tmp_path, **env) -> dict:
     """DATABASES as a deployment with ``env`` would read them (no connection is made)."""
-    code = (
-        "import json, django; django.setup(); from django.conf import settings; print(json.dumps(settings.DATABASES))"
-    )
-    base = {"PATH": os.environ["PATH"], "DATA_DIR": str(tmp_path), "DJANGO_SETTINGS_MODULE": "eventflow.settings"}
-    result = subprocess.run(  # noqa: S603  (our own interpreter and code)
-        [sys.executable, "-c", code],
-        cwd=ROOT,
-        env={**base, "SECRET_KEY": "k" * 60, **env},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    import json
-
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    code = "from django.conf import settings; print(json.dumps(settings.DATABASES))"
+    return django_json(code, env={"DATA_DIR": str(tmp_path), "SECRET_KEY": "k" * 60, **env})
 
 
 def test_behind_pgbouncer_no_session_state_outlives_a_transaction(tmp_path):
