@@ -7,8 +7,10 @@ would, and fails on any broken page. The organizer's part is the back office end
 seeded New York show's page shows local times, prices in dollars and the same sales as
 ``GET /events/{id}/sales`` (chart, attendee list, CSV); a new event is created with two ticket
 types in New York time and dollars, given an image, published from the changelist, and the API
-must then show the same times, prices and image. Each failing step leaves a screenshot. It also
-fails on any CSP violation, collected two ways:
+must then show the same times, prices and image. Then the webhooks pages (an endpoint added, pinged,
+its delivery replayed), the admin login with two-factor authentication (for a staff user made for the
+check) and the Users changelist's data-request actions (export, delete). Each failing step leaves a
+screenshot. It also fails on any CSP violation, collected two ways:
 
 * a ``securitypolicyviolation`` listener installed before any page script runs (CDP
   ``Page.addScriptToEvaluateOnNewDocument``), which keeps what it saw in sessionStorage and also
@@ -42,6 +44,7 @@ from datetime import time as dt_time
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import pyotp
 from PIL import Image
 from selenium import webdriver
 from selenium.common.exceptions import StaleElementReferenceException, TimeoutException, WebDriverException
@@ -129,6 +132,20 @@ fetch(arguments[0], {credentials: "same-origin"})
   .then((r) => r.text().then((t) => done({status: r.status, type: r.headers.get("content-type") || "",
                                          lines: t.split("\\n").filter((l) => l.trim()).length})))
   .catch((e) => done({status: 0, type: String(e), lines: 0}));
+"""
+# POST the changelist's form as it stands (ticked rows, chosen action) with the page's session and
+# CSRF token: the answer's status, headers and body, which a download would not show (async script).
+POST_CHANGELIST_FORM_JS = """
+const done = arguments[arguments.length - 1];
+const form = document.getElementById("changelist-form");
+const data = new FormData(form);
+data.set("index", "0");  // what the “Go” button adds: Django runs an action only when "index" is posted
+// Not form.action: the form's <select name="action"> shadows that property.
+fetch(form.getAttribute("action") || document.location.href, {method: "POST", body: data, credentials: "same-origin"})
+  .then((r) => r.text().then((t) => done({status: r.status, type: r.headers.get("content-type") || "",
+                                         disposition: r.headers.get("content-disposition") || "",
+                                         cache: r.headers.get("cache-control") || "", body: t})))
+  .catch((e) => done({status: 0, type: String(e), disposition: "", cache: "", body: ""}));
 """
 # A seeded event with sales (seed_demo): the issue's New York show.
 SEEDED_SHOW = "Late Show: Stand-up in the Village"
@@ -222,6 +239,20 @@ class BrowserCheck:
         self.click(self.driver.find_element(By.CSS_SELECTOR, '#login-form [type="submit"]'))
         self.wait(lambda d: "/admin/login/" not in d.current_url, "the admin index after signing in")
         self.visible("#user-tools", "the signed-in user tools")
+
+    def fresh_session(self, email: str) -> None:
+        """Signed in as ``email`` whatever the checks before left behind (a check of its own)."""
+        self.get("/admin/login/")
+        self.driver.delete_all_cookies()
+        self.sign_in(email)
+
+    def run_action(self, action: str) -> None:
+        """Choose ``action`` in the changelist's action menu (rows already ticked) and press “Go”."""
+        Select(self.visible("select[name='action']", "the action menu")).select_by_value(action)
+        self.click(self.driver.find_element(By.CSS_SELECTOR, "#changelist-form button[name='index']"))
+
+    def messages(self) -> list[str]:
+        return [m.text for m in self.visible(".messagelist", "the admin's messages").find_elements(By.TAG_NAME, "li")]
 
     def collect_violations(self) -> tuple[list[dict], list[str]]:
         """Violations seen since the last call: listener events and console refusals."""
@@ -490,7 +521,8 @@ class BrowserCheck:
             request.add_header("Content-Type", "application/json")
             body = json.dumps(data).encode()
         with urllib.request.urlopen(request, body, timeout=self.timeout) as response:  # noqa: S310 (http://127.0.0.1)
-            return json.loads(response.read())
+            raw = response.read()
+            return json.loads(raw) if raw else {}  # 204 No Content: {}
 
     def open_event(self, title: str) -> int:
         """The event's change page, found by searching the changelist as an organizer would."""
@@ -788,6 +820,243 @@ class BrowserCheck:
             self.styles_loaded()
         return f"8 seats imported, code RECITAL{tag.upper()} (15 %), check-in staff {staff}"
 
+    def check_webhooks_back_office(self) -> str:
+        """Issue 12 in the back office: the organizer adds a webhook endpoint with its form (its signing
+        secret shown once, never in the list), sends it a test ping, sees the delivery on the endpoint's
+        page and in the read-only delivery log, and replays it. The URL is on a public name resolved only
+        at send time, so the sends fail, and that is fine here. The endpoint is left in place: the
+        organizer cannot delete an endpoint that has deliveries (the deliveries are read-only for them)."""
+        self.fresh_session(ORGANIZER)
+        tag = secrets.token_hex(3)
+        url = f"https://hooks.example.com/eventflow/{tag}"
+        self.get("/admin/")
+        self.click(self.visible("#content-main a[href$='/webhooks/webhookendpoint/']", "the “Webhook endpoints” link"))
+        self.visible("#changelist", "the webhook endpoints changelist")
+        self.styles_loaded()
+        self.click(self.visible(".object-tools a.addlink", "the “Add webhook endpoint” button"))
+        self.visible("#webhookendpoint_form", "the endpoint form")
+        if self.all("#id_organizer"):
+            raise CheckFailed("an organizer's endpoint form offers to pick the organizer")
+        self.visible("#id_url").send_keys(url)
+        for event_type in ("order.paid", "order.refunded"):
+            self.click(self.visible(f"input[name='events'][value='{event_type}']", f"the {event_type} checkbox"))
+        self.visible("#id_description").send_keys(f"Browser check {tag}")
+        self.shot("webhook-endpoint-add")
+        self.click(self.visible("input[name='_save']", "the “Save” button"))
+        self.wait(
+            lambda d: "/add/" not in d.current_url or d.find_elements(By.CSS_SELECTOR, ".errornote"),
+            "the endpoint saved",
+        )
+        errors = [e.text for e in self.all(".errornote, .errorlist li")]
+        if errors:
+            raise CheckFailed(f"adding {url} was refused: {errors}")
+        notes = self.messages()
+        secret = next((m.split(": ", 1)[1].strip() for m in notes if m.startswith("Signing secret")), "")
+        if len(secret) < 16:
+            raise CheckFailed(f"no signing secret shown after adding the endpoint: {notes}")
+        rows = [r for r in self.all("#result_list tbody tr") if url in r.text]
+        if len(rows) != 1:
+            raise CheckFailed(f"the changelist shows {len(rows)} row(s) for {url}")
+        if "order.paid, order.refunded" not in rows[0].text:
+            raise CheckFailed(f"the endpoint's row reads {rows[0].text!r}")
+        if secret in self.visible("#result_list").text:
+            raise CheckFailed("the signing secret is shown in the endpoints list")
+        self.shot("webhook-endpoint-added")
+        link = rows[0].find_element(By.CSS_SELECTOR, "th a").get_attribute("href")
+        endpoint_id = int(re.search(r"/webhookendpoint/(\d+)/change/", link).group(1))
+        self.get("/admin/webhooks/webhookendpoint/")
+        if secret in self.driver.page_source:
+            raise CheckFailed("the signing secret is still on the endpoints list when it is opened again")
+
+        self.click(self.visible(f"#result_list input.action-select[value='{endpoint_id}']"))
+        self.run_action("ping")
+        pinged = self.messages()
+        if not any("Pings queued" in m for m in pinged):
+            raise CheckFailed(f"the “Send a test ping” action said {pinged}")
+        self.get(link.removeprefix(self.base))
+        self.visible("#webhookendpoint_form")
+        self.styles_loaded()
+        if secret in self.driver.page_source:
+            raise CheckFailed("the endpoint's page shows the whole signing secret")
+        hint = self.visible(".field-secret_hint .readonly", "the secret's hint").text
+        if hint != f"…{secret[-4:]}":
+            raise CheckFailed(f"the secret's hint reads {hint!r}, not …{secret[-4:]}")
+        deliveries = self.visible(".field-recent_deliveries table", "the latest deliveries table")
+        self.driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", deliveries)
+        lines = [r.text for r in deliveries.find_elements(By.TAG_NAME, "tr")]
+        if not any(" ping " in f" {line} " for line in lines):
+            raise CheckFailed(f"the endpoint's latest deliveries are {lines}")
+        self.shot("webhook-endpoint-deliveries")
+
+        log = "/admin/webhooks/webhookdelivery/?q=" + urllib.parse.quote(url)
+        self.get(log)
+        self.visible("#changelist", "the delivery log")
+        self.styles_loaded()
+        if self.all(".object-tools a.addlink"):
+            raise CheckFailed("the delivery log offers to add a delivery")
+        logged = self.all("#result_list tbody tr")
+        if len(logged) != 1 or "ping" not in logged[0].text:
+            raise CheckFailed(f"the delivery log lists {[r.text for r in logged]} for {url}")
+        self.shot("webhook-delivery-log")
+        self.click(logged[0].find_element(By.CSS_SELECTOR, "th a"))
+        payload = self.visible(".field-payload .readonly", "the delivery's payload").text
+        if self.all("input[name='_save'], #webhookdelivery_form input[type='text'], #webhookdelivery_form textarea"):
+            raise CheckFailed("a delivery's page has fields to edit or a Save button")
+        if '"ping"' not in payload or url not in payload:
+            raise CheckFailed(f"the delivery's payload reads {payload[:200]!r}")
+        self.get(log)
+        self.click(self.visible("#result_list tbody input.action-select", "the delivery's checkbox"))
+        self.run_action("replay")
+        replayed = self.messages()
+        if not any("1 delivery(ies) queued again" in m for m in replayed):
+            raise CheckFailed(f"the “Replay” action said {replayed}")
+        attempts = self.visible("#result_list tbody tr td.field-attempts").text
+        self.shot("webhook-delivery-replayed")
+        return (
+            f"added {url} (secret shown once, …{secret[-4:]} on its page, not in the list); ping in its latest "
+            f"deliveries and the read-only log; replayed: {replayed[0]!r} (attempts {attempts})"
+        )
+
+    def check_admin_two_factor_login(self) -> str:
+        """Issue 13's admin login with two-factor authentication, for a staff user made for the check
+        (registered through the API, made staff on its page by the platform admin, 2FA turned on through
+        the API): the right password alone is refused, so is a wrong code, the code of the next TOTP step
+        signs in, and the same code a second time is refused; 2FA is then turned off with a recovery code.
+
+        Time is no race: enable takes the code of the current step S (the server takes codes of S-1..S+1
+        that are later than the last one taken), and the sign-in uses the code of S+1, accepted from now
+        until a minute after S began; turning it off takes a recovery code, which has no clock."""
+        tag = secrets.token_hex(3)
+        email, password = f"staff-2fa-{tag}@example.com", f"Bc-{secrets.token_urlsafe(12)}"
+        self.api("/api/v1/auth/register", data={"email": email, "password": password, "name": f"Door Staff {tag}"})
+        self.fresh_session(ADMIN)
+        self.get("/admin/accounts/user/?q=" + urllib.parse.quote(email))
+        self.click(self.visible("#result_list a[href*='/accounts/user/']", f"{email} in the Users changelist"))
+        staff_box = self.visible("#id_is_staff", "the “Staff status” checkbox")
+        if not staff_box.is_selected():
+            self.click(staff_box)
+        self.click(self.visible("input[name='_save']", "the “Save” button"))
+        self.wait(lambda d: "/change/" not in d.current_url, "the user saved as staff")
+
+        token = self.api("/api/v1/auth/login", data={"email": email, "password": password})["access"]
+        setup = self.api("/api/v1/auth/2fa/setup", token, {})
+        totp = pyotp.TOTP(setup["secret"])
+        step = int(time.time() // totp.interval)
+        self.api("/api/v1/auth/2fa/enable", token, {"otp": totp.at(step * totp.interval)})
+        valid = {totp.at((step + k) * totp.interval) for k in range(-1, 4)}
+        wrong = next(c for c in (f"{n:06d}" for n in range(123456, 999999, 7919)) if c not in valid)
+        next_code = totp.at((step + 1) * totp.interval)
+
+        self.get("/admin/login/")
+        self.driver.delete_all_cookies()
+
+        def attempt(code: str) -> None:
+            self.get("/admin/login/")
+            self.visible("#id_username").send_keys(email)
+            self.driver.find_element(By.ID, "id_password").send_keys(password)
+            if code:
+                self.visible("#id_otp", "the “Two-factor code” field").send_keys(code)
+            self.click(self.driver.find_element(By.CSS_SELECTOR, '#login-form [type="submit"]'))
+
+        def refused(code: str, expected: str, what: str) -> str:
+            attempt(code)
+            note = self.visible(".errornote", f"the error after {what}").text
+            if "/admin/login/" not in self.driver.current_url or self.all("#user-tools"):
+                raise CheckFailed(f"{what} signed in")
+            if expected not in note:
+                raise CheckFailed(f"{what} was refused with {note!r}")
+            return note
+
+        no_code = refused("", "Enter the code from your authenticator app", "the right password without a code")
+        self.styles_loaded()
+        self.shot("admin-login-2fa-code-required")
+        refused(wrong, "This two-factor code is wrong", "a wrong code")
+        attempt(next_code)
+        self.wait(
+            lambda d: "/admin/login/" not in d.current_url or d.find_elements(By.CSS_SELECTOR, ".errornote"),
+            "the admin index after signing in with the code",
+        )
+        if "/admin/login/" in self.driver.current_url:
+            raise CheckFailed(f"the right code was refused: {self.visible('.errornote').text!r}")
+        self.visible("#user-tools", "the signed-in user tools")
+        self.shot("admin-signed-in-with-2fa")
+        self.driver.delete_all_cookies()
+        refused(next_code, "This two-factor code is wrong, expired or already used", "the same code again")
+
+        self.api("/api/v1/auth/2fa/disable", token, {"otp": setup["recovery_codes"][0]})
+        self.api("/api/v1/auth/login", data={"email": email, "password": password})  # no code needed any more
+        self.driver.delete_all_cookies()
+        return (
+            f"{email} made staff; password alone: {no_code!r}; a wrong code and the used code again refused; "
+            "the next step's code signed in; 2FA off again (recovery code), password alone signs in"
+        )
+
+    def check_users_data_requests(self) -> str:
+        """Issue 13's data requests in the Users changelist: the platform admin is offered “Export personal
+        data” and “Delete personal data”; Export on the demo buyer downloads a JSON document (and the
+        answer is application/json, an attachment, not cached) and is noted in the user's history; Delete
+        on an account registered for the check anonymises it."""
+        self.fresh_session(ADMIN)
+        self.get("/admin/accounts/user/?q=" + urllib.parse.quote(BUYER))
+        offered = {o.get_attribute("value"): o.text for o in self.all("select[name='action'] option")}
+        wanted = {
+            "export_personal_data": "Export personal data (data request)",
+            "delete_personal_data": "Delete personal data (data request)",
+        }
+        missing = {k: v for k, v in wanted.items() if offered.get(k) != v}
+        if missing:
+            raise CheckFailed(f"the Users actions are {offered}, without {missing}")
+        row = next((r for r in self.all("#result_list tbody tr") if BUYER in r.text), None)
+        if row is None:
+            raise CheckFailed(f"the Users changelist does not find {BUYER}")
+        downloads = Path(tempfile.mkdtemp(prefix="downloads-", dir=self.profile))
+        self.driver.execute_cdp_cmd(
+            "Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)}
+        )
+        self.click(row.find_element(By.CSS_SELECTOR, "input.action-select"))
+        self.run_action("export_personal_data")
+        files = self.wait(
+            lambda d: [f for f in downloads.iterdir() if f.suffix == ".json"] or None, "the export's download"
+        )
+        document = json.loads(files[0].read_text())
+        if document.get("profile", {}).get("email") != BUYER:
+            raise CheckFailed(f"the downloaded {files[0].name} is not {BUYER}'s: {str(document)[:200]}")
+        user_id = document["profile"]["id"]
+        if not re.fullmatch(rf"eventflow-personal-data-{user_id}-\d{{8}}\.json", files[0].name):
+            raise CheckFailed(f"the download is named {files[0].name}")
+        answer = self.driver.execute_async_script(POST_CHANGELIST_FORM_JS)
+        if (
+            answer["status"] != 200
+            or not answer["type"].startswith("application/json")
+            or not answer["disposition"].startswith("attachment")
+            or "no-store" not in answer["cache"]
+        ):
+            said = re.findall(r'<li class="(?:error|warning|info|success)">(.*?)</li>', answer["body"], re.S)
+            headers = {k: v for k, v in answer.items() if k != "body"}
+            raise CheckFailed(f"the export answered {headers}, saying {said}")
+        self.shot("users-export-personal-data")
+        self.get(f"/admin/accounts/user/{user_id}/history/")
+        history = self.visible("#change-history", "the user's history").text
+        if "Exported personal data (data request)." not in history:
+            raise CheckFailed(f"the user's history does not note the export: {history[:300]!r}")
+
+        tag = secrets.token_hex(3)
+        leaving = f"leaving-{tag}@example.com"
+        self.api("/api/v1/auth/register", data={"email": leaving, "password": f"Bc-{secrets.token_urlsafe(12)}"})
+        self.get("/admin/accounts/user/?q=" + urllib.parse.quote(leaving))
+        self.click(self.visible("#result_list tbody input.action-select", f"{leaving}'s checkbox"))
+        self.run_action("delete_personal_data")
+        deleted = self.messages()
+        if not any("Personal data of 1 account deleted" in m for m in deleted):
+            raise CheckFailed(f"the “Delete personal data” action said {deleted}")
+        if any(leaving in r.text for r in self.all("#result_list tbody tr")):
+            raise CheckFailed(f"{leaving} is still listed after its personal data was deleted")
+        self.shot("users-delete-personal-data")
+        return (
+            f"both actions offered; export of {BUYER}: {files[0].name} ({len(document)} sections), "
+            f"{answer['type']}, noted in the history; {leaving}: {deleted[0]!r}"
+        )
+
     def sign_out(self) -> str:
         self.get("/admin/")
         self.click(self.visible("#logout-form [type='submit']", "the “Log out” button"))
@@ -955,12 +1224,15 @@ def main() -> int:
         check.run("back-office-create-and-publish", check.check_create_and_publish_event)
         check.run("back-office-cancel-event-refunds-buyers", check.check_cancel_and_refund)
         check.run("back-office-seats-discounts-door", check.check_seats_discounts_and_door)
+        check.run("back-office-webhooks", check.check_webhooks_back_office)
         check.run("admin-sign-out-organizer", check.sign_out)
         check.run("admin-sign-in-admin", check.check_admin_sign_in)
         check.run("users-changelist-and-change", check.check_users)
+        check.run("users-data-requests-export-delete", check.check_users_data_requests)
         check.run("event-add-organizer-autocomplete", check.check_organizer_autocomplete)
         check.run("payments-and-payouts", check.check_payments_and_payouts)
         check.run("admin-sign-out-admin", check.sign_out)
+        check.run("admin-login-two-factor", check.check_admin_two_factor_login)
         check.run("swagger-ui-try-it-out", check.check_swagger)
         check.run("redoc", check.check_redoc)
     finally:
