@@ -17,6 +17,7 @@ from events.models import Event
 from events.tests.factories import EventFactory, TicketTypeFactory
 from orders import services as order_services
 from orders.models import Order, Ticket, WaitlistEntry
+from orders.tests.helpers import paid_order
 from orders.transfers import ticket_transfer
 from orders.waitlist import waitlist_join
 
@@ -37,13 +38,6 @@ def sign_in(user: User, **extra) -> tuple[APIClient, dict]:
     assert r.status_code == 200, r.content
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {r.json()['access']}")
     return client, r.json()
-
-
-def paid_order(buyer: User, tier, quantity: int = 1) -> Order:
-    order = order_services.order_place(
-        buyer=buyer, event_id=tier.event_id, lines=[order_services.Line(tier.pk, quantity)]
-    )
-    return order_services.order_mark_paid(order=order)
 
 
 def test_deleting_the_account_anonymises_it_keeps_orders_and_ends_everything(django_capture_on_commit_callbacks):

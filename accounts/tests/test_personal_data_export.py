@@ -16,10 +16,11 @@ from rest_framework.test import APIClient
 
 from accounts.models import User
 from checkin.models import CheckIn, CheckInStaff
+from eventflow.tests.clients import as_user
 from events.models import Event
 from events.tests.factories import EventFactory, TicketTypeFactory
-from orders import services
-from orders.models import Order, Payment, Refund, Ticket, WaitlistEntry
+from orders.models import Payment, Refund, Ticket, WaitlistEntry
+from orders.tests.helpers import paid_order
 from orders.transfers import ticket_transfer
 
 from .factories import DEFAULT_PASSWORD, OrganizerProfileFactory, UserFactory
@@ -29,17 +30,6 @@ pytestmark = pytest.mark.django_db
 
 EXPORT = "/api/v1/users/me/export"
 USERS_CHANGELIST = "/admin/accounts/user/"
-
-
-def as_user(user) -> APIClient:
-    client = APIClient()
-    client.force_authenticate(user)
-    return client
-
-
-def paid_order(buyer, tier, quantity: int = 1) -> Order:
-    order = services.order_place(buyer=buyer, event_id=tier.event_id, lines=[services.Line(tier.pk, quantity)])
-    return services.order_mark_paid(order=order)
 
 
 @pytest.fixture

@@ -10,10 +10,10 @@ import pytest
 from django.core.management import call_command
 from django.db import connection
 from django.utils import timezone
-from rest_framework.test import APIClient
 
 from accounts.tests.factories import UserFactory
 from checkin.models import CheckIn
+from eventflow.tests.clients import as_user
 from events.models import Event
 from events.tests.factories import EventFactory, TicketTypeFactory
 from orders import services
@@ -25,12 +25,6 @@ pytestmark = [
     pytest.mark.django_db(transaction=True),
     pytest.mark.skipif(connection.vendor != "postgresql", reason="row locks need PostgreSQL"),
 ]
-
-
-def as_user(user) -> APIClient:
-    client = APIClient()
-    client.force_authenticate(user)
-    return client
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ from rest_framework.test import APIClient
 from accounts.models import User
 from accounts.tests.factories import OrganizerProfileFactory, UserFactory
 from accounts.tests.test_auth import assert_problem
+from eventflow.tests.clients import as_user as client_for
 from events.models import Event, TicketType
 
 from .factories import EventFactory, TicketTypeFactory
@@ -19,12 +20,6 @@ from .factories import EventFactory, TicketTypeFactory
 pytestmark = pytest.mark.django_db
 
 EVENTS = "/api/v1/events"
-
-
-def client_for(user) -> APIClient:
-    client = APIClient()
-    client.force_authenticate(user)
-    return client
 
 
 @pytest.fixture

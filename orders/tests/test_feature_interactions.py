@@ -8,9 +8,9 @@ import contextlib
 import threading
 
 import pytest
-from rest_framework.test import APIClient
 
 from accounts.tests.factories import UserFactory
+from eventflow.tests.clients import as_user as client_for
 from events.models import DiscountCode, Event, TicketType
 from events.seats import seats_create
 from events.services import ticket_type_create
@@ -23,12 +23,6 @@ from orders.tests.test_concurrency import run_concurrently
 from orders.waitlist import offer_released, waitlist_join
 
 ORDERS = "/api/v1/orders"
-
-
-def client_for(user) -> APIClient:
-    client = APIClient()
-    client.force_authenticate(user)
-    return client
 
 
 def _waiting_for_the_last_ticket() -> tuple[Event, TicketType, Order, object]:

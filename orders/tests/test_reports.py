@@ -9,17 +9,12 @@ from rest_framework.test import APIClient
 from accounts.models import User
 from accounts.tests.factories import OrganizerProfileFactory, UserFactory
 from accounts.tests.test_auth import assert_problem
+from eventflow.tests.clients import as_user
 from events.models import Event
 from events.tests.factories import EventFactory, TicketTypeFactory
 from orders.services import Line, order_place
 
 pytestmark = pytest.mark.django_db
-
-
-def as_user(user) -> APIClient:
-    client = APIClient()
-    client.force_authenticate(user)
-    return client
 
 
 @pytest.fixture

@@ -10,10 +10,10 @@ import pytest
 from django.core.management import call_command
 from django.db import connection
 from django.utils import timezone
-from rest_framework.test import APIClient
 
 from accounts.tests.factories import UserFactory
 from accounts.tests.test_auth import assert_problem
+from eventflow.tests.clients import as_user as client_for
 from events.models import Event, Seat, TicketType
 from events.seats import seats_create
 from events.tests.factories import EventFactory, TicketTypeFactory
@@ -51,12 +51,6 @@ def lay_out(event, ticket_type, rows: dict[str, int], *, section="", x: bool = F
 def assert_clean(event=None) -> None:
     report = inventory_report(event_id=event.pk if event else None)
     assert all(not row["problems"] for row in report), [row for row in report if row["problems"]]
-
-
-def client_for(user) -> APIClient:
-    client = APIClient()
-    client.force_authenticate(user)
-    return client
 
 
 def buy(client, event, *, seats=None, items=None, **headers):

@@ -16,6 +16,7 @@ from rest_framework.test import APIClient
 
 from accounts.tests.factories import UserFactory
 from accounts.tests.test_auth import assert_problem
+from eventflow.tests.clients import as_user
 from events.models import Event
 from events.tests.factories import EventFactory, TicketTypeFactory
 from orders import services
@@ -24,12 +25,6 @@ from orders.models import Order, Ticket
 pytestmark = pytest.mark.django_db
 
 NEW_YORK = "America/New_York"
-
-
-def as_user(user) -> APIClient:
-    client = APIClient()
-    client.force_authenticate(user)
-    return client
 
 
 def paid_order(buyer, *lines) -> Order:

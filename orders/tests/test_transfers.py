@@ -13,24 +13,14 @@ from rest_framework.test import APIClient
 from accounts.models import EmailCode, User
 from accounts.tests.factories import UserFactory
 from accounts.tests.test_auth import assert_problem
+from eventflow.tests.clients import as_user
 from events.models import Event
 from events.tests.factories import EventFactory, TicketTypeFactory
-from orders import services
-from orders.models import Order, Ticket
+from orders.models import Ticket
 from orders.payments.services import order_refund
+from orders.tests.helpers import paid_order
 
 pytestmark = pytest.mark.django_db
-
-
-def as_user(user) -> APIClient:
-    client = APIClient()
-    client.force_authenticate(user)
-    return client
-
-
-def paid_order(buyer, tier, quantity: int = 1) -> Order:
-    order = services.order_place(buyer=buyer, event_id=tier.event_id, lines=[services.Line(tier.pk, quantity)])
-    return services.order_mark_paid(order=order)
 
 
 def transfer(user, ticket, email):

@@ -11,6 +11,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from accounts.tests.factories import OrganizerProfileFactory, UserFactory
+from eventflow.tests.clients import as_user as client_for
 from events.models import Event, TicketType
 from events.tests.factories import EventFactory, TicketTypeFactory
 from orders.models import InventoryEntry, Order, WaitlistEntry
@@ -20,12 +21,6 @@ from orders.services import expire_due_holds
 pytestmark = pytest.mark.django_db
 
 ORDERS = "/api/v1/orders"
-
-
-def client_for(user) -> APIClient:
-    client = APIClient()
-    client.force_authenticate(user)
-    return client
 
 
 def assert_problem(response, status: int, code: str) -> dict:

@@ -22,12 +22,12 @@ from channels.testing import WebsocketCommunicator
 from django.core.cache import cache
 from django.db import transaction
 from django.test import override_settings
-from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import AccessToken
 
 from accounts import revocation
 from accounts.tests.factories import UserFactory
 from eventflow.asgi import application
+from eventflow.tests.clients import as_user as client_for
 from events import services as event_services
 from events.models import Event, TicketType
 from events.tests.factories import EventFactory, TicketTypeFactory
@@ -66,12 +66,6 @@ def scenario(coroutine_function):
 
 
 flush = sync_to_async(publisher.flush)
-
-
-def client_for(user) -> APIClient:
-    client = APIClient()
-    client.force_authenticate(user)
-    return client
 
 
 def buy(user, event, tier, quantity=1):

@@ -5,9 +5,9 @@ import re
 from pathlib import Path
 
 from django.conf import settings
-from rest_framework.test import APIClient
 
 from accounts.tests.factories import UserFactory
+from eventflow.tests.clients import as_user
 from events.tests.factories import TicketTypeFactory
 from orders.services import Line, order_place
 from orders.tests.test_admin import make_organizer, on_sale
@@ -16,12 +16,6 @@ from webhooks import services
 API = "/api/v1/organizers/me/webhooks"
 
 __all__ = ["API", "as_user", "body_of", "make_organizer", "on_sale", "place", "readme_verify", "sale", "subscribe"]
-
-
-def as_user(user) -> APIClient:
-    client = APIClient()
-    client.force_authenticate(user)
-    return client
 
 
 def sale(organizer, price_cents: int = 2500):
