@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import logging
 
+from axes.models import AccessAttempt
 from django.contrib.auth import authenticate
 from django.db import transaction
 from django.db.models import Prefetch
@@ -61,6 +62,7 @@ from orders.models import Order, OrderItem, Payment, PurchaseRequest, Ticket, Wa
 
 from .errors import OtpMissing, PasswordIncorrect
 from .models import OrganizerProfile, TokenFamily, User
+from .signals import account_anonymised
 from .twofactor import is_enabled, otp_check, two_factor_remove
 
 # Bumped when a section changes shape (not when one is added), for whoever imports these files.
@@ -74,7 +76,7 @@ def personal_data(*, user: User) -> dict:
     )  # every field: the API's user is built from the token, deferred
     tickets = list(
         Ticket.objects.filter(holder=user)
-        .select_related("ticket_type__event", "seat", "transferred_to", "check_in__event")
+        .select_related("ticket_type__event", "seat", "transferred_to", "check_in__event", "order")
         .order_by("issued_at", "id")
     )
     return {
@@ -102,7 +104,7 @@ def personal_data(*, user: User) -> dict:
 
 def personal_data_json(*, user: User) -> bytes:
     """The export as the bytes of a JSON document (the admin's download; the API renders the same data)."""
-    return JSONRenderer().render(PersonalDataSerializer(personal_data(user=user)).data)
+    return JSONRenderer().render(PersonalDataSerializer(personal_data(user=user), context={"user": user}).data)
 
 
 def export_filename(user: User) -> str:
@@ -198,7 +200,7 @@ class OrderExportSerializer(serializers.Serializer):
 
 class TicketExportSerializer(serializers.Serializer):
     id = serializers.IntegerField()
-    order = serializers.UUIDField(source="order_id")
+    order = serializers.SerializerMethodField(help_text="Your order; null for a ticket somebody else bought.")
     event = EventRefExportSerializer(source="ticket_type.event")
     ticket_type = serializers.CharField(source="ticket_type.name")
     seat = serializers.SerializerMethodField()
@@ -207,6 +209,9 @@ class TicketExportSerializer(serializers.Serializer):
     issued_at = serializers.DateTimeField()
     transferred_in = serializers.SerializerMethodField(help_text="Given to you by another holder.")
     transferred_out_at = serializers.SerializerMethodField(help_text="When you gave it to somebody else.")
+
+    def get_order(self, ticket: Ticket) -> str | None:
+        return str(ticket.order_id) if ticket.order.buyer_id == self.context["user"].pk else None
 
     def get_seat(self, ticket: Ticket) -> str | None:
         seat = ticket.seat
@@ -321,6 +326,9 @@ def account_anonymise(*, user: User, acting_user: User | None = None) -> User:
         old_email = locked.email
         account_orders_close(user_id=locked.pk)
         TokenFamily.objects.end_all(user=locked, reason=TokenFamily.EndReason.REVOKED)
+        TokenFamily.objects.filter(user=locked).update(user_agent="")  # which devices they used
+        # Failed logins by this address (django-axes keeps them per address until a success there).
+        AccessAttempt.objects.filter(username__iexact=old_email).delete()
         two_factor_remove(user_id=locked.pk)
         OrganizerProfile.objects.filter(user=locked, contact_email__iexact=old_email).update(
             contact_email=anonymised_email(locked.pk)
@@ -337,6 +345,9 @@ def account_anonymise(*, user: User, acting_user: User | None = None) -> User:
         locked.save()
         locked.groups.clear()
         locked.user_permissions.clear()
+        # Apps that keep copies of the person's details elsewhere (webhook payloads) forget them now,
+        # in this transaction.
+        account_anonymised.send(sender=User, user_id=locked.pk, old_email=old_email, new_email=locked.email)
     logger.info(
         "Account %s anonymised%s", locked.pk, f" by staff user {acting_user.pk}" if acting_user is not None else ""
     )

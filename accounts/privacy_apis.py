@@ -30,7 +30,9 @@ class PersonalDataExportApi(APIView):
         )
         if usage and usage["should_limit"]:
             raise Throttled(wait=max(1, usage["time_left"]))
-        data = privacy.PersonalDataSerializer(privacy.personal_data(user=request.user)).data
+        data = privacy.PersonalDataSerializer(
+            privacy.personal_data(user=request.user), context={"user": request.user}
+        ).data
         response = Response(data)
         response["Content-Disposition"] = f'attachment; filename="{privacy.export_filename(request.user)}"'
         response["Cache-Control"] = "no-store"  # personal data: no cache on the way may keep a copy

@@ -170,7 +170,7 @@ def _count_failure(request: HttpRequest | None, user: User, *, login: bool) -> N
 
 def _matching_step(secret: str, code: str, after: int | None) -> int | None:
     """The newest time step near now whose code is ``code`` and that is later than ``after``."""
-    if len(code) != DIGITS or not code.isdigit():
+    if len(code) != DIGITS or not (code.isascii() and code.isdigit()):  # "١٢٣٤٥٦" is digits too
         return None
     totp = pyotp.TOTP(secret, digits=DIGITS, interval=INTERVAL)
     now_step = int(_clock() // INTERVAL)

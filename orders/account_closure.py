@@ -40,7 +40,18 @@ class AccountClosure:
 
 
 def account_orders_close(*, user_id: int) -> AccountClosure:
-    """Close out ``user_id``'s live orders and tickets for a deleted account (see the module)."""
+    """Close out ``user_id``'s live orders and tickets for a deleted account (see the module).
+
+    No refund notices: the address is anonymised in the same transaction, so a notice sent after it
+    commits would go to ``deleted-<id>@invalid``; the person asked for the deletion and its answer
+    says what happens to their orders."""
+    from .confirmation import confirmations_suppressed
+
+    with confirmations_suppressed():
+        return _close(user_id=user_id)
+
+
+def _close(*, user_id: int) -> AccountClosure:
     now = timezone.now()
     cancelled = refunded = not_refundable = 0
     for order in Order.objects.filter(buyer_id=user_id, status=Order.Status.RESERVED).order_by("pk"):

@@ -6,6 +6,7 @@ class WebhooksConfig(AppConfig):
     name = "webhooks"
 
     def ready(self) -> None:
+        from accounts.signals import account_anonymised
         from checkin.signals import checked_in
         from events.signals import event_cancelled
         from orders.signals import order_status_changed
@@ -15,3 +16,4 @@ class WebhooksConfig(AppConfig):
         order_status_changed.connect(receivers.on_order_status_changed, dispatch_uid="webhooks.orders")
         checked_in.connect(receivers.on_checked_in, dispatch_uid="webhooks.checkin")
         event_cancelled.connect(receivers.on_event_cancelled, dispatch_uid="webhooks.event_cancelled")
+        account_anonymised.connect(receivers.on_account_anonymised, dispatch_uid="webhooks.account_anonymised")

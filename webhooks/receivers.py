@@ -67,3 +67,10 @@ def on_event_cancelled(sender, *, event_id: int, **kwargs) -> None:
     organizer_id = subscriptions.subscriber(event_id=event_id, event_type=EventType.EVENT_CANCELLED)
     if organizer_id is not None:
         _queue({organizer_id: [_event(EventType.EVENT_CANCELLED, {"event_id": event_id})]})
+
+
+def on_account_anonymised(sender, *, old_email: str, new_email: str, **kwargs: Any) -> None:
+    """Inside the deletion's transaction: stored payloads forget the person (webhooks.services)."""
+    from .services import deliveries_forget_buyer
+
+    deliveries_forget_buyer(old_email=old_email, new_email=new_email)

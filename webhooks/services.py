@@ -393,3 +393,15 @@ def deliveries_due(*, now: datetime | None = None, limit: int = 500) -> list:
         .order_by("next_attempt_at")
         .values_list("pk", flat=True)[:limit]
     )
+
+
+def deliveries_forget_buyer(*, old_email: str, new_email: str) -> int:
+    """A buyer's account was deleted: the deliveries that carry their name and email (``order.*``
+    payloads, kept for replay and the delivery log) carry the anonymised address instead, so a
+    replay never sends the old one again. Returns how many were rewritten."""
+    rewritten = 0
+    for delivery in WebhookDelivery.objects.filter(payload__data__order__buyer__email=old_email).only("pk", "payload"):
+        delivery.payload["data"]["order"]["buyer"] = {"name": "", "email": new_email}
+        delivery.save(update_fields=["payload"])
+        rewritten += 1
+    return rewritten

@@ -200,3 +200,50 @@ def test_staff_delete_personal_data_from_the_admin(client):
     messages = [str(m) for m in r.context["messages"]]
     assert "Personal data of 1 account deleted." in messages
     assert "You cannot delete your own account here." in messages
+
+
+def test_deletion_leaves_no_trace_in_login_records_sessions_or_webhook_payloads(
+    settings, django_capture_on_commit_callbacks, mailoutbox
+):
+    from axes.models import AccessAttempt
+
+    from webhooks import services as webhook_services
+    from webhooks.models import WebhookDelivery
+    from webhooks.selectors import order_data
+
+    # given a buyer whose order an organizer's webhook delivered (name and email in the payload),
+    # a failed login from another address, and a session on a named device
+    user = UserFactory(email="ada@example.com", name="Ada Lovelace")
+    tier = TicketTypeFactory(event=EventFactory(status=Event.Status.PUBLISHED, refundable_until_hours_before=24))
+    endpoint = webhook_services.endpoint_create(
+        organizer=tier.event.organizer, url="https://hooks.example.com/in", events=["order.paid"]
+    )
+    order = paid_order(user, tier, 1)
+    data = order_data(order_id=order.pk, status="paid", previous_status="reserved")  # what the worker stores
+    assert data["order"]["buyer"] == {"name": "Ada Lovelace", "email": "ada@example.com"}
+    WebhookDelivery.objects.create(
+        endpoint=endpoint,
+        event_id="evt_test",
+        event_type="order.paid",
+        next_attempt_at=timezone.now(),
+        payload={"id": "evt_test", "type": "order.paid", "created_at": timezone.now().isoformat(), "data": data},
+    )
+    APIClient().post(LOGIN, {"email": user.email, "password": "wrong-password"}, format="json", REMOTE_ADDR="10.9.9.9")
+    assert AccessAttempt.objects.filter(username="ada@example.com").exists()
+    client = APIClient(HTTP_USER_AGENT="Mozilla/5.0 (iPhone; Ada's phone)")
+    r = client.post(LOGIN, {"email": user.email, "password": DEFAULT_PASSWORD}, format="json")
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {r.json()['access']}")
+    assert TokenFamily.objects.filter(user=user, user_agent__contains="Ada's phone").exists()
+
+    # when the account is deleted (its paid order refunded under the policy)
+    with django_capture_on_commit_callbacks(execute=True):
+        r = client.delete(ME, {"password": DEFAULT_PASSWORD}, format="json")
+
+    # then nothing the person left behind names them, and no mail goes to the anonymised address
+    assert r.status_code == 204, r.content
+    assert not AccessAttempt.objects.filter(username__iexact="ada@example.com").exists()
+    assert set(TokenFamily.objects.filter(user=user).values_list("user_agent", flat=True)) == {""}
+    payload = WebhookDelivery.objects.get(event_id="evt_test").payload
+    assert payload["data"]["order"]["buyer"] == {"name": "", "email": f"deleted-{user.pk}@invalid"}
+    assert Order.objects.get(pk=order.pk).status == Order.Status.REFUNDED
+    assert not [m for m in mailoutbox if any(to.endswith("@invalid") for to in m.to)]

@@ -268,3 +268,15 @@ def test_only_platform_admins_may_export(ada):
     assert "export_personal_data" not in page.content.decode()
     assert r.get("Content-Disposition") is None
     assert not LogEntry.objects.exists()
+
+
+def test_a_ticket_given_to_you_does_not_name_the_givers_order():
+    # given a buyer who gives one of two tickets to a friend
+    buyer, friend = UserFactory(), UserFactory()
+    order = paid_order(buyer, TicketTypeFactory(event=EventFactory(status=Event.Status.PUBLISHED)), 2)
+    ticket_transfer(ticket_id=order.tickets.first().pk, sender=buyer, email=friend.email)
+    # the friend's export has the ticket, not the buyer's order id; the buyer's has their order
+    friends = as_user(friend).get(EXPORT).json()["tickets"]
+    assert [(t["transferred_in"], t["order"]) for t in friends] == [(True, None)]
+    buyers = as_user(buyer).get(EXPORT).json()["tickets"]
+    assert {t["order"] for t in buyers} == {str(order.pk)}

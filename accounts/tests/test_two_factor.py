@@ -417,3 +417,15 @@ def test_staff_turn_off_2fa_for_a_lost_phone(client, clock, django_capture_on_co
     assert not RecoveryCode.objects.filter(user=user).exists()
     assert APIClient().post("/api/v1/auth/refresh", {"refresh": session["refresh"]}, format="json").status_code == 401
     assert login(APIClient(), user).status_code == 200
+
+
+@pytest.mark.parametrize("otp", ["١٢٣٤٥٦", "²³⁴⁵⁶⁷", "\uff11\uff12\uff13\uff14\uff15\uff16"])  # full-width last
+def test_digits_of_other_scripts_are_a_wrong_code_not_an_error(api_client, clock, otp):
+    # given an account with 2FA on
+    user = UserFactory()
+    enable_2fa(user, clock)
+    # a code in Arabic-Indic, superscript or full-width digits is refused like any wrong code
+    assert_problem(login(api_client, user, otp=otp), 401, "otp_invalid")
+    r = signed_in(user).post(DISABLE, {"otp": otp}, format="json")
+    assert_problem(r, 400, "otp_invalid")
+    assert TwoFactor.objects.get(user=user).confirmed_at is not None
