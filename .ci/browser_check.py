@@ -251,6 +251,20 @@ class BrowserCheck:
         Select(self.visible("select[name='action']", "the action menu")).select_by_value(action)
         self.click(self.driver.find_element(By.CSS_SELECTOR, "#changelist-form button[name='index']"))
 
+    def fits(self, table: str, columns: list[str], what: str) -> None:
+        """The ``table`` fits the window, with each of ``columns`` (th.column-NAME) in view."""
+        fit = self.driver.execute_script(FITS_JS, table, columns)
+        # A changelist's table scrolls in its own box (div.results): it must not need to.
+        scrolls = self.driver.execute_script(
+            "const box = document.querySelector(arguments[0]).parentElement;return box.scrollWidth - box.clientWidth;",
+            table,
+        )
+        if fit["overflow"] > 0 or fit["hidden"] or scrolls > 0:
+            raise CheckFailed(
+                f"the {what} does not fit a {fit['viewport']} px window: {fit['overflow']} px too wide, "
+                f"{scrolls} px to scroll in its box, columns out of view: {fit['hidden']}"
+            )
+
     def messages(self) -> list[str]:
         return [m.text for m in self.visible(".messagelist", "the admin's messages").find_elements(By.TAG_NAME, "li")]
 
@@ -823,9 +837,10 @@ class BrowserCheck:
     def check_webhooks_back_office(self) -> str:
         """Issue 12 in the back office: the organizer adds a webhook endpoint with its form (its signing
         secret shown once, never in the list), sends it a test ping, sees the delivery on the endpoint's
-        page and in the read-only delivery log, and replays it. The URL is on a public name resolved only
-        at send time, so the sends fail, and that is fine here. The endpoint is left in place: the
-        organizer cannot delete an endpoint that has deliveries (the deliveries are read-only for them)."""
+        page (a headed table, in local time) and in the read-only delivery log, and replays it; both lists
+        fit the 1400 px window, without an organizer column. The URL is on a public name resolved only at
+        send time, so the sends fail, and that is fine here. Last, the organizer deletes the endpoint on
+        its delete page: its delivery log goes with it (read-only deliveries do not stand in the way)."""
         self.fresh_session(ORGANIZER)
         tag = secrets.token_hex(3)
         url = f"https://hooks.example.com/eventflow/{tag}"
@@ -855,6 +870,7 @@ class BrowserCheck:
         if len(secret) < 16:
             raise CheckFailed(f"no signing secret shown after adding the endpoint: {notes}")
         rows = [r for r in self.all("#result_list tbody tr") if url in r.text]
+        self.fits("#result_list", ["short_url", "event_list", "is_active", "failures", "created"], "endpoints list")
         if len(rows) != 1:
             raise CheckFailed(f"the changelist shows {len(rows)} row(s) for {url}")
         if "order.paid, order.refunded" not in rows[0].text:
@@ -881,11 +897,19 @@ class BrowserCheck:
         hint = self.visible(".field-secret_hint .readonly", "the secret's hint").text
         if hint != f"…{secret[-4:]}":
             raise CheckFailed(f"the secret's hint reads {hint!r}, not …{secret[-4:]}")
+        url_width = self.visible("#id_url").size["width"]
+        if url_width < 300:
+            raise CheckFailed(f"the endpoint's URL input is {url_width} px wide")
         deliveries = self.visible(".field-recent_deliveries table", "the latest deliveries table")
         self.driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", deliveries)
-        lines = [r.text for r in deliveries.find_elements(By.TAG_NAME, "tr")]
+        headings = [h.text for h in deliveries.find_elements(By.CSS_SELECTOR, "thead th")]
+        if len(headings) != 6 or not all(headings):
+            raise CheckFailed(f"the latest deliveries table is headed {headings}")
+        lines = [r.text for r in deliveries.find_elements(By.CSS_SELECTOR, "tbody tr")]
         if not any(" ping " in f" {line} " for line in lines):
             raise CheckFailed(f"the endpoint's latest deliveries are {lines}")
+        if any(re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+\+00:00", line) for line in lines):
+            raise CheckFailed(f"the latest deliveries show raw UTC timestamps: {lines}")
         self.shot("webhook-endpoint-deliveries")
 
         log = "/admin/webhooks/webhookdelivery/?q=" + urllib.parse.quote(url)
@@ -895,6 +919,7 @@ class BrowserCheck:
         if self.all(".object-tools a.addlink"):
             raise CheckFailed("the delivery log offers to add a delivery")
         logged = self.all("#result_list tbody tr")
+        self.fits("#result_list", ["created", "endpoint_url", "status", "attempts", "response"], "delivery log")
         if len(logged) != 1 or "ping" not in logged[0].text:
             raise CheckFailed(f"the delivery log lists {[r.text for r in logged]} for {url}")
         self.shot("webhook-delivery-log")
@@ -912,9 +937,27 @@ class BrowserCheck:
             raise CheckFailed(f"the “Replay” action said {replayed}")
         attempts = self.visible("#result_list tbody tr td.field-attempts").text
         self.shot("webhook-delivery-replayed")
+
+        self.get(f"/admin/webhooks/webhookendpoint/{endpoint_id}/delete/")
+        summary = self.visible("#content", "the endpoint's delete page").text
+        if "permission" in summary or not self.all("#content form input[type='submit']"):
+            raise CheckFailed(f"the endpoint's delete page reads {summary[:300]!r}")
+        if "Webhook deliveries: 1" not in summary:
+            raise CheckFailed(f"the endpoint's delete page does not count its delivery: {summary[:300]!r}")
+        self.shot("webhook-endpoint-delete")
+        self.click(self.visible("#content form input[type='submit']", "the confirm button"))
+        removed = self.messages()
+        if not any("was deleted successfully" in m for m in removed):
+            raise CheckFailed(f"deleting the endpoint said {removed}")
+        if any(url in r.text for r in self.all("#result_list tbody tr")):
+            raise CheckFailed(f"{url} is still listed after its deletion")
+        self.get(log)
+        if self.all("#result_list tbody tr"):
+            raise CheckFailed("the endpoint's deliveries are still in the log after its deletion")
         return (
             f"added {url} (secret shown once, …{secret[-4:]} on its page, not in the list); ping in its latest "
-            f"deliveries and the read-only log; replayed: {replayed[0]!r} (attempts {attempts})"
+            f"deliveries (headed {headings}) and the read-only log; replayed: {replayed[0]!r} (attempts {attempts}); "
+            "both lists fit the window; deleted with its delivery log"
         )
 
     def check_admin_two_factor_login(self) -> str:
@@ -995,7 +1038,8 @@ class BrowserCheck:
         """Issue 13's data requests in the Users changelist: the platform admin is offered “Export personal
         data” and “Delete personal data”; Export on the demo buyer downloads a JSON document (and the
         answer is application/json, an attachment, not cached) and is noted in the user's history; Delete
-        on an account registered for the check anonymises it."""
+        on an account registered for the check first shows a confirmation page (the account, what will
+        happen to it), “No, take me back” leaves it be, and “Yes” anonymises it."""
         self.fresh_session(ADMIN)
         self.get("/admin/accounts/user/?q=" + urllib.parse.quote(BUYER))
         offered = {o.get_attribute("value"): o.text for o in self.all("select[name='action'] option")}
@@ -1046,6 +1090,21 @@ class BrowserCheck:
         self.get("/admin/accounts/user/?q=" + urllib.parse.quote(leaving))
         self.click(self.visible("#result_list tbody input.action-select", f"{leaving}'s checkbox"))
         self.run_action("delete_personal_data")
+        confirm = self.visible("body.delete-personal-data-confirmation #content", "the confirmation page").text
+        self.styles_loaded()
+        if leaving not in confirm or "orders are kept" not in confirm or "session" not in confirm:
+            raise CheckFailed(f"the confirmation page reads {confirm[:400]!r}")
+        self.shot("users-delete-personal-data-confirm")
+        self.click(self.visible("a.cancel-link", "the “No, take me back” link"))
+        self.wait(lambda d: d.find_elements(By.CSS_SELECTOR, "#changelist"), "the Users changelist again")
+        self.get("/admin/accounts/user/?q=" + urllib.parse.quote(leaving))
+        if not any(leaving in r.text for r in self.all("#result_list tbody tr")):
+            raise CheckFailed(f"{leaving} was changed though the confirmation was turned down")
+        self.click(self.visible("#result_list tbody input.action-select", f"{leaving}'s checkbox"))
+        self.run_action("delete_personal_data")
+        self.click(
+            self.visible(".delete-personal-data-confirmation #content form input[type='submit']", "the “Yes” button")
+        )
         deleted = self.messages()
         if not any("Personal data of 1 account deleted" in m for m in deleted):
             raise CheckFailed(f"the “Delete personal data” action said {deleted}")

@@ -1,10 +1,12 @@
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 from rest_framework.exceptions import APIException, Throttled
@@ -227,9 +229,16 @@ admin.site.has_permission = _has_permission
 
 
 @admin.action(description=_("Delete personal data (data request)"), permissions=["delete"])
-def delete_personal_data(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[User]) -> None:
+def delete_personal_data(
+    modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[User]
+) -> TemplateResponse | None:
     """The same anonymisation as DELETE /users/me: orders kept, future tickets void and refunded
-    where the policy allows, sessions ended. Each account in its own transaction."""
+    where the policy allows, sessions ended. Each account in its own transaction.
+
+    Like Django's "Delete selected", it first shows what will happen to which accounts; only the
+    confirmation page's button (``post=yes``, the same selection) deletes anything."""
+    if request.POST.get("post") != "yes":
+        return _delete_personal_data_confirmation(modeladmin, request, queryset)
     done = 0
     for user in queryset.order_by("pk"):
         if user.pk == request.user.pk:
@@ -246,6 +255,28 @@ def delete_personal_data(modeladmin: admin.ModelAdmin, request: HttpRequest, que
             "Personal data of %(count)d account deleted.", "Personal data of %(count)d accounts deleted.", done
         ) % {"count": done}
         modeladmin.message_user(request, message, messages.SUCCESS)
+
+
+def _delete_personal_data_confirmation(
+    modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[User]
+) -> TemplateResponse:
+    opts = modeladmin.model._meta
+    accounts = [
+        {"user": user, "own": user.pk == request.user.pk, "anonymised": privacy.is_anonymised(user)}
+        for user in queryset.order_by("email", "pk")
+    ]
+    context = {
+        **modeladmin.admin_site.each_context(request),
+        "title": _("Delete personal data (data request)"),
+        "subtitle": None,
+        "opts": opts,
+        "accounts": accounts,
+        "action_name": "delete_personal_data",
+        "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+        "media": modeladmin.media,
+    }
+    request.current_app = modeladmin.admin_site.name
+    return TemplateResponse(request, "admin/accounts/user/delete_personal_data_confirmation.html", context)
 
 
 @admin.action(description=_("Turn off two-factor authentication (lost phone and codes)"), permissions=["change"])

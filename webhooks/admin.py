@@ -10,7 +10,9 @@ from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils import formats, timezone
 from django.utils.html import format_html, format_html_join
+from django.utils.text import Truncator
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import OrganizerProfile
@@ -24,8 +26,18 @@ from .models import URL_MAX_LENGTH, EventType, WebhookDelivery, WebhookEndpoint
 
 
 class EndpointForm(forms.ModelForm):
-    url = forms.URLField(label=_("URL"), max_length=URL_MAX_LENGTH, assume_scheme="https")
-    events = forms.MultipleChoiceField(choices=EventType.choices, widget=forms.CheckboxSelectMultiple)
+    # The admin's class for URL inputs (vURLField: wide enough for a URL; not AdminURLFieldWidget, whose
+    # "Currently:" link would send the organizer's browser to their receiver), and the event checkboxes
+    # laid out like the admin's radio lists, their long labels not squeezed into the 160 px label column.
+    url = forms.URLField(
+        label=_("URL"),
+        max_length=URL_MAX_LENGTH,
+        assume_scheme="https",
+        widget=forms.URLInput(attrs={"class": "vURLField", "size": 60}),
+    )
+    events = forms.MultipleChoiceField(
+        choices=EventType.choices, widget=forms.CheckboxSelectMultiple(attrs={"class": "radiolist"})
+    )
 
     class Meta:
         model = WebhookEndpoint
@@ -42,10 +54,25 @@ def _own_profile(request: HttpRequest) -> OrganizerProfile | None:
     return OrganizerProfile.objects.filter(pk=organizer_profile_id(request.user)).first()
 
 
+def _local(value) -> str:
+    """A date and time as the admin shows one (the active time zone, the locale's format)."""
+    return formats.localize(timezone.template_localtime(value)) if value else "—"
+
+
+def _short_url(url: str, length: int = 48) -> str:
+    # A URL has no spaces to wrap at: a long one would push the changelist out of a 1400 px window.
+    return Truncator(url).chars(length)
+
+
+def _without_organizer(request: HttpRequest, columns: list[str]) -> list[str]:
+    """An organizer's lists hold only their own rows: an organizer column would always name them."""
+    return columns if is_platform_admin(request.user) else [c for c in columns if c != "organizer"]
+
+
 @admin.register(WebhookEndpoint)
 class WebhookEndpointAdmin(SafeLookupsMixin, admin.ModelAdmin):
     form = EndpointForm
-    list_display = ["url", "organizer", "event_list", "is_active", "consecutive_failures", "created_at"]
+    list_display = ["short_url", "organizer", "event_list", "is_active", "failures", "created"]
     list_filter = ["is_active"]
     list_select_related = ["organizer"]
     search_fields = ["url", "description"]
@@ -58,6 +85,9 @@ class WebhookEndpointAdmin(SafeLookupsMixin, admin.ModelAdmin):
         if not is_platform_admin(request.user):
             qs = qs.filter(organizer_id=organizer_profile_id(request.user))
         return qs
+
+    def get_list_display(self, request: HttpRequest) -> list[str]:
+        return _without_organizer(request, super().get_list_display(request))
 
     def get_fields(self, request: HttpRequest, obj: WebhookEndpoint | None = None) -> list[str]:
         editable = ["url", "events", "description"]
@@ -72,9 +102,21 @@ class WebhookEndpointAdmin(SafeLookupsMixin, admin.ModelAdmin):
         may = is_platform_admin(request.user) or organizer_profile_id(request.user) is not None
         return may and super().has_add_permission(request)
 
+    @admin.display(description=_("URL"), ordering="url")
+    def short_url(self, obj: WebhookEndpoint) -> str:
+        return _short_url(obj.url)
+
     @admin.display(description=_("events"))
     def event_list(self, obj: WebhookEndpoint) -> str:
         return ", ".join(obj.events)
+
+    @admin.display(description=_("failures"), ordering="consecutive_failures")
+    def failures(self, obj: WebhookEndpoint) -> int:
+        return obj.consecutive_failures  # in a row (the endpoint's page says so)
+
+    @admin.display(description=_("created"), ordering="created_at")
+    def created(self, obj: WebhookEndpoint) -> str:
+        return _local(obj.created_at)  # as the admin shows it, but free to wrap (a date field's column is not)
 
     @admin.display(description=_("latest deliveries"))
     def recent_deliveries(self, obj: WebhookEndpoint) -> str:
@@ -82,11 +124,35 @@ class WebhookEndpointAdmin(SafeLookupsMixin, admin.ModelAdmin):
             "",
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             (
-                (d.created_at, d.event_type, d.status, d.attempts, d.last_status_code or "—", d.last_error or "")
+                (
+                    _local(d.created_at),
+                    d.event_type,
+                    d.get_status_display(),
+                    d.attempts,
+                    d.last_status_code or "—",
+                    d.last_error or "",
+                )
                 for d in selectors.recent_deliveries(endpoint=obj)
             ),
         )
-        return format_html("<table>{}</table>", rows) if rows else "—"
+        if not rows:
+            return "—"
+        headings = format_html_join(
+            "",
+            '<th scope="col">{}</th>',
+            (
+                (label,)
+                for label in (
+                    _("created"),
+                    _("event type"),
+                    _("status"),
+                    _("attempts"),
+                    _("last response status"),
+                    _("last error"),
+                )
+            ),
+        )
+        return format_html("<table><thead><tr>{}</tr></thead><tbody>{}</tbody></table>", headings, rows)
 
     def save_model(self, request: HttpRequest, obj: WebhookEndpoint, form, change: bool) -> None:
         data = form.cleaned_data
@@ -109,6 +175,14 @@ class WebhookEndpointAdmin(SafeLookupsMixin, admin.ModelAdmin):
                 messages.WARNING,
             )
         obj.pk, obj.secret, obj.created_at = endpoint.pk, endpoint.secret, endpoint.created_at
+
+    def get_deleted_objects(self, objs, request: HttpRequest):
+        """An endpoint's delivery log goes with it (the foreign key cascades, in endpoint_delete): the
+        deliveries being read-only for everybody must not stop the endpoint's deletion, in the delete
+        view and the "Delete selected" action alike. The endpoint's own delete permission still counts."""
+        to_delete, model_count, perms_needed, protected = super().get_deleted_objects(objs, request)
+        perms_needed.discard(WebhookDelivery._meta.verbose_name)
+        return to_delete, model_count, perms_needed, protected
 
     def delete_model(self, request: HttpRequest, obj: WebhookEndpoint) -> None:
         services.endpoint_delete(endpoint=obj)
@@ -139,18 +213,10 @@ class WebhookEndpointAdmin(SafeLookupsMixin, admin.ModelAdmin):
 class WebhookDeliveryAdmin(SafeLookupsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     """The delivery log: written only by the sender; an organizer can replay a delivery."""
 
-    list_display = [
-        "created_at",
-        "event_type",
-        "endpoint",
-        "status",
-        "attempts",
-        "last_status_code",
-        "last_latency_ms",
-        "next_attempt_at",
-    ]
+    # Within a 1400 px window beside the filters: the latency and next attempt are on the delivery's page.
+    list_display = ["created", "event_type", "endpoint_url", "organizer", "status", "attempts", "response"]
     list_filter = ["status", "event_type"]
-    list_select_related = ["endpoint"]
+    list_select_related = ["endpoint__organizer"]
     search_fields = ["event_id", "endpoint__url"]
     ordering = ["-created_at", "pk"]
     fields = [
@@ -177,6 +243,25 @@ class WebhookDeliveryAdmin(SafeLookupsMixin, ReadOnlyAdminMixin, admin.ModelAdmi
         if not is_platform_admin(request.user):
             qs = qs.filter(endpoint__organizer_id=organizer_profile_id(request.user))
         return qs
+
+    def get_list_display(self, request: HttpRequest) -> list[str]:
+        return _without_organizer(request, super().get_list_display(request))
+
+    @admin.display(description=_("created"), ordering="created_at")
+    def created(self, obj: WebhookDelivery) -> str:
+        return _local(obj.created_at)  # as the admin shows it, but free to wrap (a date field's column is not)
+
+    @admin.display(description=_("endpoint"), ordering="endpoint__url")
+    def endpoint_url(self, obj: WebhookDelivery) -> str:
+        return _short_url(obj.endpoint.url.removeprefix("https://"), 36)
+
+    @admin.display(description=_("organizer"), ordering="endpoint__organizer")
+    def organizer(self, obj: WebhookDelivery) -> OrganizerProfile:
+        return obj.endpoint.organizer
+
+    @admin.display(description=_("HTTP"), ordering="last_status_code")
+    def response(self, obj: WebhookDelivery) -> int | None:
+        return obj.last_status_code
 
     def has_replay_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return request.user.has_perm("webhooks.view_webhookdelivery")

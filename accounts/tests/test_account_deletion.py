@@ -181,10 +181,10 @@ def test_staff_delete_personal_data_from_the_admin(client):
     subject = UserFactory(email="subject@example.com", name="Sam")
     client.force_login(admin_user)
 
-    # when they run the action on it (and, by mistake, on themselves)
+    # when they run the action on it (and, by mistake, on themselves) and confirm
     r = client.post(
         "/admin/accounts/user/",
-        {"action": "delete_personal_data", "_selected_action": [subject.pk, admin_user.pk]},
+        {"action": "delete_personal_data", "_selected_action": [subject.pk, admin_user.pk], "post": "yes"},
         follow=True,
     )
 
@@ -247,3 +247,66 @@ def test_deletion_leaves_no_trace_in_login_records_sessions_or_webhook_payloads(
     assert payload["data"]["order"]["buyer"] == {"name": "", "email": f"deleted-{user.pk}@invalid"}
     assert Order.objects.get(pk=order.pk).status == Order.Status.REFUNDED
     assert not [m for m in mailoutbox if any(to.endswith("@invalid") for to in m.to)]
+
+
+def test_delete_personal_data_asks_for_confirmation_first(client):
+    # given a platform admin, an account with a reservation, another account, and one anonymised before
+    admin_user = UserFactory(is_staff=True, is_superuser=True, role=User.Role.ADMIN)
+    subject = UserFactory(email="subject@example.com", name="Sam")
+    other = UserFactory(email="other@example.com", name="")
+    gone = privacy.account_anonymise(user=UserFactory(email="gone@example.com"))
+    tier = TicketTypeFactory(event=EventFactory(status=Event.Status.PUBLISHED), price_cents=1000, capacity=10)
+    order = order_services.order_place(buyer=subject, event_id=tier.event_id, lines=[order_services.Line(tier.pk, 1)])
+    client.force_login(admin_user)
+    selection = {"action": "delete_personal_data", "_selected_action": [subject.pk, other.pk, gone.pk, admin_user.pk]}
+
+    # when they choose the action on all four and press "Go"
+    page = client.post("/admin/accounts/user/", selection)
+
+    # then a confirmation page lists the accounts and what will happen, and nothing is deleted yet
+    assert page.status_code == 200
+    assert page.templates[0].name == "admin/accounts/user/delete_personal_data_confirmation.html"
+    assert {(a["user"].pk, a["own"], a["anonymised"]) for a in page.context["accounts"]} == {
+        (admin_user.pk, True, False),
+        (gone.pk, False, True),
+        (other.pk, False, False),
+        (subject.pk, False, False),
+    }
+    content = page.content.decode()
+    assert "subject@example.com (Sam)" in content
+    assert "other@example.com</li>" in content
+    assert "your own account: it will be left alone" in content
+    assert "already anonymised: nothing more to delete" in content
+    for consequence in (
+        "it is anonymised",
+        "every signed-in session ends",
+        "its reservations are cancelled",
+        "refunded where the refund policy allows",
+        "its orders are kept",
+    ):
+        assert consequence in content
+    for pk in (subject.pk, other.pk, gone.pk, admin_user.pk):
+        assert f'<input type="hidden" name="_selected_action" value="{pk}">' in content
+    assert '<input type="hidden" name="action" value="delete_personal_data">' in content
+    assert '<input type="hidden" name="post" value="yes">' in content
+    assert '<a href="/admin/accounts/user/" class="button cancel-link">No, take me back</a>' in content
+    assert "<script>" not in content  # nothing inline: the Content-Security-Policy allows no inline script
+    subject.refresh_from_db()
+    other.refresh_from_db()
+    order.refresh_from_db()
+    assert (subject.email, subject.is_active, other.is_active) == ("subject@example.com", True, True)
+    assert order.status == Order.Status.RESERVED
+
+    # and confirming anonymises the two (the third again: idempotent), cancels the reservation and keeps the order
+    done = client.post("/admin/accounts/user/", {**selection, "post": "yes"}, follow=True)
+    assert done.status_code == 200
+    assert "Personal data of 3 accounts deleted." in [str(m) for m in done.context["messages"]]  # idempotent: 3
+    subject.refresh_from_db()
+    other.refresh_from_db()
+    order.refresh_from_db()
+    assert (subject.email, subject.is_active) == (f"deleted-{subject.pk}@invalid", False)
+    assert (other.email, other.is_active) == (f"deleted-{other.pk}@invalid", False)
+    assert order.status == Order.Status.CANCELLED
+    assert order.buyer_id == subject.pk
+    rows = {u.pk for u in done.context["cl"].result_list}
+    assert {subject.pk, other.pk, admin_user.pk} <= rows
