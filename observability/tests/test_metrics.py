@@ -229,6 +229,17 @@ def test_metrics_are_served_to_this_machine_only_by_default():
     assert_problem(client.get("/metrics", REMOTE_ADDR=""), 403, "permission_denied")
 
 
+def test_metrics_answers_carry_the_request_id_like_any_other():
+    client = APIClient()
+    served = client.get("/metrics", REMOTE_ADDR="127.0.0.1", HTTP_X_REQUEST_ID="scrape-1")
+    assert served.status_code == 200
+    assert served["X-Request-ID"] == "scrape-1"
+    refused = client.get("/metrics", REMOTE_ADDR="203.0.113.9", HTTP_X_REQUEST_ID="scrape-2")
+    assert refused.status_code == 403
+    assert refused["X-Request-ID"] == "scrape-2"
+    assert re.fullmatch(r"[0-9a-f-]{32,36}", client.get("/metrics", REMOTE_ADDR="127.0.0.1")["X-Request-ID"])
+
+
 def test_behind_a_proxy_the_real_client_is_judged_not_the_proxy(settings):
     settings.NUM_PROXIES = 1
     settings.METRICS_ALLOWED_NETWORKS = ["127.0.0.0/8", "10.0.0.0/8", "172.16.0.0/12"]
