@@ -776,7 +776,8 @@ if SENTRY_DSN:
 # Beat's heartbeat (eventflow/heartbeat.py): beat sends it every HEALTH_BEAT_SECONDS on the expiry
 # queue and the worker that runs it records the time; /api/v1/health reports its age and says
 # "degraded" when it is older than HEALTH_BEAT_STALE_SECONDS. Without a broker (the embedded
-# default, EXPIRY_SWEEP_IN_PROCESS) there is no beat: /health says "off" and stays "ok".
+# default, EXPIRY_SWEEP_IN_PROCESS), or with tasks run eagerly (CELERY_TASK_ALWAYS_EAGER: no
+# worker), there is no beat: /health says "off" and stays "ok".
 HEALTH_BEAT_SECONDS = env.int("HEALTH_BEAT_SECONDS", default=30)
 HEALTH_BEAT_STALE_SECONDS = env.int("HEALTH_BEAT_STALE_SECONDS", default=3 * HEALTH_BEAT_SECONDS)
 TASK_QUEUES["eventflow.heartbeat.beat_heartbeat"] = "expiry"
@@ -796,8 +797,12 @@ SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"]["HealthBeatStatusEnum"] = ["ok", "st
 # PROMETHEUS_MULTIPROC_DIR (an environment variable read by prometheus_client, not a setting)
 # adds up the values of every gunicorn or Celery process: observability/metrics.py.
 INSTALLED_APPS.append("observability")
-# Outermost: the request histogram times every other middleware too.
-MIDDLEWARE.insert(0, "observability.middleware.RequestMetricsMiddleware")
+# Right inside the request id (outermost, so /metrics answers carry X-Request-ID too): the request
+# histogram times every other middleware.
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("eventflow.middleware.RequestIdMiddleware") + 1,
+    "observability.middleware.RequestMetricsMiddleware",
+)
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 METRICS_ALLOWED_NETWORKS = env.list("METRICS_ALLOWED_NETWORKS", default=["127.0.0.0/8", "::1/128"])
 
@@ -809,7 +814,9 @@ WEBHOOKS_ALLOW_PRIVATE_NETWORKS = env.bool("WEBHOOKS_ALLOW_PRIVATE_NETWORKS", de
 # Endpoints must be https:// unless this is on (a local demo receiver speaks plain http).
 WEBHOOKS_ALLOW_HTTP = env.bool("WEBHOOKS_ALLOW_HTTP", default=False)
 WEBHOOKS_MAX_ENDPOINTS = env.int("WEBHOOKS_MAX_ENDPOINTS", default=10)  # per organizer
-WEBHOOKS_TIMEOUT_SECONDS = env.float("WEBHOOKS_TIMEOUT_SECONDS", default=5.0)  # connect, and each read
+# The whole exchange of one attempt: connect, TLS, send, and read the response's head (and up to
+# 500 bytes of its body). webhooks/tasks.py bounds the task itself (DNS included) below the hold.
+WEBHOOKS_TIMEOUT_SECONDS = env.float("WEBHOOKS_TIMEOUT_SECONDS", default=5.0)
 # Attempts per delivery (the first one included), and the waits between them in seconds (each
 # +/- 10 % jitter; past the list's end its last value repeats): 1 min, 5 min, 30 min, 2 h, 8 h, 24 h.
 WEBHOOKS_MAX_ATTEMPTS = env.int("WEBHOOKS_MAX_ATTEMPTS", default=7)

@@ -7,7 +7,8 @@ no pattern (a 404, a static file) is ``unmatched``. A regex pattern reads like a
 for the same reason. The labelled child is looked up once per (route, method, status class) and
 kept, which spares prometheus_client's label checks and lock on every request.
 
-``/metrics`` itself is answered here, before the other middleware: Prometheus addresses each
+``/metrics`` itself is answered here, before the other middleware but the request id's (outermost,
+so the scrape's answer carries ``X-Request-ID`` like any other): Prometheus addresses each
 container by its IP (``Host: 172.18.0.5:8000``), which ``ALLOWED_HOSTS`` rightly refuses for
 the site, and the scrape needs no session, CSRF or lockout check. The view builds no URL from
 the Host header, so skipping that check there opens nothing (``observability.access`` decides).
@@ -37,7 +38,7 @@ def route_label(route: str) -> str:
 
 
 class RequestMetricsMiddleware:
-    """Outermost, so the time includes every other middleware."""
+    """Right inside the request id middleware, so the time includes every other middleware."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response

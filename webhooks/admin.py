@@ -38,6 +38,8 @@ class EndpointForm(forms.ModelForm):
     events = forms.MultipleChoiceField(
         choices=EventType.choices, widget=forms.CheckboxSelectMultiple(attrs={"class": "radiolist"})
     )
+    # On an organizer's add form (no organizer field): whose endpoint it is (set by the admin's get_form).
+    own_organizer: OrganizerProfile | None = None
 
     class Meta:
         model = WebhookEndpoint
@@ -48,6 +50,17 @@ class EndpointForm(forms.ModelForm):
             return services.url_check(self.cleaned_data["url"])
         except ApplicationError as exc:
             raise forms.ValidationError(str(exc.detail)) from exc
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        if self.instance.pk is None:  # adding: the organizer's endpoint limit, as a form error
+            organizer = cleaned.get("organizer") or self.own_organizer
+            if organizer is not None:
+                try:
+                    services.endpoint_limit_check(organizer=organizer)
+                except ApplicationError as exc:
+                    raise forms.ValidationError(str(exc.detail)) from exc
+        return cleaned
 
 
 def _own_profile(request: HttpRequest) -> OrganizerProfile | None:
@@ -97,6 +110,12 @@ class WebhookEndpointAdmin(SafeLookupsMixin, admin.ModelAdmin):
 
     def get_readonly_fields(self, request: HttpRequest, obj: WebhookEndpoint | None = None) -> list[str]:
         return [] if obj is None else ["organizer", *self.status_fields, "recent_deliveries"]
+
+    def get_form(self, request: HttpRequest, obj: WebhookEndpoint | None = None, **kwargs: Any) -> type[EndpointForm]:
+        form = super().get_form(request, obj, **kwargs)  # a class made for this request
+        if obj is None and not is_platform_admin(request.user):
+            form.own_organizer = _own_profile(request)
+        return form
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         may = is_platform_admin(request.user) or organizer_profile_id(request.user) is not None
@@ -167,6 +186,7 @@ class WebhookEndpointAdmin(SafeLookupsMixin, admin.ModelAdmin):
                     organizer=organizer, url=data["url"], events=data["events"], description=data["description"]
                 )
             except ApplicationError as exc:
+                # The form checked the limit; only a creation racing this one gets here.
                 self.message_user(request, str(exc.detail), messages.ERROR)
                 return
             self.message_user(

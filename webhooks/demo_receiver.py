@@ -22,12 +22,14 @@ def verify(secret: str, body: bytes, header: str, tolerance: int = 300) -> bool:
     try:
         parts = dict(item.split("=", 1) for item in header.split(","))
         timestamp = int(parts["t"])
-    except (KeyError, ValueError):
+        signature = parts.get("v1", "").encode()  # bytes: a forged non-ASCII value compares unequal
+        fresh = abs(time.time() - timestamp) <= tolerance
+    except (KeyError, ValueError, OverflowError):  # a part missing or garbled
         return False
-    if abs(time.time() - timestamp) > tolerance:
+    if not fresh:
         return False
     expected = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
-    return hmac.compare_digest(expected, parts.get("v1", ""))
+    return hmac.compare_digest(expected.encode(), signature)
 
 
 class Handler(BaseHTTPRequestHandler):

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import transaction
@@ -40,7 +41,10 @@ def url_check(url: str) -> str:
     """Refuse what can never be a safe target, before anything is stored (``webhook_url_not_allowed``).
 
     A host name is not resolved here (its answer may change): the send-time check is the one that
-    protects. Here: the scheme, credentials in the URL, and literal non-public addresses."""
+    protects. Here: the scheme, credentials in the URL, an ASCII host (an internationalized name in
+    its punycode ``xn--`` form: the standard library would encode it with IDNA 2003, which maps
+    some names to another domain, ``straße.de`` to ``strasse.de``), the port, and literal
+    non-public addresses (6to4 and Teredo IPv6 included)."""
     parts = urlsplit(url)
     allowed_schemes = {"https", "http"} if settings.WEBHOOKS_ALLOW_HTTP else {"https"}
     if parts.scheme not in allowed_schemes:
@@ -53,10 +57,20 @@ def url_check(url: str) -> str:
     host = (parts.hostname or "").rstrip(".").lower()
     if not host:
         raise WebhookUrlNotAllowed(_("Webhook URLs need a host."), field="url")
+    if not host.isascii():
+        raise WebhookUrlNotAllowed(
+            _(
+                "Webhook URL host names must be ASCII: write an internationalized domain name in its "
+                "punycode form (xn--…)."
+            ),
+            field="url",
+        )
     try:
-        parts.port  # noqa: B018  (raises ValueError for a port out of range)
+        port = parts.port  # raises ValueError for a port out of range
     except ValueError as exc:
         raise WebhookUrlNotAllowed(_("The URL's port is not valid."), field="url") from exc
+    if port == 0:
+        raise WebhookUrlNotAllowed(_("The URL's port is not valid."), field="url")
     if not settings.WEBHOOKS_ALLOW_PRIVATE_NETWORKS:
         try:
             ipaddress.ip_address(host)
@@ -73,14 +87,19 @@ def _events_check(events: list[str]) -> list[str]:
     return [value for value in EventType.values if value in set(events)]
 
 
+def endpoint_limit_check(*, organizer: OrganizerProfile) -> None:
+    """``TooManyEndpoints`` if the organizer already has as many endpoints as allowed."""
+    if WebhookEndpoint.objects.filter(organizer=organizer).count() >= settings.WEBHOOKS_MAX_ENDPOINTS:
+        raise TooManyEndpoints()
+
+
 @transaction.atomic
 def endpoint_create(
     *, organizer: OrganizerProfile, url: str, events: list[str], description: str = ""
 ) -> WebhookEndpoint:
     # The organizer's row serialises two creations racing for the last allowed endpoint.
     OrganizerProfile.objects.select_for_update().filter(pk=organizer.pk).first()
-    if WebhookEndpoint.objects.filter(organizer=organizer).count() >= settings.WEBHOOKS_MAX_ENDPOINTS:
-        raise TooManyEndpoints()
+    endpoint_limit_check(organizer=organizer)
     endpoint = WebhookEndpoint.objects.create(
         organizer=organizer,
         url=url_check(url),
@@ -241,26 +260,40 @@ def retry_delay(*, delivery_id: object, attempts: int) -> float:
     return base * random.Random(f"{delivery_id}:{attempts}").uniform(0.9, 1.1)  # noqa: S311  (spread, not secrecy)
 
 
-def _claim(delivery_id: object, now: datetime) -> bool:
+def claim_hold_seconds() -> float:
+    """How long an attempt holds its delivery: longer than a request can take (the send task's
+    time limits are below it, ``tasks.send_delivery``), so a duplicate task finds it held and a
+    killed worker's hold runs out."""
+    return settings.WEBHOOKS_TIMEOUT_SECONDS * 4 + 30
+
+
+def _claim(delivery_id: object, now: datetime) -> datetime | None:
+    """Hold the delivery if it is due and free; the hold's end is the claim's token (None: not claimed).
+
+    Holds only grow (a new claim needs the old one over, and ends a full hold after it), so two
+    claims never share a token."""
     from django.db.models import Q
 
-    hold = now + timedelta(seconds=settings.WEBHOOKS_TIMEOUT_SECONDS * 4 + 30)
-    return bool(
+    hold = now + timedelta(seconds=claim_hold_seconds())
+    claimed = (
         WebhookDelivery.objects.filter(pk=delivery_id, status=WebhookDelivery.Status.PENDING, endpoint__is_active=True)
         .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
         .filter(Q(locked_until__isnull=True) | Q(locked_until__lt=now))
         .update(locked_until=hold)
     )
+    return hold if claimed else None
 
 
 def delivery_attempt(*, delivery_id: object, now: datetime | None = None) -> WebhookDelivery | None:
     """One attempt of a due pending delivery, and its outcome recorded; None if it was not due
-    (sent already, a retry not due yet, being sent by another worker, its endpoint disabled).
+    (sent already, a retry not due yet, being sent by another worker, its endpoint disabled), or
+    if the attempt lost its claim meanwhile (its outcome is then not recorded).
 
     No transaction or row lock is held during the HTTP request: the delivery is claimed for longer
     than a request can take, so a duplicate task finds it held, and a killed worker's hold runs out."""
     now = now or timezone.now()
-    if not _claim(delivery_id, now):
+    hold = _claim(delivery_id, now)
+    if hold is None:
         return None
     delivery = WebhookDelivery.objects.select_related("endpoint").filter(pk=delivery_id).first()
     if delivery is None:
@@ -273,7 +306,12 @@ def delivery_attempt(*, delivery_id: object, now: datetime | None = None) -> Web
         signing.EVENT_TYPE_HEADER: delivery.event_type,
         signing.DELIVERY_HEADER: str(delivery.pk),
     }
-    result = sending.post(endpoint.url, body=body, headers=headers)
+    started = time.monotonic()
+    try:
+        result = sending.post(endpoint.url, body=body, headers=headers)
+    except SoftTimeLimitExceeded:
+        # The task's soft limit (a host name that takes ages to resolve): a failed attempt.
+        result = sending.Result(None, int((time.monotonic() - started) * 1000), "timeout: the attempt took too long")
     logger.info(
         "webhook delivery %s (%s) to endpoint %s: %s in %d ms %s",
         delivery.pk,
@@ -283,14 +321,22 @@ def delivery_attempt(*, delivery_id: object, now: datetime | None = None) -> Web
         result.latency_ms,
         result.error,
     )
-    return _record(delivery_id=delivery.pk, result=result, now=now)
+    return _record(delivery_id=delivery.pk, hold=hold, result=result, now=now)
 
 
 @transaction.atomic
-def _record(*, delivery_id: object, result: sending.Result, now: datetime) -> WebhookDelivery | None:
-    delivery = WebhookDelivery.objects.select_for_update().filter(pk=delivery_id).first()
-    endpoint = WebhookEndpoint.objects.select_for_update().filter(pk=delivery.endpoint_id).first() if delivery else None
-    if delivery is None or endpoint is None:
+def _record(*, delivery_id: object, hold: datetime, result: sending.Result, now: datetime) -> WebhookDelivery | None:
+    """Record an attempt's outcome, only if the attempt still holds its claim (``hold``, its token).
+
+    A hold that ran out may have been claimed again by another attempt: that one records its own
+    outcome, and this late one records nothing (no double count, no overwrite)."""
+    delivery = WebhookDelivery.objects.select_for_update().filter(pk=delivery_id, locked_until=hold).first()
+    if delivery is None:
+        if WebhookDelivery.objects.filter(pk=delivery_id).exists():
+            logger.warning("webhook delivery %s: the attempt lost its claim; its outcome is not recorded", delivery_id)
+        return None  # claimed by another attempt, or the endpoint was removed meanwhile
+    endpoint = WebhookEndpoint.objects.select_for_update().filter(pk=delivery.endpoint_id).first()
+    if endpoint is None:
         return None  # the endpoint was removed while its delivery was in flight: nothing to record
     delivery.attempts += 1
     delivery.last_attempt_at = now
@@ -300,23 +346,42 @@ def _record(*, delivery_id: object, result: sending.Result, now: datetime) -> We
     delivery.locked_until = None
     final = False
     retry_in: float | None = None
+    endpoint_changed = False
     if result.ok:
         delivery.status, delivery.delivered_at, delivery.next_attempt_at = WebhookDelivery.Status.SUCCEEDED, now, None
         if endpoint.consecutive_failures:
             endpoint.consecutive_failures = 0
-            endpoint.save(update_fields=["consecutive_failures", "updated_at"])
+            endpoint_changed = True
     elif delivery.attempts >= settings.WEBHOOKS_MAX_ATTEMPTS or delivery.event_type == PING:
         final = True  # a ping is a one-off check: it reports, it does not retry
         delivery.status, delivery.next_attempt_at = WebhookDelivery.Status.FAILED, None
         if delivery.event_type != PING:
             endpoint.consecutive_failures += 1
-            if endpoint.is_active and endpoint.consecutive_failures >= settings.WEBHOOKS_DISABLE_AFTER_FAILURES:
-                _disable(endpoint, now)
-            endpoint.save()
+            endpoint_changed = True
     else:
         retry_in = retry_delay(delivery_id=delivery.pk, attempts=delivery.attempts)
         delivery.next_attempt_at = now + timedelta(seconds=retry_in)
-    delivery.save()
+    # The conditional write: the row lock above already keeps other claims out until the commit
+    # (on a database without row locks, this condition alone does).
+    recorded = WebhookDelivery.objects.filter(pk=delivery.pk, locked_until=hold).update(
+        attempts=delivery.attempts,
+        last_attempt_at=delivery.last_attempt_at,
+        last_status_code=delivery.last_status_code,
+        last_latency_ms=delivery.last_latency_ms,
+        last_error=delivery.last_error,
+        locked_until=None,
+        status=delivery.status,
+        delivered_at=delivery.delivered_at,
+        next_attempt_at=delivery.next_attempt_at,
+        updated_at=timezone.now(),
+    )
+    if not recorded:
+        logger.warning("webhook delivery %s: the attempt lost its claim; its outcome is not recorded", delivery_id)
+        return None
+    if endpoint_changed:
+        if final and endpoint.is_active and endpoint.consecutive_failures >= settings.WEBHOOKS_DISABLE_AFTER_FAILURES:
+            _disable(endpoint, now)
+        endpoint.save()
 
     facts = {
         "delivery_id": delivery.pk,

@@ -10,7 +10,9 @@ connection requests use.
 ``beat`` is the age of beat's heartbeat (eventflow/heartbeat.py): ``ok`` when a worker ran it
 within ``HEALTH_BEAT_STALE_SECONDS``, ``stale`` when longer ago, ``down`` when no heartbeat
 can be read (never recorded, or the cache that holds it does not answer), ``off`` where
-there is no beat (the embedded default, whose server sweeps holds itself). Stale or down
+there is no beat by design: the embedded default, whose server sweeps holds itself, and any
+configuration that runs tasks eagerly (``CELERY_TASK_ALWAYS_EAGER``: nothing is queued, so no
+worker would run beat's heartbeat). Stale or down
 makes the whole ``degraded``, still a 200: the API serves, but held tickets may not be
 returned to sale on time. Only a database that is down makes it a 503.
 """
@@ -99,6 +101,11 @@ def beat_status(now: float | None = None) -> tuple[str, int | None]:
     return (OK if age <= settings.HEALTH_BEAT_STALE_SECONDS else STALE), age
 
 
+def beat_off() -> bool:
+    """No beat by design: the server sweeps holds itself, or tasks run eagerly (no worker)."""
+    return settings.EXPIRY_SWEEP_IN_PROCESS or settings.CELERY_TASK_ALWAYS_EAGER
+
+
 # Checks that talk to other servers run here, so the request can stop waiting at the deadline.
 # A check stuck on a hung socket ends at its own socket timeout; until then it holds one thread,
 # and checks queued behind busy threads also count as down when the deadline passes.
@@ -113,7 +120,7 @@ def dependency_statuses() -> dict[str, Any]:
     deadline = time.monotonic() + settings.HEALTH_CHECK_TIMEOUT
     # In the request's context, so a check's warning carries the probe's request id.
     pending = {"cache": _submit(cache_status), "broker": _submit(broker_status)}
-    beat = None if settings.EXPIRY_SWEEP_IN_PROCESS else _submit(beat_status)
+    beat = None if beat_off() else _submit(beat_status)
     parts: dict[str, Any] = {"database": database_status()}
     for name, future in pending.items():
         try:
@@ -141,7 +148,7 @@ class HealthSerializer(serializers.Serializer):
         choices=[OK, STALE, DOWN, OFF],
         help_text="Beat's heartbeat: `ok` if a worker ran it within `HEALTH_BEAT_STALE_SECONDS` (90 s), "
         "`stale` if longer ago, `down` if none can be read, `off` where there is no beat (the embedded "
-        "default, whose server sweeps expired holds itself).",
+        "default, whose server sweeps expired holds itself, or tasks run eagerly, without workers).",
     )
     beat_age_seconds = serializers.IntegerField(
         min_value=0,

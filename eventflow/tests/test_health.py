@@ -1,4 +1,7 @@
-"""GET /api/v1/health against the real database, cache and broker, and beat's heartbeat."""
+"""GET /api/v1/health against the real database, cache and broker, and beat's heartbeat.
+
+The suite runs tasks eagerly (``CELERY_TASK_ALWAYS_EAGER``), where there is no beat by design:
+``beat`` is ``off``. The heartbeat's tests act as a deployment with workers (``deployed``)."""
 
 import pytest
 from django.core.cache import cache
@@ -12,6 +15,7 @@ pytestmark = pytest.mark.django_db
 HEALTH = "/api/v1/health"
 NOW = 1_800_000_000.0  # the clock /health reads, fixed: no test races a real one
 FRESH = {"beat": "ok", "beat_age_seconds": 5}
+OFF = {"beat": "off", "beat_age_seconds": None}
 
 
 @pytest.fixture
@@ -21,7 +25,14 @@ def clock(monkeypatch):
 
 
 @pytest.fixture
-def fresh_beat(clock):
+def deployed(settings):
+    """A deployment with a broker and workers (tasks are queued, not run eagerly): beat runs."""
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    settings.EXPIRY_SWEEP_IN_PROCESS = False
+
+
+@pytest.fixture
+def fresh_beat(clock, deployed):
     """A worker ran beat's heartbeat 5 s ago."""
     heartbeat.record(now=clock - 5)
 
@@ -31,6 +42,17 @@ def test_all_up(api_client, fresh_beat):
     assert r.status_code == 200
     assert r.json() == {"status": "ok", "database": "ok", "cache": "ok", "broker": "ok", **FRESH}
     assert r["Cache-Control"] == "no-store"
+
+
+def test_with_tasks_run_eagerly_there_is_no_beat_and_health_stays_ok(api_client, settings, clock):
+    """A broker configured but tasks run in-process (as this suite runs): no worker, so no beat by design."""
+    cache.delete(heartbeat.CACHE_KEY)
+    assert settings.CELERY_TASK_ALWAYS_EAGER
+    assert not settings.EXPIRY_SWEEP_IN_PROCESS
+    assert settings.CELERY_BROKER_URL.startswith("redis://")
+    r = api_client.get(HEALTH)
+    assert r.status_code == 200
+    assert r.json() == {"status": "ok", "database": "ok", "cache": "ok", "broker": "ok", **OFF}
 
 
 @pytest.mark.django_db(transaction=True)
@@ -97,7 +119,7 @@ def test_broker_down_is_degraded(api_client, settings, fresh_beat):
 
 
 @pytest.mark.parametrize(("age", "beat", "status"), [(0, "ok", "ok"), (90, "ok", "ok"), (91, "stale", "degraded")])
-def test_the_heartbeats_age_against_the_stale_limit(api_client, settings, clock, age, beat, status):
+def test_the_heartbeats_age_against_the_stale_limit(api_client, settings, clock, deployed, age, beat, status):
     settings.HEALTH_BEAT_STALE_SECONDS = 90
     heartbeat.record(now=clock - age)
     r = api_client.get(HEALTH)
@@ -107,7 +129,8 @@ def test_the_heartbeats_age_against_the_stale_limit(api_client, settings, clock,
     assert (body["database"], body["cache"], body["broker"]) == ("ok", "ok", "ok")
 
 
-def test_a_heartbeat_never_recorded_is_down_and_degraded(api_client, clock):
+def test_a_heartbeat_never_recorded_is_down_and_degraded(api_client, clock, deployed):
+    """A deployment (broker, workers) whose beat never ran: down, degraded."""
     cache.delete(heartbeat.CACHE_KEY)
     r = api_client.get(HEALTH)
     assert r.status_code == 200
@@ -121,7 +144,7 @@ def test_a_heartbeat_never_recorded_is_down_and_degraded(api_client, clock):
     }
 
 
-def test_a_heartbeat_from_a_clock_ahead_is_age_zero(api_client, clock):
+def test_a_heartbeat_from_a_clock_ahead_is_age_zero(api_client, clock, deployed):
     heartbeat.record(now=clock + 3)  # the worker's host runs 3 s ahead of this one
     r = api_client.get(HEALTH)
     assert (r.json()["beat"], r.json()["beat_age_seconds"]) == ("ok", 0)
@@ -131,6 +154,7 @@ def test_without_a_broker_there_is_no_beat_and_health_stays_ok(api_client, setti
     """The embedded default (`make run`): tasks run in-process and the server sweeps holds itself."""
     cache.delete(heartbeat.CACHE_KEY)
     settings.EXPIRY_SWEEP_IN_PROCESS = True
+    settings.CELERY_TASK_ALWAYS_EAGER = False  # the sweep in process is enough on its own
     r = api_client.get(HEALTH)
     assert r.status_code == 200
     assert r.json() == {

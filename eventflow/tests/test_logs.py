@@ -231,9 +231,9 @@ def test_settings_log_json_with_the_filter_on_the_console(settings):
     console = settings.LOGGING["handlers"]["console"]
     assert console["formatter"] == "json"
     assert console["filters"] == ["request_id"]
-    # before every middleware that may answer by itself (a metrics timer may wrap it)
-    position = settings.MIDDLEWARE.index("eventflow.middleware.RequestIdMiddleware")
-    assert position < settings.MIDDLEWARE.index("django.middleware.security.SecurityMiddleware")
+    # outermost: before every middleware that may answer by itself (/metrics answered by its timer)
+    assert settings.MIDDLEWARE[0] == "eventflow.middleware.RequestIdMiddleware"
+    assert settings.MIDDLEWARE[1] == "observability.middleware.RequestMetricsMiddleware"
 
 
 # --- Into Celery tasks ------------------------------------------------------------------

@@ -36,7 +36,9 @@ def scrape(**extra) -> str:
 
 
 def value(text: str, sample: str, **labels: str) -> float:
-    """The sample's value in an exposition, 0 if absent (a labelled counter not yet counted)."""
+    """The sample's value in an exposition, 0 if absent (a labelled counter not yet counted). The
+    labels given must name one series: the first that matches is read (so give every label that
+    other tests' requests may vary, e.g. the status class of a route's requests)."""
     for family in text_string_to_metric_families(text):
         for found in family.samples:
             if found.name == sample and all(found.labels.get(k) == v for k, v in labels.items()):
@@ -116,7 +118,9 @@ def test_a_sold_out_answer_is_counted_with_its_problem_code(django_capture_on_co
     assert seen("eventflow_sold_out_total", source="api") == 1
     assert seen("eventflow_api_errors_total", status="409", code="sold_out") == 1
     assert seen("eventflow_orders_placed_total") == 0
-    assert seen("eventflow_http_request_duration_seconds_count", route="api/v1/orders", status="4xx") == 1
+    assert (
+        seen("eventflow_http_request_duration_seconds_count", route="api/v1/orders", method="POST", status="4xx") == 1
+    )
 
 
 def test_queued_purchases_refused_sold_out_by_the_worker_are_counted(django_capture_on_commit_callbacks, settings):
@@ -229,6 +233,17 @@ def test_metrics_are_served_to_this_machine_only_by_default():
     assert_problem(client.get("/metrics", REMOTE_ADDR=""), 403, "permission_denied")
 
 
+def test_metrics_answers_carry_the_request_id_like_any_other():
+    client = APIClient()
+    served = client.get("/metrics", REMOTE_ADDR="127.0.0.1", HTTP_X_REQUEST_ID="scrape-1")
+    assert served.status_code == 200
+    assert served["X-Request-ID"] == "scrape-1"
+    refused = client.get("/metrics", REMOTE_ADDR="203.0.113.9", HTTP_X_REQUEST_ID="scrape-2")
+    assert refused.status_code == 403
+    assert refused["X-Request-ID"] == "scrape-2"
+    assert re.fullmatch(r"[0-9a-f-]{32,36}", client.get("/metrics", REMOTE_ADDR="127.0.0.1")["X-Request-ID"])
+
+
 def test_behind_a_proxy_the_real_client_is_judged_not_the_proxy(settings):
     settings.NUM_PROXIES = 1
     settings.METRICS_ALLOWED_NETWORKS = ["127.0.0.0/8", "10.0.0.0/8", "172.16.0.0/12"]
@@ -296,7 +311,9 @@ def test_unknown_paths_and_odd_methods_share_bounded_labels():
     assert junk not in seen.after
     assert "BREW" not in seen.after
     assert seen("eventflow_http_request_duration_seconds_count", route="unmatched", method="GET", status="4xx") == 1
-    assert seen("eventflow_http_request_duration_seconds_count", route="api/v1/health", method="other") == 1
+    assert (
+        seen("eventflow_http_request_duration_seconds_count", route="api/v1/health", method="other", status="4xx") == 1
+    )
 
 
 def test_a_regex_route_is_labelled_like_a_path_pattern():
@@ -305,7 +322,10 @@ def test_a_regex_route_is_labelled_like_a_path_pattern():
     event, _tier = _sale()
     with Counted() as seen:
         assert APIClient().get(f"/api/v1/events/{event.pk}").status_code == 200
-    assert seen("eventflow_http_request_duration_seconds_count", route="api/v1/events/<pk>", method="GET") == 1
+    assert (
+        seen("eventflow_http_request_duration_seconds_count", route="api/v1/events/<pk>", method="GET", status="2xx")
+        == 1
+    )
     assert f"/api/v1/events/{event.pk}" not in seen.after
     assert route_label(r"api/v1/events/(?P<event_id>[0-9]{1,18})/check-ins$") == "api/v1/events/<event_id>/check-ins"
     assert route_label(r"^media/(?P<path>.*)$") == "media/<path>"

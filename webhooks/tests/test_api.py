@@ -74,6 +74,10 @@ def test_the_secret_is_never_listed_and_listing_is_the_callers_own(django_assert
         ("https://[::1]/x", False),
         ("https://localhost/x", False),
         ("https://api.localhost./x", False),
+        ("https://[2002:a9fe:a9fe::]/x", False),  # 6to4 around 169.254.169.254
+        ("https://[2002:c0a8:1::1]/x", False),  # 6to4 around 192.168.0.1
+        ("https://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/x", False),  # Teredo
+        ("https://[::ffff:169.254.169.254]/x", False),  # IPv4-mapped
     ],
 )
 def test_urls_that_can_never_be_safe_targets_are_refused_at_registration(url, allow_http, settings):
@@ -93,6 +97,38 @@ def test_a_url_policy_refusal_has_its_stable_code(settings):
     response = create(organizer.user, url="https://10.0.0.8/x", events=["order.paid"])
     assert response.json()["code"] == "webhook_url_not_allowed"
     assert response.json()["errors"] == {"url": ["Webhook URLs must point to a public address."]}
+
+
+@pytest.mark.parametrize("url", ["http://straße.de/hooks", "https://bücher.example/hooks", "https://例え.jp/x"])
+def test_a_host_name_that_is_not_ascii_is_refused_asking_for_its_punycode_form(url, settings):
+    """The standard library would encode it with IDNA 2003: straße.de would be sent to strasse.de."""
+    settings.WEBHOOKS_ALLOW_PRIVATE_NETWORKS = False
+    organizer = make_organizer("Dora Concerts")
+    response = create(organizer.user, url=url, events=["order.paid"])
+    assert response.status_code == 400, response.json()
+    assert response.json()["code"] == "webhook_url_not_allowed"
+    [message] = response.json()["errors"]["url"]
+    assert "punycode" in message
+    assert "xn--" in message
+    assert WebhookEndpoint.objects.count() == 0
+    # Its punycode form is a host name like any other.
+    punycode = create(organizer.user, url="https://xn--strae-oqa.de/hooks", events=["order.paid"])
+    assert punycode.status_code == 201, punycode.json()
+
+
+def test_port_zero_is_refused_at_registration(settings):
+    settings.WEBHOOKS_ALLOW_PRIVATE_NETWORKS = False
+    organizer = make_organizer("Dora Concerts")
+    for url in ("https://h.example.com:0/", "https://h.example.com:00/x"):
+        response = create(organizer.user, url=url, events=["order.paid"])
+        assert response.status_code == 400, response.json()
+        assert response.json()["code"] == "webhook_url_not_allowed"
+        assert response.json()["errors"] == {"url": ["The URL's port is not valid."]}
+    endpoint = subscribe(organizer, "https://h.example.com/", ["order.paid"])
+    patched = as_user(organizer.user).patch(f"{API}/{endpoint.pk}", {"url": "https://h.example.com:0/"}, format="json")
+    assert patched.status_code == 400
+    assert patched.json()["code"] == "webhook_url_not_allowed"
+    assert WebhookEndpoint.objects.get().url == "https://h.example.com/"
 
 
 def test_bad_input_is_a_400_naming_the_fields():
@@ -284,6 +320,31 @@ def test_the_admin_adds_an_endpoint_through_the_same_rules(settings):
     assert endpoint.organizer == organizer
     assert endpoint.secret.startswith("whsec_")
     assert endpoint.events == ["order.paid"]
+
+
+def test_the_admin_refuses_an_endpoint_past_the_limit_with_a_form_error_and_saves_nothing(settings):
+    from django.contrib.admin.models import LogEntry
+
+    settings.WEBHOOKS_MAX_ENDPOINTS = 1
+    organizer = make_organizer("Dora Concerts")
+    subscribe(organizer, "https://a.example.com/x", ["order.paid"])
+    admin = UserFactory(is_staff=True, is_superuser=True)
+    form = {"url": "https://b.example.com/x", "events": ["order.paid"], "description": ""}
+    for client, data in ((logged_in(organizer.user), form), (logged_in(admin), {**form, "organizer": organizer.pk})):
+        response = client.post(f"{ENDPOINTS}add/", data, follow=True)
+        assert response.status_code == 200
+        page = response.content.decode()
+        assert "as many webhook endpoints as allowed" in page
+        assert "errornote" in page  # the form is shown again with its error
+        assert "added successfully" not in page
+        assert [str(m) for m in response.context["messages"]] == []
+    assert WebhookEndpoint.objects.count() == 1
+    assert not LogEntry.objects.exists()
+    # Another organizer (the platform admin chooses whose) is under the limit.
+    rival = make_organizer("Rival Live")
+    added = logged_in(admin).post(f"{ENDPOINTS}add/", {**form, "organizer": rival.pk})
+    assert added.status_code == 302
+    assert WebhookEndpoint.objects.filter(organizer=rival).count() == 1
 
 
 def test_removing_an_endpoint_while_its_delivery_is_in_flight_records_nothing(receiver, monkeypatch):

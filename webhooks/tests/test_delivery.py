@@ -9,6 +9,7 @@ from datetime import timedelta
 
 import pytest
 from django.core import mail
+from django.test import override_settings
 
 from accounts.tests.factories import UserFactory
 from checkin.services import ticket_check_in
@@ -295,6 +296,12 @@ def _ping(endpoint, django_capture_on_commit_callbacks) -> WebhookDelivery:
         ["0.0.0.0"],  # noqa: S104
         ["224.0.0.1"],
         ["93.184.215.14", "10.0.0.1"],  # one private answer among public ones refuses the lot
+        ["::ffff:169.254.169.254"],  # IPv4-mapped
+        ["2002:a9fe:a9fe::"],  # 6to4 around 169.254.169.254 (Python 3.11 calls it global)
+        ["2002:c0a8:1::1"],  # 6to4 around 192.168.0.1
+        ["2002:5db8:d70e::1"],  # 6to4 around a public address: the whole prefix is refused
+        ["2001:0:4136:e378:8000:63bf:3fff:fdd2"],  # Teredo
+        ["2001::1"],
     ],
 )
 def test_a_host_resolving_to_a_non_public_address_is_refused_at_send_time(
@@ -378,6 +385,206 @@ def test_an_unreachable_receiver_is_a_failed_attempt_not_an_error(settings, djan
     assert WebhookEndpoint.objects.get(pk=endpoint.pk).consecutive_failures == 0  # a ping never counts
 
 
+class trickling_server:
+    """A receiver that answers 200 a byte at a time (``interval`` seconds apart), each byte well
+    within a read timeout, the whole answer far past it."""
+
+    def __init__(self, interval: float = 0.02, padding: int = 150) -> None:
+        import socket
+        import threading
+
+        self.answer = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-Pad: " + b"a" * padding + b"\r\n\r\nok"
+        self.interval = interval
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+
+    def _serve(self) -> None:
+        try:
+            connection, _address = self.listener.accept()
+        except OSError:
+            return
+        with connection:
+            connection.settimeout(10)
+            try:
+                received = b""
+                while b"\r\n\r\n" not in received:
+                    chunk = connection.recv(65536)
+                    if not chunk:
+                        return
+                    received += chunk
+                for byte in self.answer:
+                    connection.sendall(bytes([byte]))
+                    time.sleep(self.interval)
+            except OSError:
+                return  # the client gave up
+
+    def __enter__(self) -> trickling_server:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.listener.close()
+        self.thread.join(10)
+
+
+def test_a_receiver_trickling_its_answer_is_cut_off_at_the_timeout_for_the_whole_exchange(
+    settings, django_capture_on_commit_callbacks
+):
+    """The timeout bounds the exchange, not each read: 0.5 s, although every byte comes within 0.02 s."""
+    settings.WEBHOOKS_TIMEOUT_SECONDS = 0.5
+    organizer = make_organizer("Dora Concerts")
+    with trickling_server() as server:
+        endpoint = subscribe(organizer, f"http://127.0.0.1:{server.port}/hooks", ["order.paid"])
+        started = time.monotonic()
+        delivery = _ping(endpoint, django_capture_on_commit_callbacks)
+        took = time.monotonic() - started
+    assert took < 1.5  # the whole answer would take about 3.5 s
+    assert delivery.status == "failed"
+    assert delivery.last_status_code is None
+    assert delivery.last_error == "TimeoutError: no complete answer within 0.5 s"
+    assert 450 <= delivery.last_latency_ms < 1500
+
+
+def test_a_receiver_answering_within_the_timeout_is_not_cut_off(settings):
+    settings.WEBHOOKS_TIMEOUT_SECONDS = 5
+    with trickling_server(interval=0.001, padding=20) as server:
+        result = sending.post(f"http://127.0.0.1:{server.port}/hooks", body=b"{}", headers={})
+    assert (result.status_code, result.error) == (200, "")
+
+
+def test_the_send_task_ends_before_its_claim_runs_out(settings):
+    from webhooks.tasks import send_delivery
+
+    hold = services.claim_hold_seconds()
+    assert hold == settings.WEBHOOKS_TIMEOUT_SECONDS * 4 + 30
+    assert settings.WEBHOOKS_TIMEOUT_SECONDS < send_delivery.soft_time_limit < send_delivery.time_limit < hold
+
+
+def test_an_attempt_past_the_tasks_soft_time_limit_is_a_failed_attempt(
+    receiver, monkeypatch, django_capture_on_commit_callbacks
+):
+    from celery.exceptions import SoftTimeLimitExceeded
+
+    def slow(url, **kwargs):
+        raise SoftTimeLimitExceeded()
+
+    monkeypatch.setattr(sending, "post", slow)
+    organizer = make_organizer("Dora Concerts")
+    delivery = _ping(subscribe(organizer, receiver.url, ["order.paid"]), django_capture_on_commit_callbacks)
+    assert (delivery.status, delivery.attempts, delivery.last_status_code) == ("failed", 1, None)
+    assert delivery.last_error == "timeout: the attempt took too long"
+    assert delivery.locked_until is None
+
+
+def test_an_attempt_that_lost_its_claim_records_nothing_and_the_new_claimer_counts_once(receiver, monkeypatch):
+    """The first attempt outlives its hold; a second claims the delivery and succeeds; the first,
+    late, must neither count a second attempt nor overwrite the outcome."""
+    from django.utils import timezone
+
+    organizer = make_organizer("Dora Concerts")
+    endpoint = subscribe(organizer, receiver.url, ["order.paid"])
+    start = timezone.now()
+    delivery = WebhookDelivery.objects.create(
+        endpoint=endpoint, event_id="evt_1", event_type="order.paid", payload={}, next_attempt_at=start
+    )
+    receiver.statuses = [500]  # the late attempt's answer
+    after_the_hold = start + timedelta(seconds=services.claim_hold_seconds() + 1)
+    real_post = sending.post
+    second = []
+
+    def post_while_the_hold_runs_out(url, **kwargs):
+        result = real_post(url, **kwargs)
+        monkeypatch.setattr(sending, "post", real_post)
+        second.append(services.delivery_attempt(delivery_id=delivery.pk, now=after_the_hold))
+        return result
+
+    monkeypatch.setattr(sending, "post", post_while_the_hold_runs_out)
+    assert services.delivery_attempt(delivery_id=delivery.pk, now=start) is None  # recorded nothing
+    [claimer] = second
+    assert (claimer.status, claimer.attempts) == ("succeeded", 1)
+    assert len(receiver.requests) == 2
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.attempts, delivery.last_status_code, delivery.last_error) == (
+        "succeeded",
+        1,
+        200,
+        "",
+    )
+    assert delivery.locked_until is None
+    assert delivery.last_attempt_at == after_the_hold
+    assert WebhookEndpoint.objects.get(pk=endpoint.pk).consecutive_failures == 0
+
+
+def test_an_attempt_whose_claim_is_held_by_another_records_nothing(receiver, monkeypatch):
+    """Still in flight elsewhere: the other attempt's hold stays, for it to record."""
+    from django.utils import timezone
+
+    organizer = make_organizer("Dora Concerts")
+    endpoint = subscribe(organizer, receiver.url, ["order.paid"])
+    start = timezone.now()
+    delivery = WebhookDelivery.objects.create(
+        endpoint=endpoint, event_id="evt_1", event_type="order.paid", payload={}, next_attempt_at=start
+    )
+    theirs = start + timedelta(seconds=services.claim_hold_seconds() * 2)
+    real_post = sending.post
+
+    def post_then_lose_the_claim(url, **kwargs):
+        result = real_post(url, **kwargs)
+        WebhookDelivery.objects.filter(pk=delivery.pk).update(locked_until=theirs)
+        return result
+
+    monkeypatch.setattr(sending, "post", post_then_lose_the_claim)
+    assert services.delivery_attempt(delivery_id=delivery.pk, now=start) is None
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.attempts, delivery.last_status_code) == ("pending", 0, None)
+    assert delivery.locked_until == theirs
+
+
+def test_at_send_time_a_stored_url_no_longer_allowed_is_a_failed_attempt_never_a_request(
+    receiver, settings, fake_dns, django_capture_on_commit_callbacks
+):
+    """What registration refuses today may be stored from before (or the setting changed since)."""
+    organizer = make_organizer("Dora Concerts")
+    endpoint = subscribe(organizer, receiver.url, ["order.paid"])
+    fake_dns["answers"]["strasse.de"] = [["127.0.0.1"]]
+    fake_dns["answers"]["straße.de"] = [["127.0.0.1"]]
+    cases = [
+        (receiver.url, {"WEBHOOKS_ALLOW_HTTP": False}, "refused: http:// URLs are not allowed"),
+        (f"http://straße.de:{receiver.port}/hooks", {}, "refused: the host name is not ASCII"),
+        ("http://127.0.0.1:0/hooks", {}, "refused: the URL's port is not valid"),
+        ("http://127.0.0.1:99999/hooks", {}, "refused: the URL's port is not valid"),
+    ]
+    for url, overrides, error in cases:
+        WebhookEndpoint.objects.filter(pk=endpoint.pk).update(url=url)
+        endpoint.refresh_from_db()
+        with override_settings(**overrides):
+            delivery = _ping(endpoint, django_capture_on_commit_callbacks)
+        assert (delivery.status, delivery.last_status_code) == ("failed", None), url
+        assert delivery.last_error.startswith(error), (url, delivery.last_error)
+    assert receiver.requests == []
+    assert fake_dns["lookups"] == []
+
+
+def test_an_explicit_port_is_used_and_only_a_missing_one_defaults(monkeypatch, settings):
+    settings.WEBHOOKS_ALLOW_HTTP = True
+    asked = []
+
+    def resolve(host, port):
+        asked.append(port)
+        raise sending.Refused("test")
+
+    monkeypatch.setattr(sending, "resolve", resolve)
+    for url in (
+        "https://h.example.com:0/",
+        "https://h.example.com/",
+        "http://h.example.com/",
+        "https://h.example.com:8443/",
+    ):
+        sending.post(url, body=b"{}", headers={})
+    assert asked == [443, 80, 8443]
+
+
 class socket_bound:
     """A free local port, closed (so connecting to it is refused)."""
 
@@ -458,6 +665,43 @@ def test_the_demo_receiver_uses_the_readme_snippet_and_accepts_a_real_delivery(
     assert delivery.last_status_code == 204
 
 
+def _forged_headers(now: int) -> list[str]:
+    return [
+        "",
+        "garbage",
+        ",,,",
+        "=",
+        "t=",
+        "v1=abc",
+        f"t={now}",
+        "t=abc,v1=00",
+        f"t={now},v1=",
+        f"t={now},v1=é",
+        f"t={now},v1=" + "ü" * 64,
+        f"t={now},v1=\udc80",
+        f"t={now},v1=\x00",
+        "t=١٢٣,v1=00",  # Unicode digits parse as an int: an old time
+        "t=" + "9" * 400 + ",v1=00",  # a time too large for a float
+        "t=" + "9" * 5000 + ",v1=00",  # too many digits for an int
+        f"t=-{now},v1=00",
+        f"t={now},v1=" + "0" * 64,
+        f"t={now},v1={'a' * 64},v1",
+    ]
+
+
+def test_the_readme_snippet_and_the_demo_receiver_say_false_to_forged_headers_never_raise():
+    from webhooks import demo_receiver
+
+    secret, body, now = signing.new_secret(), b'{"id":"evt_1"}', int(time.time())
+    for verify in (readme_verify(), demo_receiver.verify):
+        for header in _forged_headers(now):
+            assert verify(secret, body, header) is False, header
+        good = signing.signature(secret, body, now)
+        assert verify(secret, body, good) is True
+        assert verify(secret, body + b" ", good) is False
+        assert verify(signing.new_secret(), body, good) is False
+
+
 def test_https_connects_to_the_checked_address_with_the_host_name_for_sni_and_the_certificate(monkeypatch):
     """TLS to the pinned address: SNI and certificate verification are for the URL's host name."""
     seen = {}
@@ -467,13 +711,22 @@ def test_https_connects_to_the_checked_address_with_the_host_name_for_sni_and_th
             seen["server_hostname"] = server_hostname
             raise ConnectionResetError("handshake refused (test)")
 
-    monkeypatch.setattr(sending.socket, "create_connection", lambda address, timeout: seen.update(address=address))
+    class Socket:
+        def settimeout(self, timeout):
+            seen["handshake_timeout"] = timeout
+
+    def create_connection(address, timeout):
+        seen["address"] = address
+        return Socket()
+
+    monkeypatch.setattr(sending.socket, "create_connection", create_connection)
     connection = sending._PinnedHTTPSConnection("hooks.example.com", 443, ip="93.184.215.14", timeout=1)
     assert connection._context.check_hostname is True
     assert connection._context.verify_mode == sending.ssl.CERT_REQUIRED
     connection._context = Refusing()
     with pytest.raises(ConnectionResetError):
         connection.connect()
+    assert 0 < seen.pop("handshake_timeout") <= 1  # what is left of the exchange's time
     assert seen == {"address": ("93.184.215.14", 443), "server_hostname": "hooks.example.com"}
 
 
