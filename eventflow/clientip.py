@@ -13,6 +13,7 @@ entries further left were written by the client and are not trusted.
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Mapping
 
 from django.conf import settings
 from django.http import HttpRequest
@@ -34,15 +35,18 @@ def _valid(address: str) -> str | None:
     return str(ip)
 
 
+def client_hop(meta: Mapping[str, str], num_proxies: int) -> str:
+    """The address the client is known by, as given (not checked): the peer's, or with
+    ``num_proxies`` trusted proxies the N-th ``X-Forwarded-For`` entry from the right."""
+    remote = meta.get("REMOTE_ADDR") or ""
+    if not num_proxies:
+        return remote
+    hops = [hop for hop in meta.get("HTTP_X_FORWARDED_FOR", "").split(",") if hop.strip()]
+    return hops[-min(num_proxies, len(hops))] if hops else remote
+
+
 def client_ip(request: HttpRequest) -> str:
     """The client's address for rate limits and lockouts; never raises."""
     request = getattr(request, "_request", request)  # a DRF Request wraps the HttpRequest
     meta = request.META
-    remote = _valid(meta.get("REMOTE_ADDR") or "") or UNKNOWN
-    proxies = settings.NUM_PROXIES
-    if not proxies:
-        return remote
-    hops = [hop for hop in meta.get("HTTP_X_FORWARDED_FOR", "").split(",") if hop.strip()]
-    if not hops:
-        return remote
-    return _valid(hops[-min(proxies, len(hops))]) or remote
+    return _valid(client_hop(meta, settings.NUM_PROXIES)) or _valid(meta.get("REMOTE_ADDR") or "") or UNKNOWN

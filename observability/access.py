@@ -16,6 +16,8 @@ import ipaddress
 from collections.abc import Iterable, Mapping
 from functools import lru_cache
 
+from eventflow.clientip import client_hop
+
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
@@ -28,15 +30,10 @@ def parse_networks(networks: tuple[str, ...]) -> tuple[IPNetwork, ...]:
 
 
 def client_address(meta: Mapping[str, str], num_proxies: int) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-    """The client's address: the peer's, or with ``num_proxies`` the N-th ``X-Forwarded-For`` entry
-    from the right (entries further left were written by the client)."""
-    candidate = meta.get("REMOTE_ADDR") or ""
-    if num_proxies:
-        hops = [hop.strip() for hop in meta.get("HTTP_X_FORWARDED_FOR", "").split(",") if hop.strip()]
-        if hops:
-            candidate = hops[-min(num_proxies, len(hops))]
+    """The client's exact address, chosen as every limit chooses it (``eventflow.clientip``), but
+    not widened to its IPv6 /64: an allow-list names addresses. ``None`` when it is not one."""
     try:
-        address = ipaddress.ip_address(candidate.strip())
+        address = ipaddress.ip_address(client_hop(meta, num_proxies).strip())
     except ValueError:
         return None
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
