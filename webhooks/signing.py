@@ -8,9 +8,9 @@ from README.md) against real deliveries.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import secrets
+
+from eventflow.signing import signature_header
 
 SIGNATURE_HEADER = "EventFlow-Signature"
 EVENT_HEADER = "EventFlow-Event"
@@ -24,5 +24,4 @@ def new_secret() -> str:
 
 
 def signature(secret: str, body: bytes, timestamp: int) -> str:
-    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
-    return f"t={timestamp},v1={mac.hexdigest()}"
+    return signature_header(secret, body, timestamp)  # the scheme the test gateway signs with too

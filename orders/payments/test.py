@@ -11,7 +11,6 @@ orders: ``check --deploy`` warns while it is enabled.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import json
 import secrets
@@ -21,6 +20,8 @@ from collections.abc import Mapping
 from django.conf import settings
 from django.core.cache import cache
 
+from eventflow import signing
+
 from .base import InvalidSignature, PaymentIntent, Provider, RefundResult, WebhookEvent, header
 
 SIGNATURE_HEADER = "EventFlow-Signature"
@@ -28,13 +29,12 @@ _REFUND_KEY = "payments:test:refund:{}"
 
 
 def _sign(body: bytes, timestamp: int) -> str:
-    mac = hmac.new(settings.TEST_PAYMENTS_WEBHOOK_SECRET.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
-    return mac.hexdigest()
+    return signing.signature_hex(settings.TEST_PAYMENTS_WEBHOOK_SECRET, body, timestamp)
 
 
 def signature_header(body: bytes, *, timestamp: int | None = None) -> str:
     timestamp = int(time.time()) if timestamp is None else timestamp
-    return f"t={timestamp},v1={_sign(body, timestamp)}"
+    return signing.signature_header(settings.TEST_PAYMENTS_WEBHOOK_SECRET, body, timestamp)
 
 
 def webhook_body(
