@@ -1,6 +1,7 @@
 """Accounts endpoints: registration, JWT sessions, passwords, email verification, the caller's profile."""
 
 from django.middleware.csrf import get_token
+from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema
 from rest_framework import permissions, serializers, status
@@ -416,6 +417,17 @@ class MySessionsApi(ListAPIView):
 
 
 class MySessionApi(APIView):
+    @extend_schema(
+        tags=["users"],
+        operation_id="users_me_sessions_retrieve",
+        responses={200: SessionOutputSerializer, **problems({404: ["not_found"]})},
+        description="One of the caller's live sessions (404 if it is not theirs or already over).",
+    )
+    def get(self, request: Request, session_id) -> Response:
+        session = get_object_or_404(selectors.sessions_of(user=request.user), pk=session_id)
+        context = {"request": request, "current_session": _current_session(request)}
+        return Response(SessionOutputSerializer(session, context=context).data)
+
     @extend_schema(
         tags=["users"],
         operation_id="users_me_sessions_end",

@@ -166,3 +166,14 @@ def test_staff_ending_a_session_in_the_admin_voids_its_access_tokens(admin_clien
     assert_problem(bearer(lost["access"]).get(ME), 401, "token_revoked")
     assert_problem(APIClient().post(REFRESH, {"refresh": lost["refresh"]}), 401, "token_not_valid")
     assert bearer(kept["access"]).get(ME).status_code == 200
+
+
+def test_one_session_is_read_by_its_owner_only():
+    mine, theirs = UserFactory(), UserFactory()
+    me = bearer(sign_in(mine, "Laptop")["access"])
+    sign_in(theirs, "Theirs")
+    my_id = TokenFamily.objects.get(user=mine).pk
+    r = me.get(f"{SESSIONS}/{my_id}")
+    assert r.status_code == 200, r.content
+    assert (r.json()["id"], r.json()["user_agent"], r.json()["current"]) == (str(my_id), "Laptop", True)
+    assert_problem(me.get(f"{SESSIONS}/{TokenFamily.objects.get(user=theirs).pk}"), 404, "not_found")
