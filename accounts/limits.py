@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import hashlib
 
-from django.conf import settings
-from django_ratelimit.core import get_usage
-from rest_framework.exceptions import Throttled
 from rest_framework.request import Request
+
+from eventflow.api.ratelimit import enforce_rate_limit
 
 from .models import normalize_email
 
@@ -20,12 +19,6 @@ from .models import normalize_email
 def enforce_account_rate_limit(request: Request, *, group: str, account: str, rate_setting: str) -> None:
     """Count this request against ``group`` for ``account`` (an email or a user id); 429 when over."""
     digest = hashlib.sha256(normalize_email(account).encode()).hexdigest()  # no address in a cache key
-    usage = get_usage(
-        request,
-        group=f"{group}:account",
-        key=lambda _group, _request: digest,
-        rate=getattr(settings, rate_setting),
-        increment=True,
+    enforce_rate_limit(
+        request, group=f"{group}:account", key=lambda _group, _request: digest, rate_setting=rate_setting
     )
-    if usage and usage["should_limit"]:
-        raise Throttled(wait=max(1, usage["time_left"]))
