@@ -104,6 +104,7 @@ OPERATIONS: dict[str, tuple[str, str | None]] = {
     "auth_email_verify_resend": ("Ask for a new email verification code", None),
     "users_me_sessions_list": ("Your sessions", None),
     "users_me_sessions_end_all": ("Log out everywhere", None),
+    "users_me_sessions_retrieve": ("One of your sessions", None),
     "users_me_sessions_end": ("End one of your sessions", None),
     "tickets_transfer": ("Transfer a ticket to somebody else", None),
     "events_check_ins_create": ("Check a ticket in at the door", None),
